@@ -1,0 +1,91 @@
+"""Settings from environment variables (prefix INSPECT_) and an optional .env file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "dev", "development"}
+
+# Four-colour rule: each level is the first that matches, top to bottom.
+DEFAULT_RISK_RULE = (
+    "red: open_major >= 1; orange: open_general >= 1 and overdue >= 1; "
+    "yellow: open_general >= 1; blue: otherwise"
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INSPECT_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///inspect.db"
+    upload_dir: Path = Path("uploads")
+    secret_key: str = Field(default="")
+    timezone: str = "Asia/Shanghai"
+    default_locale: Literal["zh_CN", "en"] = "zh_CN"
+
+    # Sessions and sign-in
+    session_days: int = 14
+    token_days: int = 30
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 20
+    login_window_minutes: int = 15
+
+    # Photos
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 60_000_000
+    photo_web_size: int = 1600
+    photo_thumb_size: int = 400
+    keep_originals: bool = True
+
+    # Browser assets: "local" serves the pinned copies in static/vendor; "cdn" loads the same
+    # pinned versions from a public CDN.
+    assets: Literal["local", "cdn"] = "local"
+
+    # Map: no tile layer by default (the district polygons are the base map, works offline).
+    tile_url: str = ""
+    tile_attribution: str = ""
+    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
+
+    # Hazard loop
+    acceptor_must_differ: bool = False
+    risk_rule: str = DEFAULT_RISK_RULE
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> "Settings":
+        if self.secret_key.strip().lower() in PLACEHOLDER_KEYS or len(self.secret_key) < 16:
+            if self.env == "production":
+                raise ValueError(
+                    "INSPECT_SECRET_KEY is missing or a placeholder; set a random key of at "
+                    "least 16 characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(32))'`)"
+                )
+            self.secret_key = _dev_secret(self.upload_dir)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _dev_secret(upload_dir: Path) -> str:
+    """A development key that survives restarts (so sessions do too), kept beside the uploads."""
+    path = Path(upload_dir) / ".dev-secret-key"
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key)
+        return key
+    except OSError:
+        return secrets.token_urlsafe(32)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,78 @@
+"""FastAPI dependencies shared by the web pages and the API: one DB session per request,
+the signed-in user from the session cookie or a bearer token, and role gates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from inspect_app.config import Settings
+from inspect_app.domain import accounts
+from inspect_app.domain.access import require_role as _require_role
+from inspect_app.domain.errors import NotAuthenticated
+from inspect_app.i18n import _
+from inspect_app.models import User
+from inspect_app.security import SESSION_COOKIE
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return None
+
+
+def optional_user(request: Request, session: SessionDep) -> User | None:
+    """The user of the bearer token or else of the session cookie; kept on request.state."""
+    user = None
+    token = bearer_token(request)
+    if token:
+        user = accounts.user_for_token(session, token, "token")
+        if user is None:  # a bad bearer token is an error, not a fallback to the cookie
+            raise NotAuthenticated(_("Invalid or expired token."))
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        user = accounts.user_for_token(session, cookie, "cookie")
+    request.state.user = user
+    return user
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise NotAuthenticated(_("Sign in first."))
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: str):
+    """A dependency that returns the current user if they hold one of the roles (else 403)."""
+
+    def dependency(user: CurrentUser) -> User:
+        _require_role(user, *roles)
+        return user
+
+    return Depends(dependency)
+
+
+OfficeUser = Annotated[User, require_role("office", "admin")]
+OfficerUser = Annotated[User, require_role("officer", "office", "admin")]
+InspectorUser = Annotated[User, require_role("inspector", "admin")]
+AdminUser = Annotated[User, require_role("admin")]

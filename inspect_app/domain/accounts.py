@@ -1,0 +1,117 @@
+"""Users, sign-in with rate limiting, and server-side sessions and API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, select
+
+from inspect_app.config import Settings
+from inspect_app.domain.errors import Invalid, NotAuthenticated, TooManyRequests
+from inspect_app.i18n import _
+from inspect_app.models import AuthSession, District, LoginAttempt, Role, User, utcnow
+from inspect_app.security import hash_password, new_token, token_hash, verify_password
+
+ROLES_WITH_DISTRICT = {Role.inspector, Role.officer}
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    district_name: str | None = None,
+    display_name: str = "",
+) -> User:
+    """Add a user; inspectors and officers belong to a district."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise Invalid(_("A username of 1 to 64 characters is required."))
+    if role not in Role.__members__:
+        raise Invalid(_("Unknown role: {role}").format(role=role))
+    if len(password) < 8:
+        raise Invalid(_("The password must have at least 8 characters."))
+    district_id = None
+    if district_name:
+        district = session.exec(select(District).where(District.name == district_name)).first()
+        if district is None:
+            raise Invalid(_("Unknown district: {name}").format(name=district_name))
+        district_id = district.id
+    if role in ROLES_WITH_DISTRICT and district_id is None:
+        raise Invalid(_("An inspector or officer needs a district."))
+    if session.exec(select(User).where(User.username == username)).first():
+        raise Invalid(_("The username {name} is taken.").format(name=username))
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=role,
+        district_id=district_id,
+    )
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user
+
+
+def authenticate(
+    session: Session, settings: Settings, username: str, password: str, address: str
+) -> User:
+    """Check a password, refusing after too many recent failures for the user or the address.
+
+    The error never says whether the user exists.
+    """
+    now = utcnow()
+    since = now - timedelta(minutes=settings.login_window_minutes)
+    failures = select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.at >= since, LoginAttempt.success.is_(False)
+    )
+    by_user = session.exec(failures.where(LoginAttempt.username == username)).one()
+    by_address = session.exec(failures.where(LoginAttempt.address == address)).one()
+    if (
+        by_user >= settings.login_max_failures_per_user
+        or by_address >= settings.login_max_failures_per_address
+    ):
+        raise TooManyRequests(_("Too many failed sign-ins. Wait a few minutes and try again."))
+    user = session.exec(select(User).where(User.username == username)).first()
+    ok = verify_password(user.password_hash if user else None, password)
+    ok = ok and user is not None and user.is_active
+    session.add(LoginAttempt(username=username[:64], address=address[:64], at=now, success=ok))
+    session.commit()
+    if not ok:
+        raise NotAuthenticated(_("Wrong username or password."))
+    return user
+
+
+def open_session(session: Session, settings: Settings, user: User, kind: str = "cookie") -> str:
+    """A new random token (the old cookie is not reused: sign-in rotates the session)."""
+    token = new_token()
+    days = settings.session_days if kind == "cookie" else settings.token_days
+    session.add(
+        AuthSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            kind=kind,
+            expires_at=utcnow() + timedelta(days=days),
+        )
+    )
+    session.commit()
+    return token
+
+
+def user_for_token(session: Session, token: str, kind: str) -> User | None:
+    row = session.exec(
+        select(AuthSession).where(AuthSession.token_hash == token_hash(token), AuthSession.kind == kind)
+    ).first()
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def close_session(session: Session, token: str) -> None:
+    session.exec(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+    session.commit()

@@ -1,0 +1,22 @@
+"""The local calendar: deadlines and ISO weeks are in the city's time zone, storage is UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from inspect_app.config import get_settings
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(get_settings().timezone)
+
+
+def local_today(now: datetime | None = None) -> date:
+    now = now or datetime.now(timezone.utc)
+    return now.astimezone(tz()).date()
+
+
+def start_of_day(day: date) -> datetime:
+    """The UTC instant at which a local calendar day begins."""
+    return datetime.combine(day, time.min, tzinfo=tz()).astimezone(timezone.utc)

@@ -1,0 +1,58 @@
+"""Domain failures. The web and API layers map each class to one HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str, *, errors: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors  # e.g. {field: message} or a list of row problems
+
+    @property
+    def detail(self) -> Any:
+        if self.errors is None:
+            return str(self.message)
+        return {"message": str(self.message), "errors": self.errors}
+
+
+class Invalid(DomainError):
+    """The input breaks a rule (incomplete plan, missing answers...)."""
+
+    status_code = 422
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+class NotFound(DomainError):
+    """Also used for objects the user may not see, so that their existence is not revealed."""
+
+    status_code = 404
+
+
+class Conflict(DomainError):
+    """An illegal or stale state transition, a duplicate."""
+
+    status_code = 409
+
+
+class TooLarge(DomainError):
+    status_code = 413
+
+
+class UnsupportedMedia(DomainError):
+    status_code = 415
+
+
+class TooManyRequests(DomainError):
+    status_code = 429

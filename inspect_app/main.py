@@ -1,0 +1,181 @@
+"""create_app(): routers, static files, middleware (locale, security headers, CSRF), errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+from asgi_csrf import asgi_csrf
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from inspect_app import __version__, i18n
+from inspect_app.config import Settings, get_settings
+from inspect_app.db import make_engine
+from inspect_app.domain.errors import DomainError, NotAuthenticated
+from inspect_app.web.rendering import render, templates
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def wants_json(request: Request) -> bool:
+    """API paths, scripts and htmx-less clients asking for JSON get JSON errors; browsers get pages."""
+    path = request.url.path
+    if path.startswith("/api/") or path in ("/healthz",):
+        return True
+    accept = request.headers.get("accept", "")
+    return "text/html" not in accept
+
+
+class LocaleAndHeaders:
+    """Pure ASGI middleware: picks the request's locale and adds the security headers."""
+
+    def __init__(self, app, settings: Settings):
+        self.app = app
+        self.settings = settings
+        script_src = "'self'" + (" https://unpkg.com" if settings.assets == "cdn" else "")
+        img_src = "'self' data: blob:"
+        if settings.tile_url:
+            img_src += " " + _origin_pattern(settings.tile_url)
+        self.csp = (
+            f"default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'"
+            + (" https://unpkg.com" if settings.assets == "cdn" else "")
+            + f"; img-src {img_src}; connect-src 'self'; frame-ancestors 'none'; "
+            "base-uri 'self'; form-action 'self'; object-src 'none'"
+        )
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        cookies = _cookies(headers.get("cookie", ""))
+        locale = i18n.pick_locale(
+            cookies.get("lang"), headers.get("accept-language"), self.settings.default_locale
+        )
+        i18n.current_locale.set(locale)
+        is_docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                if not is_docs:  # Swagger UI needs its own inline script
+                    extra.append((b"content-security-policy", self.csp.encode()))
+                message = {**message, "headers": list(message.get("headers", [])) + extra}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _origin_pattern(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cookies(header: str) -> dict[str, str]:
+    out = {}
+    for part in header.split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+async def _csrf_failed(scope, send, message_id):
+    body = json.dumps(
+        {"detail": i18n.gettext("The form has expired or was not sent by this site. Reload the page and try again.")},
+        ensure_ascii=False,
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_response(request: Request, status: int, detail):
+    if status == 401 and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    if wants_json(request):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    message = detail.get("message") if isinstance(detail, dict) else detail
+    return render(
+        request,
+        "error.html",
+        {"status": status, "message": message, "detail": detail},
+        block="error",
+        status_code=status,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Inspect",
+        version=__version__,
+        description="Production-safety inspections, hazards and reports. JSON API under /api/v1.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    templates.env.globals["timezone"] = settings.timezone
+    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError):
+        return _error_response(request, exc.status_code, exc.detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error_response(request, exc.status_code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = [
+            {"loc": list(e.get("loc", [])), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return _error_response(request, 422, errors)
+
+    from inspect_app.api import auth as api_auth
+    from inspect_app.api import catalog as api_catalog
+    from inspect_app.api import hazards as api_hazards
+    from inspect_app.api import inspections as api_inspections
+    from inspect_app.api import photos as api_photos
+    from inspect_app.api import stats as api_stats
+    from inspect_app.web import admin, auth, dashboard, hazards, inspections, photos, reports
+
+    for module in (api_auth, api_catalog, api_photos, api_inspections, api_hazards, api_stats):
+        app.include_router(module.router, prefix="/api/v1")
+    for module in (auth, photos, inspections, hazards, dashboard, reports, admin):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # Outermost last: locale and security headers wrap the CSRF check, so its refusal has both.
+    app.add_middleware(
+        asgi_csrf,
+        signing_secret=settings.secret_key,
+        cookie_secure=settings.env == "production",
+        send_csrf_failed=_csrf_failed,
+        # The token endpoint checks a password and sets no cookie: nothing to forge.
+        skip_if_scope=lambda scope: scope["path"] == "/api/v1/auth/token",
+    )
+    app.add_middleware(LocaleAndHeaders, settings=settings)
+    return app

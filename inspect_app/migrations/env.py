@@ -1,0 +1,30 @@
+"""Alembic environment: the URL comes from the caller's config or from Settings."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import inspect_app.models  # noqa: F401  (registers the tables)
+from inspect_app.config import get_settings
+from inspect_app.db import make_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    settings = get_settings().model_copy(update={"database_url": url})
+    engine = make_engine(settings)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

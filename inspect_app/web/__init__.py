@@ -1,0 +1,1 @@
+"""HTML pages: thin routers that parse, call the domain and render."""

@@ -1,0 +1,5 @@
+"""(being built: see the issue that owns this area)"""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,85 @@
+"""One rendering helper: a full page, or one block of it when htmx asks (HX-Request)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from inspect_app import i18n
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+CDN = {
+    "htmx": "https://unpkg.com/htmx.org@2.0.11/dist/htmx.min.js",
+    "leaflet_js": "https://unpkg.com/leaflet@1.9.4/dist/leaflet.js",
+    "leaflet_css": "https://unpkg.com/leaflet@1.9.4/dist/leaflet.css",
+}
+LOCAL = {
+    "htmx": "/static/vendor/htmx-2.0.11/htmx.min.js",
+    "leaflet_js": "/static/vendor/leaflet-1.9.4/leaflet.js",
+    "leaflet_css": "/static/vendor/leaflet-1.9.4/leaflet.css",
+}
+
+templates = Jinja2Blocks(
+    env=Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        extensions=["jinja2.ext.i18n"],
+        autoescape=select_autoescape(("html", "xml")),
+    )
+)
+templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+
+
+def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    tz = ZoneInfo(templates.env.globals.get("timezone", "Asia/Shanghai"))
+    return value.astimezone(tz).strftime(fmt)
+
+
+def _date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _local_time(value, "%Y-%m-%d")
+    return value.isoformat()
+
+
+templates.env.filters["localtime"] = _local_time
+templates.env.filters["date"] = _date
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render the page; when the request comes from htmx and a block is named, only that block."""
+    ctx = dict(context or {})
+    ctx.setdefault("user", getattr(request.state, "user", None))
+    settings = request.app.state.settings
+    ctx["assets"] = CDN if settings.assets == "cdn" else LOCAL
+    ctx["locale"] = i18n.current_locale.get()
+    ctx["csrftoken"] = request.scope["csrftoken"]() if "csrftoken" in request.scope else ""
+    if block and is_htmx(request):
+        response = templates.TemplateResponse(
+            request, template, ctx, block_name=block, status_code=status_code
+        )
+    else:
+        response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    response.headers["Vary"] = "HX-Request"
+    return response
