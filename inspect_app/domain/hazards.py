@@ -6,7 +6,7 @@ Overdue is computed from the deadline and the clock, never stored as a flag.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func
@@ -27,6 +27,7 @@ from inspect_app.models import (
     Role,
     Site,
     User,
+    utcnow,
 )
 
 OPEN_STATUSES = (HazardStatus.reported, HazardStatus.rectifying, HazardStatus.rectified)
@@ -170,3 +171,45 @@ def hazard_photos(session: Session, hazard_id: int, kind: str | None = None) -> 
         query = query.where(HazardPhoto.kind == kind)
     return list(session.exec(query.order_by(HazardPhoto.position)).all())
 
+
+
+def create_hazard(
+    session: Session,
+    *,
+    reporter: User,
+    site: Site,
+    grade: str,
+    description: str,
+    category: str = "",
+    photo_ids: list[int] | tuple[int, ...] = (),
+    lat: float | None = None,
+    lon: float | None = None,
+    location_district_id: int | None = None,
+    inspection_id: int | None = None,
+    item_id: int | None = None,
+    now: datetime | None = None,
+) -> Hazard:
+    """Record a new hazard with its finding photos and its 'created' event.
+
+    Does not commit: the caller (an inspection submit, or a stand-alone report) owns the
+    transaction, so that the inspection and its hazards are stored together or not at all.
+    """
+    now = now or utcnow()
+    if grade not in ("general", "major"):
+        raise Invalid(_("Unknown grade: {grade}").format(grade=grade))
+    hazard = Hazard(
+        inspection_id=inspection_id, item_id=item_id, site_id=site.id, district_id=site.district_id,
+        reporter_id=reporter.id, grade=grade, category=category, description=description,
+        status=HazardStatus.reported, created_at=now, updated_at=now, lat=lat, lon=lon,
+        location_district_id=location_district_id,
+    )
+    session.add(hazard)
+    session.flush()
+    for position, photo_id in enumerate(photo_ids):
+        session.add(HazardPhoto(hazard_id=hazard.id, photo_id=photo_id, kind="finding", position=position))
+    session.add(
+        HazardEvent(hazard_id=hazard.id, actor_id=reporter.id, at=now, action="created", from_status=None,
+                    to_status=HazardStatus.reported,
+                    payload={"grade": grade, "description": description, "inspection_id": inspection_id}),
+    )
+    return hazard
