@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -148,12 +149,19 @@ def make_user(session, region):
     return _make
 
 
+def form_token(html: str) -> str:
+    """The CSRF token a page's form carries, as a browser would submit it."""
+    match = re.search(r'name="csrftoken" value="([^"]+)"', html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
 def login(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
     page = client.get("/login")
     assert page.status_code == 200
     r = client.post(
         "/login",
-        data={"username": username, "password": password, "csrftoken": client.cookies.get("csrftoken"), "next": "/"},
+        data={"username": username, "password": password, "csrftoken": form_token(page.text), "next": "/"},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
