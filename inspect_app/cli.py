@@ -4,12 +4,14 @@ errors say what to do next and exit non-zero."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from inspect_app.config import get_settings
 from inspect_app.db import make_engine, session_for, upgrade
 from inspect_app.domain.errors import DomainError
+from inspect_app.i18n import _, current_locale, pick_locale
 
 
 def _session():
@@ -39,7 +41,7 @@ def cmd_user_add(args) -> None:
     from inspect_app.domain import accounts
 
     if not args.password_stdin:
-        raise DomainError("Pass the password on standard input with --password-stdin.")
+        raise DomainError(_("Pass the password on standard input with --password-stdin."))
     password = sys.stdin.readline().rstrip("\r\n")
     with _session() as session:
         user = accounts.create_user(session, args.username, password, args.role, args.district)
@@ -107,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    lang = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    current_locale.set(pick_locale(lang.split(".")[0] if lang.lower().startswith(("en", "zh")) else None,
+                                   None, get_settings().default_locale))
     try:
         args.func(args)
     except DomainError as exc:

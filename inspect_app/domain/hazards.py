@@ -1,6 +1,14 @@
-"""Hazards (隐患): listing with filters, overdue, and reading one with its history.
+"""Hazards (隐患): listing with filters, overdue, reading one with its history, and the
+closed loop (闭环) as an explicit state machine.
 
 Overdue is computed from the deadline and the clock, never stored as a flag.
+
+The loop: reported -plan-> rectifying -rectify-> rectified -accept-> accepted, and
+rectified -reject-> rectifying. The plan (五定) may also be revised while rectifying (after a
+rejection, or when the enterprise needs other measures): that is the same "plan" transition
+from rectifying to rectifying, recorded as an event like any other. Every other move is a
+Conflict. Each transition is one conditional UPDATE on (id, version, status) so that two
+officers acting at once cannot both win; the loser gets a Conflict and writes nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, func, update
 from sqlmodel import Session, select
 
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.clock import local_today, start_of_day
-from inspect_app.domain.errors import Invalid, NotFound
+from inspect_app.config import Settings, get_settings
+from inspect_app.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import (
     District,
@@ -213,3 +222,272 @@ def create_hazard(
                     payload={"grade": grade, "description": description, "inspection_id": inspection_id}),
     )
     return hazard
+
+
+# --- the closed loop ---------------------------------------------------------------------------
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "plan": ((HazardStatus.reported, HazardStatus.rectifying), HazardStatus.rectifying),
+    "rectify": ((HazardStatus.rectifying,), HazardStatus.rectified),
+    "accept": ((HazardStatus.rectified,), HazardStatus.accepted),
+    "reject": ((HazardStatus.rectified,), HazardStatus.rectifying),
+}
+ACTING_ROLES = (Role.officer, Role.office, Role.admin)
+PLAN_TEXT_FIELDS = {  # field -> max length (as in RectificationPlan)
+    "responsible_person": 100, "measures": 2000, "rectifier": 100, "acceptor": 100,
+    "funds": 500, "interim_measures": 2000,
+}
+MAJOR_ONLY_FIELDS = ("funds", "interim_measures")
+MAX_NOTE = 2000
+MAX_RECTIFY_PHOTOS = 20
+
+
+def allowed_actions(hazard: Hazard, user: User) -> list[str]:
+    """The transitions this user may attempt on this hazard now (what the page offers)."""
+    if user.role not in ACTING_ROLES:
+        return []
+    return [action for action, (sources, _to) in TRANSITIONS.items() if hazard.status in sources]
+
+
+def _acting_hazard(session: Session, user: User, hazard_id: int, action: str) -> Hazard:
+    """The hazard if the user may act on it and the action is legal from its status."""
+    hazard = get_hazard(session, user, hazard_id)  # other district -> NotFound
+    if user.role not in ACTING_ROLES:
+        raise Forbidden(_("Only officers of the district, the safety office and admin act on hazards."))
+    sources, _to = TRANSITIONS[action]
+    if hazard.status not in sources:
+        raise Conflict(_("This hazard is {status}: that step is not possible now.").format(
+            status=status_label(hazard.status)))
+    return hazard
+
+
+def status_label(status: str) -> str:
+    return {
+        HazardStatus.reported: _("Reported"), HazardStatus.rectifying: _("Rectifying"),
+        HazardStatus.rectified: _("Rectified"), HazardStatus.accepted: _("Accepted"),
+    }.get(status, status)
+
+
+def _transition(
+    session: Session,
+    user: User,
+    hazard: Hazard,
+    action: str,
+    *,
+    payload: dict[str, Any],
+    values: dict[str, Any],
+    expected_version: int | None,
+    now: datetime,
+) -> None:
+    """Move the hazard with one conditional UPDATE and append its event (not committed).
+
+    The UPDATE matches the version and status read (or the version the client saw): if anyone
+    moved the hazard meanwhile it matches no row, and nothing is written.
+    """
+    version = hazard.version if expected_version is None else expected_version
+    from_status = hazard.status
+    to_status = TRANSITIONS[action][1]
+    result = session.execute(
+        update(Hazard)
+        .where(Hazard.id == hazard.id, Hazard.version == version, Hazard.status == from_status)
+        .values(status=to_status, version=version + 1, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict(_("Someone else changed this hazard meanwhile. Reload it and try again."))
+    session.add(HazardEvent(hazard_id=hazard.id, actor_id=user.id, at=now, action=action,
+                            from_status=from_status, to_status=to_status, payload=payload))
+
+
+def _finish(session: Session, hazard: Hazard) -> Hazard:
+    session.commit()
+    session.refresh(hazard)
+    return hazard
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip()
+
+
+def _parse_deadline(value: date | str | None) -> date | None:
+    if isinstance(value, date) or value is None:
+        return value
+    try:
+        return date.fromisoformat(value.strip()) if value.strip() else None
+    except ValueError:
+        return None
+
+
+def set_plan(
+    session: Session,
+    user: User,
+    hazard_id: int,
+    *,
+    responsible_person: str,
+    measures: str,
+    deadline: date | str | None,
+    rectifier: str,
+    acceptor: str,
+    funds: str = "",
+    interim_measures: str = "",
+    stop_production: bool | None = None,
+    settings: Settings | None = None,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Hazard:
+    """Set (or, while rectifying, revise) the five determinations (五定).
+
+    All five are required; a major hazard also needs funds and materials, interim safety
+    measures and the stop-production decision. A new deadline may not lie in the past (local
+    date); a revision may keep the deadline it had.
+    """
+    settings = settings or get_settings()
+    now = now or utcnow()
+    hazard = _acting_hazard(session, user, hazard_id, "plan")
+    fields = {name: _text(value) for name, value in {
+        "responsible_person": responsible_person, "measures": measures, "rectifier": rectifier,
+        "acceptor": acceptor, "funds": funds, "interim_measures": interim_measures}.items()}
+    day = _parse_deadline(deadline)
+    errors: dict[str, str] = {}
+    required = ["responsible_person", "measures", "rectifier", "acceptor"]
+    if hazard.grade == "major":
+        required += MAJOR_ONLY_FIELDS
+        if stop_production is None:
+            errors["stop_production"] = _("A major hazard needs the decision whether production must stop.")
+    for name in required:
+        if not fields[name]:
+            errors[name] = _("Required.")
+    for name, limit in PLAN_TEXT_FIELDS.items():
+        if len(fields[name]) > limit:
+            errors[name] = _("At most {n} characters.").format(n=limit)
+    if day is None:
+        errors["deadline"] = _("A deadline (YYYY-MM-DD) is required.") if not deadline else _("Not a date.")
+    elif day < local_today(now) and day != hazard.deadline:
+        errors["deadline"] = _("The deadline may not be in the past.")
+    if (settings.acceptor_must_differ and fields["acceptor"]
+            and fields["acceptor"] == fields["rectifier"]):
+        errors["acceptor"] = _("The acceptor must be another person than the rectifier.")
+    if errors:
+        raise Invalid(_("The plan is incomplete or wrong."), errors=errors)
+
+    revision = hazard.status == HazardStatus.rectifying
+    plan_values = {**fields, "deadline": day,
+                   "stop_production": stop_production if hazard.grade == "major" else stop_production}
+    _transition(
+        session, user, hazard, "plan",
+        payload={**fields, "deadline": day.isoformat(), "stop_production": stop_production,
+                 "revision": revision},
+        values={"deadline": day}, expected_version=expected_version, now=now,
+    )
+    plan = hazard_plan(session, hazard.id)
+    if plan is None:
+        plan = RectificationPlan(hazard_id=hazard.id, set_by=user.id, set_at=now, **plan_values)
+    else:
+        for name, value in plan_values.items():
+            setattr(plan, name, value)
+        plan.set_by, plan.set_at = user.id, now
+    session.add(plan)
+    return _finish(session, hazard)
+
+
+def rectify(
+    session: Session,
+    user: User,
+    hazard_id: int,
+    *,
+    note: str,
+    photo_ids: list[int] | tuple[int, ...],
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Hazard:
+    """Record the rectification: a note and at least one after-photo uploaded by this user."""
+    from inspect_app.domain import photos
+
+    now = now or utcnow()
+    hazard = _acting_hazard(session, user, hazard_id, "rectify")
+    note = _text(note)
+    ids = list(dict.fromkeys(photo_ids))  # a double-tapped upload counts once
+    errors: dict[str, str] = {}
+    if not note:
+        errors["note"] = _("Describe what was done.")
+    elif len(note) > MAX_NOTE:
+        errors["note"] = _("At most {n} characters.").format(n=MAX_NOTE)
+    if not ids:
+        errors["photo_ids"] = _("Add at least one photo of the rectified place.")
+    elif len(ids) > MAX_RECTIFY_PHOTOS:
+        errors["photo_ids"] = _("At most {n} photos.").format(n=MAX_RECTIFY_PHOTOS)
+    if errors:
+        raise Invalid(_("The rectification is incomplete."), errors=errors)
+    photos.owned(session, user, ids)
+    _transition(
+        session, user, hazard, "rectify", payload={"note": note, "photo_ids": ids},
+        values={"rectified_at": now}, expected_version=expected_version, now=now,
+    )
+    attached = set(session.exec(select(HazardPhoto.photo_id).where(HazardPhoto.hazard_id == hazard.id)).all())
+    start = len(attached)
+    for offset, photo_id in enumerate(i for i in ids if i not in attached):
+        session.add(HazardPhoto(hazard_id=hazard.id, photo_id=photo_id, kind="rectification",
+                                position=start + offset))
+    return _finish(session, hazard)
+
+
+def rectified_by(session: Session, hazard_id: int) -> int | None:
+    """Who recorded the latest rectification (the acceptor should be someone else)."""
+    return session.exec(
+        select(HazardEvent.actor_id)
+        .where(HazardEvent.hazard_id == hazard_id, HazardEvent.action == "rectify")
+        .order_by(HazardEvent.at.desc(), HazardEvent.id.desc())
+    ).first()
+
+
+def accept(
+    session: Session,
+    user: User,
+    hazard_id: int,
+    *,
+    settings: Settings | None = None,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Hazard:
+    """Accept the rectification and close the loop.
+
+    Accepting one's own rectification is refused when settings.acceptor_must_differ, and
+    otherwise allowed but marked in the event (the page warns before).
+    """
+    settings = settings or get_settings()
+    now = now or utcnow()
+    hazard = _acting_hazard(session, user, hazard_id, "accept")
+    same_person = rectified_by(session, hazard.id) == user.id
+    if same_person and settings.acceptor_must_differ:
+        raise Forbidden(_("You recorded this rectification: another officer must accept it."))
+    _transition(
+        session, user, hazard, "accept", payload={"same_person": same_person},
+        values={"accepted_at": now}, expected_version=expected_version, now=now,
+    )
+    return _finish(session, hazard)
+
+
+def reject(
+    session: Session,
+    user: User,
+    hazard_id: int,
+    *,
+    reason: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Hazard:
+    """Send a rectified hazard back to rectifying; the reason is required and kept."""
+    now = now or utcnow()
+    hazard = _acting_hazard(session, user, hazard_id, "reject")
+    reason = _text(reason)
+    if not reason:
+        raise Invalid(_("Give the reason for rejecting."), errors={"reason": _("Required.")})
+    if len(reason) > MAX_NOTE:
+        raise Invalid(_("The reason is too long."), errors={"reason": _("At most {n} characters.").format(n=MAX_NOTE)})
+    _transition(
+        session, user, hazard, "reject", payload={"reason": reason},
+        values={"rectified_at": None}, expected_version=expected_version, now=now,
+    )
+    return _finish(session, hazard)

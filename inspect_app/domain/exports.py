@@ -1,0 +1,163 @@
+"""Hazard exports (CSV, Excel): the hazard list with its filters, one row per hazard, streamed.
+
+Rows are read in keyset-paginated batches in the list's order (newest first), so memory stays
+flat however many hazards match; the writers turn the rows into chunks of bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import Session, select
+
+from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain.errors import Invalid
+from inspect_app.domain.hazards import HazardFilters, apply_filters, visible_hazards_query
+from inspect_app.i18n import _
+from inspect_app.models import District, Hazard, HazardStatus, RectificationPlan, Site, User
+
+BATCH = 2000
+EXCEL_MAX_ROWS = 1_048_575  # one sheet's rows minus the header
+
+COLUMNS = (
+    Hazard.id, District.name, Site.name, Hazard.grade, Hazard.status, Hazard.category,
+    Hazard.description, Hazard.created_at, Hazard.deadline, Hazard.accepted_at,
+    RectificationPlan.responsible_person, RectificationPlan.measures, RectificationPlan.rectifier,
+    RectificationPlan.acceptor,
+)
+
+
+def headers() -> list[str]:
+    """Column titles in the request's language (the order of `hazard_rows`)."""
+    return [_("ID"), _("District"), _("Site"), _("Grade"), _("Status"), _("Category"), _("Description"),
+            _("Created"), _("Deadline"), _("Accepted"), _("Overdue"), _("Responsible person"),
+            _("Measures"), _("Rectifier"), _("Acceptor")]
+
+
+# Excel column widths (characters), in the order of headers().
+WIDTHS = (8, 10, 24, 10, 10, 14, 48, 17, 11, 17, 8, 12, 40, 12, 12)
+
+
+def _query(user: User, filters: HazardFilters, today: date):
+    return (
+        apply_filters(visible_hazards_query(user), filters.check(), today)
+        .with_only_columns(*COLUMNS)
+        .join(Site, Site.id == Hazard.site_id)
+        .join(District, District.id == Hazard.district_id)
+        .outerjoin(RectificationPlan, RectificationPlan.hazard_id == Hazard.id)
+    )
+
+
+def count(session: Session, user: User, filters: HazardFilters, today: date | None = None) -> int:
+    query = apply_filters(visible_hazards_query(user), filters.check(), today or local_today())
+    return session.exec(select(func.count()).select_from(query.subquery())).one()
+
+
+def hazard_rows(
+    session: Session, user: User, filters: HazardFilters, *, today: date | None = None, batch: int = BATCH
+) -> Iterator[list[Any]]:
+    """Every visible hazard matching the filters as a list of cell values, newest first.
+
+    Keyset pagination on (created_at, id) rather than OFFSET: each batch is an index range
+    scan, and no batch is ever held with the next.
+    """
+    today = today or local_today()
+    base = _query(user, filters, today).order_by(Hazard.created_at.desc(), Hazard.id.desc())
+    labels = {
+        "major": _("Major"), "general": _("General"), "reported": _("Reported"),
+        "rectifying": _("Rectifying"), "rectified": _("Rectified"), "accepted": _("Accepted"),
+    }
+    yes = _("Yes")
+    zone = tz()
+    last: tuple[datetime, int] | None = None
+    while True:
+        query = base
+        if last is not None:
+            query = query.where(or_(Hazard.created_at < last[0],
+                                    and_(Hazard.created_at == last[0], Hazard.id < last[1])))
+        rows = session.exec(query.limit(batch)).all()
+        for (hid, district, site, grade, status, category, description, created, deadline, accepted,
+             responsible, measures, rectifier, acceptor) in rows:
+            overdue = status != HazardStatus.accepted and deadline is not None and deadline < today
+            yield [
+                hid, district, site, labels.get(grade, grade), labels.get(status, status), category,
+                description, created.astimezone(zone).replace(tzinfo=None, microsecond=0), deadline,
+                accepted.astimezone(zone).replace(tzinfo=None, microsecond=0) if accepted else None,
+                yes if overdue else "", responsible or "", measures or "", rectifier or "", acceptor or "",
+            ]
+        if len(rows) < batch:
+            return
+        last = (rows[-1][7], rows[-1][0])
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # a cell that Excel would run as a formula (CSV injection)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value
+
+
+def csv_chunks(rows: Iterable[list[Any]], chunk_rows: int = 1000) -> Iterator[bytes]:
+    """UTF-8 with a byte-order mark, so that Excel opens the Chinese text correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers())
+    yield "\ufeff".encode() + buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate()
+    n = 0
+    for row in rows:
+        writer.writerow([_csv_cell(v) for v in row])
+        n += 1
+        if n % chunk_rows == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+def xlsx_chunks(rows: Iterable[list[Any]], chunk_bytes: int = 256 * 1024) -> Iterator[bytes]:
+    """An .xlsx file with a frozen header row and set column widths.
+
+    openpyxl's write-only mode keeps rows in a temporary file rather than in memory; an .xlsx is
+    a zip whose directory comes last, so the finished file is streamed from a temporary file.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Hazards"))
+    sheet.freeze_panes = "A2"
+    for i, width in enumerate(WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+    bold = Font(bold=True)
+    header = []
+    for title in headers():
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in rows:
+        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
+    with tempfile.TemporaryFile() as fh:
+        workbook.save(fh)
+        fh.seek(0)
+        while chunk := fh.read(chunk_bytes):
+            yield chunk
+
+
+def check_excel_size(session: Session, user: User, filters: HazardFilters) -> None:
+    """Refuse before streaming starts: an error halfway through a download cannot change the status."""
+    if count(session, user, filters) > EXCEL_MAX_ROWS:
+        raise Invalid(_("More hazards than an Excel sheet holds: narrow the filters or export CSV."))
