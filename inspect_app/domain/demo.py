@@ -7,7 +7,6 @@ demo data obeys the same rules as real data.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Callable
@@ -45,8 +44,8 @@ def load(session: Session, settings: Settings, progress: Callable[[str], None] =
     progress(f"[2/5] sites: {len(sites)} in the register")
     version = checklists.import_yaml_file(session, DATA / "routine-checklist.yaml")
     progress(f"[3/5] checklist: routine, version {version.version}")
+    progress("[4/5] users")
     users = ensure_users(session, progress)
-    progress(f"[4/5] users: {len(users)}")
     from inspect_app.domain import demo_history
 
     inspections, hazards = demo_history.ensure_history(session, settings, rng, version, sites, users, progress)
@@ -117,10 +116,9 @@ def ensure_users(session: Session, progress: Callable[[str], None]) -> list[User
             session.commit()
         users.append(user)
     if created or fixed:
-        shown = ", ".join(created) if created else "all demo users"
-        progress(f"      password for {shown}: {password}")
-        progress("      sign in as admin, office, officer01..12 or inspector01..12 (01 = " +
-                 json.dumps(wanted[2][2], ensure_ascii=False) + ")")
+        progress(f"      {len(created)} added; password of {'all demo users' if fixed else 'the new ones'}: {password}")
+        progress(f"      sign in as admin, office, officer01..{len(wanted) // 2 - 1:02d} or inspector01.. "
+                 f"(01 = {wanted[2][2]}, 02 = {wanted[4][2] if len(wanted) > 4 else ''} ...)")
     else:
         progress("      demo users exist; their passwords are unchanged (set INSPECT_DEMO_PASSWORD to reset)")
     return users
