@@ -72,9 +72,9 @@ def random_point_in(geometry: dict, rng: random.Random) -> tuple[float, float]:
 def ensure_sites(session: Session, rng: random.Random, per_district: int = 6) -> list[Site]:
     """Six sites per district (at least 60 in a 12-district city), named and placed plausibly."""
     districts = session.exec(select(District).order_by(District.code)).all()
+    names = {s.name for s in session.exec(select(Site)).all()}  # unique across the city
     for district in districts:
         existing = session.exec(select(Site).where(Site.district_id == district.id)).all()
-        names = {s.name for s in existing}
         kinds = rng.sample(SITE_KINDS, per_district)
         for i, (pattern, risk) in enumerate(kinds[len(existing):]):
             prefix = district.name[:2] if district.name.endswith(("县", "市")) else rng.choice(PLACE_WORDS)
