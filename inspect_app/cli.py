@@ -52,8 +52,34 @@ def cmd_template_import(args) -> None:
     from inspect_app.domain import checklists
 
     with _session() as session:
-        version = checklists.import_yaml_file(session, Path(args.file))
+        if args.file.lower().endswith(".xlsx"):
+            version = checklists.import_xlsx_file(session, Path(args.file))
+        else:
+            version = checklists.import_yaml_file(session, Path(args.file))
     print(f"Checklist published: template {version.template_id}, version {version.version}")
+
+
+def cmd_template_export(args) -> None:
+    from inspect_app.domain import checklists
+
+    with _session() as session:
+        template, version = checklists.get_template(session, args.template_id)
+        Path(args.output).write_bytes(checklists.spec_to_xlsx(checklists.version_spec(session, version)))
+    print(f"Checklist {template.key} version {version.version} written to {args.output}")
+
+
+def cmd_sites_import(args) -> None:
+    from inspect_app.domain import sites
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise DomainError(f"Cannot read {args.file}: {exc}") from exc
+    with _session() as session:
+        report = sites.import_sites_xlsx(session, None, data)
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Sites imported: {len(report['added'])} added, {len(report['updated'])} updated")
 
 
 def cmd_districts_import(args) -> None:
@@ -70,6 +96,55 @@ def cmd_demo(args) -> None:
     settings = get_settings()
     with _session() as session:
         demo.load(session, settings, progress=lambda msg: print(msg, flush=True))
+
+
+def cmd_backup(args) -> None:
+    from inspect_app.domain import backup
+
+    manifest = backup.backup(get_settings(), Path(args.dir), progress=lambda msg: print(msg, flush=True))
+    tables = manifest["database"]["tables"]
+    print(f"Backup written to {args.dir}: {sum(tables.values())} rows in {len(tables)} tables, "
+          f"{len(manifest['files'])} files, schema {manifest['database']['alembic_revision']}")
+    if manifest["photos"]["missing_files"]:
+        print(f"warning: {len(manifest['photos']['missing_files'])} photos have no file in the upload folder",
+              file=sys.stderr)
+
+
+def cmd_restore(args) -> None:
+    from inspect_app.domain import backup
+
+    manifest = backup.restore(get_settings(), Path(args.dir), force=args.force,
+                              progress=lambda msg: print(msg, flush=True))
+    tables = manifest["database"]["tables"]
+    print(f"Restored {args.dir} (made {manifest['created_at']}): {sum(tables.values())} rows, "
+          f"{len(manifest['files'])} files")
+
+
+def cmd_gc(args) -> None:
+    from inspect_app.domain import housekeeping
+
+    with _session() as session:
+        result = housekeeping.gc(session, get_settings(), grace_seconds=args.grace_minutes * 60,
+                                 dry_run=args.dry_run)
+    for path in result.orphans + result.temporary:
+        print(("would remove " if args.dry_run else "removed ") + str(path))
+    print(f"{'Would free' if args.dry_run else 'Freed'} {result.freed_bytes / 2**20:.1f} MB: "
+          f"{len(result.orphans)} orphan photo files, {len(result.temporary)} stale temporary files; "
+          f"{result.kept_young} younger than {args.grace_minutes} minutes kept")
+
+
+def cmd_report_weekly(args) -> None:
+    from inspect_app.domain import reports
+
+    settings = get_settings()
+    with _session() as session:
+        target = reports.check_request(session, None, args.week, args.district)
+        content, stored = reports.weekly_report(session, settings, target)
+    out = Path(args.output)
+    out.write_bytes(content)
+    scope = target.district.name if target.district else "city"
+    state = "stored " + stored.sha256[:12] if stored else "week in progress, not stored"
+    print(f"Weekly report {target.week.label} ({scope}) written to {out}: {len(content) / 1024:.0f} KB ({state})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,14 +171,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_add)
 
     template = sub.add_parser("template", help="checklist templates").add_subparsers(dest="t_command", required=True)
-    p = template.add_parser("import", help="import a checklist (YAML) as a new published version")
+    p = template.add_parser("import", help="import a checklist (YAML or .xlsx) as a new published version")
     p.add_argument("file")
     p.set_defaults(func=cmd_template_import)
+    p = template.add_parser("export", help="write a checklist's newest version as .xlsx (imports back the same)")
+    p.add_argument("template_id", type=int)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_template_export)
+
+    p = sub.add_parser("sites", help="sites").add_subparsers(dest="s_command", required=True)
+    p = p.add_parser("import", help="add or update sites from .xlsx (name, address, district, risk_class, "
+                                    "cadence, lat, lon); all rows or none")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_sites_import)
 
     districts = sub.add_parser("districts", help="districts").add_subparsers(dest="d_command", required=True)
     p = districts.add_parser("import", help="import district boundaries from GeoJSON")
     p.add_argument("file")
     p.set_defaults(func=cmd_districts_import)
+
+    p = sub.add_parser("backup", help="copy the database and the photo files into a new folder (online)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the database and the photo files with a backup")
+    p.add_argument("dir")
+    p.add_argument("--force", action="store_true", help="replace a database or upload folder that holds data")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("gc", help="remove photo files no photo refers to, and stale temporary files")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.add_argument("--grace-minutes", type=float, default=60,
+                   help="keep files younger than this (an upload may be about to commit them); 0 only "
+                        "when the server is stopped")
+    p.set_defaults(func=cmd_gc)
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="r_command", required=True)
+    p = report.add_parser("weekly", help="write the weekly PDF report of an ISO week")
+    p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    p.add_argument("--district", help="one district (name or id); the whole city if omitted")
+    p.add_argument("-o", "--output", required=True, help="the PDF file to write")
+    p.set_defaults(func=cmd_report_weekly)
     return parser
 
 

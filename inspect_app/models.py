@@ -206,7 +206,11 @@ class Photo(SQLModel, table=True):
 
 
 class Inspection(SQLModel, table=True):
-    __table_args__ = (Index("ix_inspection_inspector_status", "inspector_id", "status"),)
+    __table_args__ = (
+        Index("ix_inspection_inspector_status", "inspector_id", "status"),
+        # Coverage (domain/stats.py): the newest submitted inspection of a site, by one seek.
+        Index("ix_inspection_site_submitted", "site_id", "submitted_at"),
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     client_uuid: str = Field(unique=True, max_length=64)
     template_version_id: int = Field(foreign_key="template_version.id", index=True)
@@ -253,6 +257,12 @@ class Hazard(SQLModel, table=True):
         Index("ix_hazard_status_deadline", "status", "deadline"),
         Index("ix_hazard_district_created", "district_id", "created_at"),
         Index("ix_hazard_grade_status", "grade", "status"),
+        # Covering indexes of the district statistics (domain/stats.py): each figure is one range scan.
+        Index("ix_hazard_accepted_cover", "accepted_at", "created_at", "district_id", "grade", "deadline"),
+        Index("ix_hazard_created_cover", "created_at", "district_id", "grade"),
+        Index("ix_hazard_deadline_cover", "deadline", "district_id", "grade", "accepted_at"),
+        # The map (domain/geo.py hazard_map): open hazards' positions without touching the table.
+        Index("ix_hazard_status_map", "status", "lat", "lon", "grade", "deadline", "site_id", "district_id"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     inspection_id: Optional[int] = Field(default=None, foreign_key="inspection.id", index=True)
@@ -280,7 +290,7 @@ class HazardPhoto(SQLModel, table=True):
     __tablename__ = "hazard_photo"
     hazard_id: int = Field(foreign_key="hazard.id", primary_key=True)
     photo_id: int = Field(foreign_key="photo.id", primary_key=True)
-    kind: str = Field(default="finding", max_length=12)  # finding | rectification
+    kind: str = Field(default="finding", max_length=16)  # finding | rectification
     position: int = 0
 
 

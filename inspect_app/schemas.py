@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -142,3 +142,102 @@ class HazardDetail(HazardOut):
     plan: Optional[PlanOut] = None
     photos: list[PhotoRef] = []
     events: list[EventOut] = []
+
+
+# --- hazard loop inputs (POST /api/v1/hazards/{id}/plan|rectify|accept|reject) ---------------
+
+
+class TransitionIn(BaseModel):
+    version: Optional[int] = Field(
+        default=None, description="the hazard version the client saw; a stale one is refused with 409"
+    )
+
+
+class PlanIn(TransitionIn):
+    """The five determinations (五定); funds, interim_measures and stop_production are required
+    for major hazards."""
+
+    responsible_person: str = Field(max_length=100)
+    measures: str = Field(max_length=2000)
+    deadline: date
+    rectifier: str = Field(max_length=100)
+    acceptor: str = Field(max_length=100)
+    funds: str = Field(default="", max_length=500)
+    interim_measures: str = Field(default="", max_length=2000)
+    stop_production: Optional[bool] = None
+
+
+class RectifyIn(TransitionIn):
+    note: str = Field(max_length=2000)
+    photo_ids: list[int] = Field(default_factory=list, max_length=20)
+
+
+class RejectIn(TransitionIn):
+    reason: str = Field(max_length=2000)
+
+
+# --- inspections -------------------------------------------------------------------------------
+
+
+class AnswerIn(BaseModel):
+    item_id: int
+    result: Optional[Literal["pass", "fail", "na"]] = None
+    value: Optional[str | float | int] = Field(default=None, description="number, text or choice items")
+    note: str = Field(default="", max_length=2000)
+    photo_ids: list[int] = Field(default=[], max_length=50)
+    hazard_grade: Optional[Literal["general", "major"]] = Field(
+        default=None, description="when failed: the hazard's grade (default: the item's)"
+    )
+    hazard_description: str = Field(default="", max_length=2000, description="when failed (default: the prompt)")
+
+
+class InspectionIn(BaseModel):
+    """One inspection submitted in one request; the same client_uuid again returns the first result."""
+
+    client_uuid: str = Field(min_length=1, max_length=64)
+    template_id: int
+    site_id: int
+    location: Optional[LatLon] = None
+    answers: list[AnswerIn] = Field(default=[], max_length=1000)
+
+
+class AnswerOut(BaseModel):
+    item_id: int
+    item_key: str
+    result: Optional[str] = None
+    value: Optional[str] = None
+    note: str = ""
+    hazard_grade: Optional[str] = None
+    hazard_description: str = ""
+    photo_ids: list[int] = []
+    photos: list[PhotoRef] = []
+
+
+class InspectionCreated(BaseModel):
+    id: int
+    status: str
+    hazards: list[HazardOut]
+
+
+class InspectionOut(BaseModel):
+    id: int
+    client_uuid: str
+    status: str
+    template_id: int
+    template_version_id: int
+    site: NamedRef
+    district: NamedRef
+    inspector: NamedRef
+    started_at: datetime
+    submitted_at: Optional[datetime] = None
+    location: Optional[LatLon] = None
+    location_source: Optional[str] = None
+    location_district_id: Optional[int] = None
+    answered: int
+    total: int
+    failed: int
+
+
+class InspectionDetail(InspectionOut):
+    answers: list[AnswerOut] = []
+    hazards: list[HazardOut] = []

@@ -1,4 +1,5 @@
-"""Hazards API: the list with filters and one hazard with its plan, photos and history."""
+"""Hazards API: the list with filters, one hazard with its plan, photos and history, and the
+closed-loop transitions (each answers with the hazard as GET /hazards/{id} does)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Literal, Optional
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, select
 
-from inspect_app.deps import CurrentUser, SessionDep
+from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
 from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.sites import resolve_district
@@ -21,7 +22,11 @@ from inspect_app.schemas import (
     NamedRef,
     Page,
     PhotoRef,
+    PlanIn,
     PlanOut,
+    RectifyIn,
+    RejectIn,
+    TransitionIn,
 )
 
 router = APIRouter(tags=["hazards"])
@@ -106,4 +111,41 @@ def hazard_detail(session: Session, user: User, hazard_id: int) -> HazardDetail:
 
 @router.get("/hazards/{hazard_id}", response_model=HazardDetail)
 def get_hazard(hazard_id: int, session: SessionDep, user: CurrentUser):
+    return hazard_detail(session, user, hazard_id)
+
+
+TRANSITION_ERRORS = {404: {"description": "no such hazard, or another district's"},
+                     409: {"description": "not possible in the hazard's status, or changed meanwhile"},
+                     422: {"description": "incomplete or wrong input"}}
+
+
+@router.post("/hazards/{hazard_id}/plan", response_model=HazardDetail, responses=TRANSITION_ERRORS)
+def set_plan(hazard_id: int, body: PlanIn, session: SessionDep, user: CurrentUser, settings: SettingsDep):
+    """Set the five determinations (reported -> rectifying), or revise them while rectifying."""
+    hazards.set_plan(session, user, hazard_id, settings=settings, expected_version=body.version,
+                     **body.model_dump(exclude={"version"}))
+    return hazard_detail(session, user, hazard_id)
+
+
+@router.post("/hazards/{hazard_id}/rectify", response_model=HazardDetail, responses=TRANSITION_ERRORS)
+def rectify(hazard_id: int, body: RectifyIn, session: SessionDep, user: CurrentUser):
+    """Record the rectification with a note and after-photos (rectifying -> rectified)."""
+    hazards.rectify(session, user, hazard_id, note=body.note, photo_ids=body.photo_ids,
+                    expected_version=body.version)
+    return hazard_detail(session, user, hazard_id)
+
+
+@router.post("/hazards/{hazard_id}/accept", response_model=HazardDetail, responses=TRANSITION_ERRORS)
+def accept(hazard_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+           body: TransitionIn | None = None):
+    """Accept the rectification and close the hazard (rectified -> accepted)."""
+    hazards.accept(session, user, hazard_id, settings=settings,
+                   expected_version=body.version if body else None)
+    return hazard_detail(session, user, hazard_id)
+
+
+@router.post("/hazards/{hazard_id}/reject", response_model=HazardDetail, responses=TRANSITION_ERRORS)
+def reject(hazard_id: int, body: RejectIn, session: SessionDep, user: CurrentUser):
+    """Send the rectification back with a reason (rectified -> rectifying)."""
+    hazards.reject(session, user, hazard_id, reason=body.reason, expected_version=body.version)
     return hazard_detail(session, user, hazard_id)

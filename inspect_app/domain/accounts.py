@@ -8,10 +8,11 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
-from inspect_app.domain.errors import Invalid, NotAuthenticated, TooManyRequests
+from inspect_app.domain import audit
+from inspect_app.domain.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
 from inspect_app.i18n import _
 from inspect_app.models import AuthSession, District, LoginAttempt, Role, User, utcnow
-from inspect_app.security import hash_password, new_token, token_hash, verify_password
+from inspect_app.security import generate_password, hash_password, new_token, token_hash, verify_password
 
 ROLES_WITH_DISTRICT = {Role.inspector, Role.officer}
 
@@ -23,8 +24,9 @@ def create_user(
     role: str,
     district_name: str | None = None,
     display_name: str = "",
+    actor_id: int | None = None,
 ) -> User:
-    """Add a user; inspectors and officers belong to a district."""
+    """Add a user; inspectors and officers belong to a district. An admin's addition is audited."""
     username = username.strip()
     if not username or len(username) > 64:
         raise Invalid(_("A username of 1 to 64 characters is required."))
@@ -50,6 +52,10 @@ def create_user(
         district_id=district_id,
     )
     session.add(user)
+    if actor_id is not None:
+        session.flush()
+        audit.record(session, actor_id, "user.add", "user", user.id,
+                     {"username": username, "role": role, "district": district_name})
     session.commit()
     session.refresh(user)
     return user
@@ -115,3 +121,88 @@ def user_for_token(session: Session, token: str, kind: str) -> User | None:
 def close_session(session: Session, token: str) -> None:
     session.exec(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))
     session.commit()
+
+
+# --- administration ---------------------------------------------------------------------------
+
+
+def list_users(session: Session, *, q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
+    query = select(User)
+    if q:
+        query = query.where(User.username.contains(q.strip()) | User.display_name.contains(q.strip()))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(User.is_active.desc(), User.username).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("No such user."))
+    return user
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse to leave the system without an active admin."""
+    others = session.exec(
+        select(func.count()).select_from(User).where(User.role == Role.admin, User.is_active.is_(True), User.id != user.id)
+    ).one()
+    if user.role == Role.admin and user.is_active and others == 0:
+        raise Conflict(_("This is the last active admin; make another admin first."))
+
+
+def _end_sessions(session: Session, user_id: int) -> None:
+    session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
+def update_user(
+    session: Session, actor_id: int, user_id: int, *, role: str, district_name: str | None, display_name: str
+) -> User:
+    """Change a user's role, district and display name (the last active admin keeps the admin role)."""
+    user = _user(session, user_id)
+    if role not in Role.__members__:
+        raise Invalid(_("Unknown role: {role}").format(role=role))
+    district = None
+    if district_name:
+        district = session.exec(select(District).where(District.name == district_name)).first()
+        if district is None:
+            raise Invalid(_("Unknown district: {name}").format(name=district_name))
+    if role in ROLES_WITH_DISTRICT and district is None:
+        raise Invalid(_("An inspector or officer needs a district."))
+    if role != Role.admin:
+        _keep_an_admin(session, user)
+    before = {"role": user.role, "district_id": user.district_id, "display_name": user.display_name}
+    user.role, user.district_id = role, district.id if district else None
+    user.display_name = (display_name.strip() or user.username)[:100]
+    session.add(user)
+    after = {"role": user.role, "district_id": user.district_id, "display_name": user.display_name}
+    audit.record(session, actor_id, "user.edit", "user", user.id,
+                 {k: [before[k], v] for k, v in after.items() if before[k] != v})
+    session.commit()
+    return user
+
+
+def reset_password(session: Session, actor_id: int, user_id: int) -> str:
+    """A new generated password (shown once to the admin); the user's sessions and tokens end."""
+    user = _user(session, user_id)
+    password = generate_password()
+    user.password_hash = hash_password(password)
+    session.add(user)
+    _end_sessions(session, user.id)
+    audit.record(session, actor_id, "user.password", "user", user.id, {"username": user.username})
+    session.commit()
+    return password
+
+
+def set_active(session: Session, actor_id: int, user_id: int, active: bool) -> User:
+    """Deactivate (their sessions and tokens end at once) or reactivate a user."""
+    user = _user(session, user_id)
+    if not active:
+        _keep_an_admin(session, user)
+        _end_sessions(session, user.id)
+    user.is_active = active
+    session.add(user)
+    audit.record(session, actor_id, "user.activate" if active else "user.deactivate", "user", user.id,
+                 {"username": user.username})
+    session.commit()
+    return user

@@ -14,11 +14,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from inspect_app.domain.clock import local_today, tz
 from inspect_app.domain.errors import Invalid
-from inspect_app.domain.hazards import HazardFilters, apply_filters, visible_hazards_query
+from inspect_app.domain.hazards import HazardFilters, apply_filters, status_label, visible_hazards_query
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, HazardStatus, RectificationPlan, Site, User
 
@@ -45,13 +46,17 @@ WIDTHS = (8, 10, 24, 10, 10, 14, 48, 17, 11, 17, 8, 12, 40, 12, 12)
 
 
 def _query(user: User, filters: HazardFilters, today: date):
-    return (
-        apply_filters(visible_hazards_query(user), filters.check(), today)
-        .with_only_columns(*COLUMNS)
+    """The list's visibility and filters (its WHERE clause), selecting the export's columns:
+    plain rows, not ORM objects, so a batch costs no identity map."""
+    where = apply_filters(visible_hazards_query(user), filters.check(), today).whereclause
+    query = (
+        sa_select(*COLUMNS)
+        .select_from(Hazard)
         .join(Site, Site.id == Hazard.site_id)
         .join(District, District.id == Hazard.district_id)
         .outerjoin(RectificationPlan, RectificationPlan.hazard_id == Hazard.id)
     )
+    return query if where is None else query.where(where)
 
 
 def count(session: Session, user: User, filters: HazardFilters, today: date | None = None) -> int:
@@ -69,10 +74,8 @@ def hazard_rows(
     """
     today = today or local_today()
     base = _query(user, filters, today).order_by(Hazard.created_at.desc(), Hazard.id.desc())
-    labels = {
-        "major": _("Major"), "general": _("General"), "reported": _("Reported"),
-        "rectifying": _("Rectifying"), "rectified": _("Rectified"), "accepted": _("Accepted"),
-    }
+    labels = {"major": _("Major"), "general": _("General"),
+              **{s.value: status_label(s) for s in HazardStatus}}
     yes = _("Yes")
     zone = tz()
     last: tuple[datetime, int] | None = None

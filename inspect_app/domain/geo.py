@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -10,11 +13,14 @@ from typing import Any
 from shapely import prepared
 from shapely.geometry import Point, shape
 from shapely.validation import explain_validity
+from sqlalchemy import Integer, Text, case, cast, func
 from sqlmodel import Session, select
 
+from inspect_app.domain import audit
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid
 from inspect_app.i18n import _
-from inspect_app.models import District
+from inspect_app.models import District, Hazard, HazardPhoto, Site, User
 
 
 def parse_districts_geojson(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,8 +69,8 @@ def parse_districts_geojson(data: dict[str, Any]) -> list[dict[str, Any]]:
     return parsed
 
 
-def import_districts(session: Session, data: dict[str, Any]) -> tuple[int, int]:
-    """Create or update districts by name. Returns (added, updated)."""
+def import_districts(session: Session, data: dict[str, Any], actor_id: int | None = None) -> tuple[int, int]:
+    """Create or update districts by name. Returns (added, updated); an admin's import is audited."""
     added = updated = 0
     for entry in parse_districts_geojson(data):
         geom = entry["geometry"]
@@ -80,6 +86,8 @@ def import_districts(session: Session, data: dict[str, Any]) -> tuple[int, int]:
         district.centroid_lat = round(point.y, 6)
         district.centroid_lon = round(point.x, 6)
         session.add(district)
+    if actor_id is not None:
+        audit.record(session, actor_id, "district.import", "district", None, {"added": added, "updated": updated})
     session.commit()
     _prepared_boundaries.cache_clear()
     return added, updated
@@ -126,3 +134,201 @@ def districts_geojson(session: Session) -> dict[str, Any]:
         if d.boundary
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+# --- the hazard map: display coordinates, district layer, server-side clustering ---------------
+
+_GCJ_A = 6378245.0
+_GCJ_EE = 0.00669342162296594323
+
+
+def _out_of_china(lat: float, lon: float) -> bool:
+    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _gcj_delta(lat: float, lon: float) -> tuple[float, float]:
+    x, y = lon - 105.0, lat - 35.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+            + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+            + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _GCJ_EE * math.sin(rad) ** 2
+    dlat = (dlat * 180.0) / ((_GCJ_A * (1 - _GCJ_EE)) / (magic * math.sqrt(magic)) * math.pi)
+    dlon = (dlon * 180.0) / (_GCJ_A / math.sqrt(magic) * math.cos(rad) * math.pi)
+    return dlat, dlon
+
+
+def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """The standard (public) WGS-84 -> GCJ-02 offset used by Chinese tile providers.
+    Display only: stored coordinates stay WGS-84. Outside China the point is unchanged."""
+    if _out_of_china(lat, lon):
+        return lat, lon
+    dlat, dlon = _gcj_delta(lat, lon)
+    return lat + dlat, lon + dlon
+
+
+def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
+    """Inverse by fixed-point iteration (good to ~1 cm), for a map's bounding box."""
+    wlat, wlon = lat, lon
+    for _step in range(4):
+        glat, glon = wgs84_to_gcj02(wlat, wlon)
+        wlat, wlon = wlat + (lat - glat), wlon + (lon - glon)
+    return wlat, wlon
+
+
+def _display(crs: str):
+    """A function (lat, lon) -> [lon, lat] in the display datum, rounded (~1 m) to keep it small."""
+    def convert(lat: float, lon: float) -> list[float]:
+        if crs == "gcj02":
+            lat, lon = wgs84_to_gcj02(lat, lon)
+        return [round(lon, 5), round(lat, 5)]
+    return convert
+
+
+def _map_coords(coords, convert):
+    if coords and isinstance(coords[0], (int, float)):
+        return convert(coords[1], coords[0])
+    return [_map_coords(c, convert) for c in coords]
+
+
+@dataclass(frozen=True)
+class BBox:
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+def parse_bbox(text: str | None, crs: str = "wgs84") -> BBox | None:
+    """'west,south,east,north' in degrees (Leaflet's toBBoxString), in the display datum."""
+    if text is None or text == "":
+        return None
+    try:
+        west, south, east, north = (float(p) for p in text.split(","))
+    except ValueError:
+        raise Invalid(_("bbox must be four numbers: west,south,east,north.")) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)) or not (
+        -180 <= west < east <= 180 and -90 <= south < north <= 90
+    ):
+        raise Invalid(_("bbox is out of range or inverted (west,south,east,north)."))
+    if crs == "gcj02":
+        south, west = gcj02_to_wgs84(south, west)
+        north, east = gcj02_to_wgs84(north, east)
+    return BBox(west, south, east, north)
+
+
+def district_layer(session: Session, rows, crs: str = "wgs84") -> dict[str, Any]:
+    """The districts of `rows` (stats.DistrictStats) as polygons carrying their figures and
+    risk level: the base map."""
+    by_id = {r.district_id: r for r in rows}
+    convert = _display(crs)
+    query = (
+        select(District.id, District.centroid_lat, District.centroid_lon, cast(District.boundary, Text))
+        .where(District.id.in_(by_id), District.boundary.is_not(None))
+        .order_by(District.code)
+    )
+    features = []
+    for did, clat, clon, boundary in session.exec(query).all():
+        features.append({
+            "type": "Feature", "id": did,
+            "properties": {**by_id[did].as_dict(), "centroid": convert(clat, clon) if clat is not None else None},
+            "geometry": _display_boundary(boundary, crs),
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+@lru_cache(maxsize=64)
+def _display_boundary(boundary: str, crs: str) -> dict[str, Any]:
+    """A boundary simplified to ~50 m (plenty at city zoom, a fraction of the bytes) in the
+    display datum; cached by the stored text, so an edited boundary is a new entry."""
+    geometry = shape(json.loads(boundary)).simplify(0.0005, preserve_topology=True).__geo_interface__
+    return {"type": geometry["type"], "coordinates": _map_coords(geometry["coordinates"], _display(crs))}
+
+
+CELL_PX = 64  # a cluster covers about this many screen pixels
+POINT_LIMIT = 200  # at most this many hazards in view: send them one by one
+MAX_ZOOM = 22
+
+
+def cell_degrees(zoom: int) -> float:
+    return 360.0 / (2 ** zoom) * CELL_PX / 256.0
+
+
+def hazard_map(
+    session: Session,
+    user: User,
+    filters,
+    *,
+    zoom: int,
+    bbox: BBox | None = None,
+    crs: str = "wgs84",
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Visible hazards matching the hazard-list filters, as GeoJSON: clusters of a grid of
+    CELL_PX pixels at this zoom (GROUP BY cell in SQL) or, when at most POINT_LIMIT are in
+    view, the hazards themselves with what a popup needs. A hazard without its own position
+    is drawn at its site."""
+    from inspect_app.domain import hazards as hz  # here: hazards may import geo (district_at)
+
+    if not 0 <= zoom <= MAX_ZOOM:
+        raise Invalid(_("zoom must be between 0 and {max}.").format(max=MAX_ZOOM))
+    today = today or local_today()
+    lat = func.coalesce(Hazard.lat, Site.lat)
+    lon = func.coalesce(Hazard.lon, Site.lon)
+    base = hz.apply_filters(hz.visible_hazards_query(user), filters.check(), today)
+    # An outer join keeps the hazard as the driving table (SQLite never reorders it), so the
+    # status/filter indexes choose the rows instead of a walk over every site's hazards.
+    base = base.join(Site, Site.id == Hazard.site_id, isouter=True).where(lat.is_not(None), lon.is_not(None))
+    if bbox:
+        base = base.where(lat >= bbox.south, lat <= bbox.north, lon >= bbox.west, lon <= bbox.east)
+    cell = cell_degrees(zoom)
+    if session.get_bind().dialect.name == "sqlite":  # both are positive: truncation is floor
+        gx, gy = cast((lon + 180) / cell, Integer), cast((lat + 90) / cell, Integer)
+    else:
+        gx, gy = func.floor((lon + 180) / cell), func.floor((lat + 90) / cell)
+    is_major = case((Hazard.grade == "major", 1), else_=0)
+    is_overdue = case((hz.overdue_clause(today), 1), else_=0)
+    # execute, not exec: the hazard query narrowed to other columns must still return rows.
+    cells = session.execute(
+        base.with_only_columns(func.count(), func.avg(lat), func.avg(lon), func.sum(is_major), func.sum(is_overdue))
+        .group_by(gx, gy)
+    ).all()
+    total = sum(c[0] for c in cells)
+    convert = _display(crs)
+    if total > POINT_LIMIT and zoom < MAX_ZOOM:
+        features = [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": convert(clat, clon)},
+             "properties": {"cluster": True, "count": n, "major": major or 0, "overdue": overdue or 0}}
+            for n, clat, clon, major, overdue in cells
+        ]
+        return {"type": "FeatureCollection", "features": features, "total": total, "clustered": True, "zoom": zoom}
+    rows = session.execute(base.with_only_columns(Hazard, Site.name, lat, lon).order_by(Hazard.id)).all()
+    thumbs = _first_finding_photos(session, [h.id for h, *_ in rows])
+    features = [
+        {"type": "Feature", "id": h.id, "geometry": {"type": "Point", "coordinates": convert(plat, plon)},
+         "properties": {"id": h.id, "grade": h.grade, "status": h.status, "overdue": hz.is_overdue(h, today),
+                        "category": h.category, "description": h.description[:120], "site": site_name,
+                        "deadline": h.deadline.isoformat() if h.deadline else None,
+                        "thumb_url": f"/photos/{thumbs[h.id]}/thumb" if h.id in thumbs else None,
+                        "url": f"/hazards/{h.id}"}}
+        for h, site_name, plat, plon in rows
+    ]
+    return {"type": "FeatureCollection", "features": features, "total": total, "clustered": False, "zoom": zoom}
+
+
+def _first_finding_photos(session: Session, hazard_ids: list[int]) -> dict[int, int]:
+    if not hazard_ids:
+        return {}
+    found: dict[int, int] = {}
+    for hazard_id, photo_id in session.exec(
+        select(HazardPhoto.hazard_id, HazardPhoto.photo_id)
+        .where(HazardPhoto.hazard_id.in_(hazard_ids), HazardPhoto.kind == "finding")
+        .order_by(HazardPhoto.hazard_id, HazardPhoto.position.desc())
+    ).all():
+        found[hazard_id] = photo_id  # the lowest position wins
+    return found

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, func, update
 from sqlmodel import Session, select
 
+from inspect_app.domain import photos
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.config import Settings, get_settings
@@ -373,8 +374,7 @@ def set_plan(
         raise Invalid(_("The plan is incomplete or wrong."), errors=errors)
 
     revision = hazard.status == HazardStatus.rectifying
-    plan_values = {**fields, "deadline": day,
-                   "stop_production": stop_production if hazard.grade == "major" else stop_production}
+    plan_values = {**fields, "deadline": day, "stop_production": stop_production}
     _transition(
         session, user, hazard, "plan",
         payload={**fields, "deadline": day.isoformat(), "stop_production": stop_production,
@@ -403,8 +403,6 @@ def rectify(
     now: datetime | None = None,
 ) -> Hazard:
     """Record the rectification: a note and at least one after-photo uploaded by this user."""
-    from inspect_app.domain import photos
-
     now = now or utcnow()
     hazard = _acting_hazard(session, user, hazard_id, "rectify")
     note = _text(note)

@@ -60,10 +60,11 @@ def open_workbook(data: bytes):
 class Row:
     """One data row: typed getters that note problems (with the row number) instead of raising."""
 
-    def __init__(self, number: int, values: dict[str, Any], problems: list[str]):
+    def __init__(self, number: int, values: dict[str, Any], problems: list[str], refused: set[str]):
         self.number = number
         self.values = values
         self.problems = problems
+        self.refused = refused  # columns already reported (formulas): not "empty" as well
 
     def problem(self, message: str) -> None:
         self.problems.append(_("Row {row}: {problem}").format(row=self.number, problem=message))
@@ -71,7 +72,7 @@ class Row:
     def text(self, column: str, *, required: bool = False, max_length: int = 500) -> str:
         value = self.values.get(column)
         if value is None or value == "":
-            if required:
+            if required and column not in self.refused:
                 self.problem(_("{column} is empty.").format(column=column))
             return ""
         if not isinstance(value, str):
@@ -81,7 +82,7 @@ class Row:
             self.problem(_("{column} is longer than {n} characters.").format(column=column, n=max_length))
         return value
 
-    def number(self, column: str) -> float | None:
+    def numeric(self, column: str) -> float | None:
         value = self.values.get(column)
         if value is None or value == "":
             return None
@@ -141,6 +142,7 @@ def read_table(
             problems.append(_("More than {n} rows; split the file.").format(n=MAX_ROWS))
             break
         values: dict[str, Any] = {}
+        refused: set[str] = set()
         for c in cells:
             name = header.get(c.column)
             if name not in columns:
@@ -150,9 +152,10 @@ def read_table(
                 problems.append(
                     _("Row {row}: {column} holds a formula; type the value instead.").format(row=number, column=name)
                 )
+                refused.add(name)
                 continue
             values[name] = value
-        rows.append(Row(number, values, problems))
+        rows.append(Row(number, values, problems, refused))
     if header is None:
         problems.append(_("The sheet is empty."))
     return rows

@@ -1,5 +1,263 @@
-"""(being built: see the issue that owns this area)"""
+"""The inspector's pages: home, start (pick a site), fill one section at a time, submit, summary,
+and the printable record. Every page works as a plain form; htmx saves each answer as it is given.
 
-from fastapi import APIRouter
+Form fields of an item are suffixed with its id: result-7, value-7, note-7, grade-7,
+description-7 and photo-7 (kept photo ids, checkboxes). Photos go up on their own: by script
+through the API, or without script through the item's small multipart form.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData, UploadFile
+
+from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
+from inspect_app.domain import checklists, inspections, photos
+from inspect_app.domain.errors import DomainError, Invalid
+from inspect_app.i18n import _
+from inspect_app.models import Answer, InspectionStatus
+from inspect_app.web.rendering import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+MAX_FILES = 40
+
+
+async def form_data(request: Request) -> FormData:
+    """The posted form (multipart or urlencoded), read before the sync route touches the database."""
+    return await request.form(max_files=MAX_FILES, max_fields=2000)
+
+
+FormDep = Annotated[FormData, Depends(form_data)]
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _location(form: FormData):
+    lat, lon = _float(form.get("lat")), _float(form.get("lon"))
+    return (lat, lon) if lat is not None and lon is not None else None
+
+
+def answer_from_form(form: FormData, item_id: int) -> dict:
+    return {
+        "item_id": item_id,
+        "result": form.get(f"result-{item_id}") or None,
+        "value": form.get(f"value-{item_id}"),
+        "note": form.get(f"note-{item_id}") or "",
+        "hazard_grade": form.get(f"grade-{item_id}") or None,
+        "hazard_description": form.get(f"description-{item_id}") or "",
+        "photo_ids": form.getlist(f"photo-{item_id}"),
+    }
+
+
+def overlay(v: inspections.InspectionView, posted: list[dict]) -> None:
+    """Show what was posted (not stored, because it was refused) in place of the stored answers."""
+    by_item = {p["item_id"]: p for p in posted}
+    for row in v.rows:
+        p = by_item.get(row.item.id)
+        if p is not None:
+            row.answer = Answer(inspection_id=v.inspection.id, item_id=row.item.id,
+                                **{k: p[k] for k in ("result", "value", "note", "hazard_grade", "hazard_description")})
+            row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
+
+
+def page(request: Request, v: inspections.InspectionView, section: str | None, *, errors=None,
+         problems: bool = False, status_code: int = 200):
+    current = v.section_of(section)
+    keys = [s.section.key for s in v.sections]
+    position = keys.index(current.section.key)
+    ctx = {
+        "v": v, "current": current, "errors": errors or {}, "problems": problems,
+        "next_key": keys[position + 1] if position + 1 < len(keys) else None,
+        "prev_key": keys[position - 1] if position > 0 else None,
+    }
+    return render(request, "inspections/show.html", ctx, status_code=status_code)
+
+
+# --- home and start ------------------------------------------------------------------------
+
+
+@router.get("/inspections")
+def home(request: Request, session: SessionDep, user: InspectorUser):
+    drafts, _ = inspections.list_inspections(session, user, status=InspectionStatus.draft, limit=50)
+    recent, total = inspections.list_inspections(session, user, status=InspectionStatus.submitted, limit=20)
+    return render(request, "inspections/home.html", {
+        "drafts": [inspections.view(session, i) for i in drafts],
+        "recent": [inspections.view(session, i) for i in recent], "submitted_total": total,
+    })
+
+
+@router.get("/inspections/new")
+def new(
+    request: Request, session: SessionDep, user: InspectorUser,
+    q: Annotated[str, Query(max_length=100)] = "",
+    lat: Optional[str] = None, lon: Optional[str] = None,
+    site_id: Optional[int] = None,
+):
+    lat_f, lon_f = _float(lat), _float(lon)
+    near = lat_f is not None and lon_f is not None
+    templates = checklists.published_templates(session)
+    return render(request, "inspections/new.html", {
+        "q": q, "lat": lat_f if near else None, "lon": lon_f if near else None, "site_id": site_id,
+        "sites": inspections.pick_sites(session, user, q=q, lat=lat_f, lon=lon_f),
+        "templates": templates, "client_uuid": str(uuid.uuid4()),
+    }, block="sites")
+
+
+@router.post("/inspections/new")
+def start(
+    session: SessionDep, user: InspectorUser,
+    site_id: Annotated[int, Form()], template_id: Annotated[int, Form()],
+    client_uuid: Annotated[str, Form(max_length=64)] = "",
+    lat: Annotated[str, Form()] = "", lon: Annotated[str, Form()] = "",
+):
+    point = (_float(lat), _float(lon))
+    inspection = inspections.start_draft(
+        session, user, site_id, template_id, client_uuid or str(uuid.uuid4()),
+        location=point if None not in point else None,
+    )
+    return RedirectResponse(f"/inspections/{inspection.id}", status_code=303)
+
+
+# --- filling -----------------------------------------------------------------------------------
+
+
+@router.get("/inspections/{inspection_id}")
+def show(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser,
+         section: Annotated[Optional[str], Query(max_length=64)] = None):
+    inspection = inspections.get_inspection(session, user, inspection_id)
+    if inspection.status != InspectionStatus.draft or inspection.inspector_id != user.id:
+        return RedirectResponse(f"/inspections/{inspection_id}/record", status_code=303)
+    return page(request, inspections.view(session, inspection), section)
+
+
+@router.post("/inspections/{inspection_id}/answers/{item_id}")
+def save_one(request: Request, inspection_id: int, item_id: int, form: FormDep, session: SessionDep,
+             user: CurrentUser):
+    """One answer as it is given (htmx): returns the item's status and the section progress."""
+    posted = answer_from_form(form, item_id)
+    errors, status_code = {}, 200
+    try:
+        inspections.save_answers(session, user, inspection_id, [posted])
+    except Invalid as exc:
+        if not isinstance(exc.errors, dict):
+            raise
+        errors, status_code = exc.errors, 422
+    inspection = inspections.get_draft(session, user, inspection_id)
+    v = inspections.view(session, inspection)
+    if errors:
+        overlay(v, [posted])
+    row = next((r for r in v.rows if r.item.id == item_id), None)
+    if not is_htmx(request):
+        if errors:
+            return page(request, v, None, errors=errors, status_code=status_code)
+        return RedirectResponse(f"/inspections/{inspection_id}#item-{item_id}", status_code=303)
+    current = next(s for s in v.sections if row in s.rows)
+    return render(request, "inspections/show.html",
+                  {"v": v, "current": current, "row": row, "errors": errors, "oob": True, "saved": not errors},
+                  block="item_status", status_code=status_code)
+
+
+def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[list[dict], dict]:
+    """Save every item the plain form carries; (what was posted, problems per item id)."""
+    posted = [answer_from_form(form, int(raw)) for raw in form.getlist("items") if raw.isdigit()]
+    if posted:
+        try:
+            inspections.save_answers(session, user, inspection_id, posted)
+        except Invalid as exc:
+            if not isinstance(exc.errors, dict):
+                raise
+            return posted, exc.errors
+    return posted, {}
+
+
+@router.post("/inspections/{inspection_id}/answers/{item_id}/photos")
+def add_photos(request: Request, inspection_id: int, item_id: int, form: FormDep, session: SessionDep,
+               settings: SettingsDep, user: CurrentUser):
+    """Photos sent by the plain form (without JavaScript), added to the item's answer."""
+    v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
+    row = next((r for r in v.rows if r.item.id == item_id), None)
+    if row is None:
+        raise Invalid(_("Item {item} is not in this checklist.").format(item=item_id))
+    errors = []
+    new_ids = []
+    for upload in form.getlist("file"):
+        if isinstance(upload, UploadFile) and upload.filename:
+            try:
+                new_ids.append(photos.ingest(session, settings, user, upload.file, upload.filename,
+                                             upload.content_type).id)
+            except DomainError as exc:
+                errors.append(str(exc.message))
+    if new_ids:
+        a = row.answer
+        inspections.save_answer(
+            session, user, inspection_id, item_id, result=a.result if a else None, value=a.value if a else None,
+            note=a.note if a else "", hazard_grade=a.hazard_grade if a else None,
+            hazard_description=a.hazard_description if a else "", photo_ids=[*row.photo_ids, *new_ids],
+        )
+    if errors:
+        section = next(s.section.key for s in v.sections if row in s.rows)
+        v = inspections.view(session, v.inspection)
+        return page(request, v, section, errors={item_id: errors}, status_code=422)
+    return RedirectResponse(f"/inspections/{inspection_id}#item-{item_id}", status_code=303)
+
+
+@router.post("/inspections/{inspection_id}/sections/{key}")
+def save_section(request: Request, inspection_id: int, key: str, form: FormDep, session: SessionDep,
+                 user: CurrentUser):
+    """The plain form's save: stores the section, then goes to the section asked for."""
+    posted, errors = _save_section(session, user, inspection_id, form)
+    v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
+    if errors:
+        overlay(v, posted)
+        return page(request, v, key, errors=errors, status_code=422)
+    target = form.get("go") or key
+    return RedirectResponse(f"/inspections/{inspection_id}?section={target}", status_code=303)
+
+
+@router.post("/inspections/{inspection_id}/submit")
+def submit(request: Request, inspection_id: int, form: FormDep, session: SessionDep, user: CurrentUser):
+    """Save what the form carries, then submit; what is missing is shown in place (422)."""
+    inspection = inspections.get_inspection(session, user, inspection_id)
+    if inspection.status == InspectionStatus.submitted:  # a double tap: show the first result
+        return RedirectResponse(f"/inspections/{inspection_id}/done", status_code=303)
+    posted, errors = _save_section(session, user, inspection_id, form)
+    if not errors:
+        try:
+            inspections.submit(session, user, inspection_id, location=_location(form))
+            return RedirectResponse(f"/inspections/{inspection_id}/done", status_code=303)
+        except Invalid as exc:
+            if not isinstance(exc.errors, dict):
+                raise
+            errors = exc.errors
+    v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
+    overlay(v, posted)
+    first = next((s.section.key for s in v.sections for r in s.rows if r.item.id in errors), None)
+    return page(request, v, first, errors=errors, problems=True, status_code=422)
+
+
+# --- after submitting ----------------------------------------------------------------------
+
+
+@router.get("/inspections/{inspection_id}/done")
+def done(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser):
+    inspection = inspections.get_inspection(session, user, inspection_id)
+    if inspection.status != InspectionStatus.submitted:
+        return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
+    return render(request, "inspections/done.html", {"v": inspections.view(session, inspection)})
+
+
+@router.get("/inspections/{inspection_id}/record")
+def record(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser):
+    """现场检查记录: the printable record of one inspection."""
+    v = inspections.view(session, inspections.get_inspection(session, user, inspection_id))
+    return render(request, "inspections/record.html", {"v": v})

@@ -1,5 +1,86 @@
-"""(being built: see the issue that owns this area)"""
+"""Weekly PDF reports, their archive, and the hazard exports (CSV, Excel)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from inspect_app.api.hazards import FiltersDep
+from inspect_app.deps import CurrentUser, OfficerUser, SessionDep, SettingsDep
+from inspect_app.domain import exports, reports
+from inspect_app.domain.clock import local_today
+from inspect_app.web.rendering import render
+
+router = APIRouter(tags=["reports"])
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+@router.get("/exports/hazards.csv")
+def export_csv(session: SessionDep, user: CurrentUser, filters: FiltersDep):
+    """Streamed: rows are read in batches while the response is sent (the session lives until it ends)."""
+    rows = exports.hazard_rows(session, user, filters)
+    return StreamingResponse(
+        exports.csv_chunks(rows), media_type="text/csv; charset=utf-8",
+        headers=_attachment(f"hazards-{local_today():%Y%m%d}.csv"),
+    )
+
+
+@router.get("/exports/hazards.xlsx")
+def export_xlsx(session: SessionDep, user: CurrentUser, filters: FiltersDep):
+    exports.check_excel_size(session, user, filters)
+    rows = exports.hazard_rows(session, user, filters)
+    return StreamingResponse(
+        exports.xlsx_chunks(rows),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=_attachment(f"hazards-{local_today():%Y%m%d}.xlsx"),
+    )
+
+
+@router.get("/reports")
+def reports_page(request: Request, session: SessionDep, user: OfficerUser):
+    ctx = reports.page_context(session, user)
+    return render(request, "reports/index.html", {**ctx, "user": user})
+
+
+@router.get("/reports/weekly")
+def weekly_form(
+    session: SessionDep,
+    user: OfficerUser,
+    week: Annotated[str, Query(max_length=10)],
+    district: Annotated[Optional[str], Query(max_length=100)] = None,
+):
+    """The no-JavaScript form on /reports: checks the choice and redirects to the PDF's address."""
+    target = reports.check_request(session, user, week, district)
+    query = f"?district={target.district.id}" if target.district else ""
+    return RedirectResponse(f"/reports/weekly/{target.week.label}.pdf{query}", status_code=303)
+
+
+@router.get("/reports/weekly/{week}.pdf")
+def weekly_pdf(
+    week: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: OfficerUser,
+    district: Annotated[Optional[str], Query(max_length=100)] = None,
+):
+    target = reports.check_request(session, user, week, district)
+    content, stored = reports.weekly_report(session, settings, target, user=user)
+    headers = {"Content-Disposition": f'inline; filename="{reports.filename(target)}"'}
+    if stored is not None:
+        headers["ETag"] = f'"{stored.sha256}"'
+    return Response(content, media_type="application/pdf", headers=headers)
+
+
+@router.get("/reports/archive/{report_id}.pdf")
+def archived_pdf(report_id: int, session: SessionDep, settings: SettingsDep, user: OfficerUser):
+    """A stored report exactly as it was made (also earlier versions of a week)."""
+    stored, content = reports.archived(session, settings, user, report_id)
+    return Response(content, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{reports.stored_filename(session, stored)}"',
+        "ETag": f'"{stored.sha256}"',
+    })

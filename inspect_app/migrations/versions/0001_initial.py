@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 13:45:47.757813
+Create Date: 2026-11-26 14:20:02.925703
 """
 from alembic import op
 import sqlalchemy as sa
@@ -194,6 +194,7 @@ def upgrade() -> None:
     with op.batch_alter_table('inspection', schema=None) as batch_op:
         batch_op.create_index('ix_inspection_inspector_status', ['inspector_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_inspection_site_id'), ['site_id'], unique=False)
+        batch_op.create_index('ix_inspection_site_submitted', ['site_id', 'submitted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_inspection_submitted_at'), ['submitted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_inspection_template_version_id'), ['template_version_id'], unique=False)
 
@@ -284,7 +285,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('hazard', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_hazard_accepted_at'), ['accepted_at'], unique=False)
+        batch_op.create_index('ix_hazard_accepted_cover', ['accepted_at', 'created_at', 'district_id', 'grade', 'deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_hazard_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_hazard_created_cover', ['created_at', 'district_id', 'grade'], unique=False)
+        batch_op.create_index('ix_hazard_deadline_cover', ['deadline', 'district_id', 'grade', 'accepted_at'], unique=False)
         batch_op.create_index('ix_hazard_district_created', ['district_id', 'created_at'], unique=False)
         batch_op.create_index('ix_hazard_district_status', ['district_id', 'status'], unique=False)
         batch_op.create_index('ix_hazard_grade_status', ['grade', 'status'], unique=False)
@@ -292,6 +296,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_hazard_reporter_id'), ['reporter_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_hazard_site_id'), ['site_id'], unique=False)
         batch_op.create_index('ix_hazard_status_deadline', ['status', 'deadline'], unique=False)
+        batch_op.create_index('ix_hazard_status_map', ['status', 'lat', 'lon', 'grade', 'deadline', 'site_id', 'district_id'], unique=False)
 
     op.create_table('answer_photo',
     sa.Column('answer_id', sa.Integer(), nullable=False),
@@ -320,7 +325,7 @@ def upgrade() -> None:
     op.create_table('hazard_photo',
     sa.Column('hazard_id', sa.Integer(), nullable=False),
     sa.Column('photo_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['hazard_id'], ['hazard.id'], ),
     sa.ForeignKeyConstraint(['photo_id'], ['photo.id'], ),
@@ -357,6 +362,7 @@ def downgrade() -> None:
     op.drop_table('hazard_event')
     op.drop_table('answer_photo')
     with op.batch_alter_table('hazard', schema=None) as batch_op:
+        batch_op.drop_index('ix_hazard_status_map')
         batch_op.drop_index('ix_hazard_status_deadline')
         batch_op.drop_index(batch_op.f('ix_hazard_site_id'))
         batch_op.drop_index(batch_op.f('ix_hazard_reporter_id'))
@@ -364,7 +370,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_hazard_grade_status')
         batch_op.drop_index('ix_hazard_district_status')
         batch_op.drop_index('ix_hazard_district_created')
+        batch_op.drop_index('ix_hazard_deadline_cover')
+        batch_op.drop_index('ix_hazard_created_cover')
         batch_op.drop_index(batch_op.f('ix_hazard_created_at'))
+        batch_op.drop_index('ix_hazard_accepted_cover')
         batch_op.drop_index(batch_op.f('ix_hazard_accepted_at'))
 
     op.drop_table('hazard')
@@ -384,6 +393,7 @@ def downgrade() -> None:
     with op.batch_alter_table('inspection', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inspection_template_version_id'))
         batch_op.drop_index(batch_op.f('ix_inspection_submitted_at'))
+        batch_op.drop_index('ix_inspection_site_submitted')
         batch_op.drop_index(batch_op.f('ix_inspection_site_id'))
         batch_op.drop_index('ix_inspection_inspector_status')
 

@@ -1,0 +1,235 @@
+"""Load: N simulated inspectors against the real server (`inspect-app serve`, production
+settings) on SQLite and on PostgreSQL, for a bounded time. Each inspector starts a draft, saves
+every answer as the checklist page does (htmx POST per item), uploads a photo for the failed
+item, submits, and opens the list of their inspections; then starts again.
+
+Prints throughput, p50/p95/p99 latency and errors per operation, next to the same server's
+/healthz throughput and latency measured in the same run at the same concurrency (the ceiling).
+
+    python bench/load.py [--inspectors 50] [--seconds 30] [--databases sqlite,postgresql]
+                         [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+Targets: 50 concurrent inspectors with zero errors; p99 < 300 ms for answer saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from sqlmodel import select  # noqa: E402
+
+from inspect_app.config import Settings  # noqa: E402
+from inspect_app.db import make_engine, session_for, upgrade  # noqa: E402
+from inspect_app.domain import checklists, geo  # noqa: E402
+from inspect_app.models import District, Site, TemplateItem, User  # noqa: E402
+from tests.reliability import Server, _password_hash, api_token, jpeg_bytes  # noqa: E402
+
+DATA = ROOT / "inspect_app" / "data"
+SITES_PER_DISTRICT = 5
+EXPECTED = {"draft": 303, "answer": 200, "photo": 201, "submit": 303, "list": 200, "healthz": 200}
+
+
+def prepare(settings: Settings, inspectors: int) -> tuple[list[tuple[str, int]], int, list[TemplateItem]]:
+    """Districts, sites, the routine checklist and the inspectors (with tokens) in a new database."""
+    upgrade(settings.database_url)
+    engine = make_engine(settings)
+    with session_for(engine) as session:
+        geo.import_districts(session, json.loads((DATA / "hengyang_districts.geojson").read_text(encoding="utf-8")))
+        districts = session.exec(select(District).order_by(District.id)).all()
+        sites = {}
+        for d in districts:
+            lat, lon = d.centroid_lat or 26.9, d.centroid_lon or 112.6
+            rows = [Site(name=f"{d.name}企业{k}", district_id=d.id, lat=lat, lon=lon) for k in range(SITES_PER_DISTRICT)]
+            session.add_all(rows)
+            session.commit()
+            sites[d.id] = rows
+        version = checklists.import_yaml_file(session, DATA / "routine-checklist.yaml")
+        items = session.exec(select(TemplateItem).where(TemplateItem.version_id == version.id)
+                             .order_by(TemplateItem.id)).all()
+        people = []
+        for n in range(inspectors):
+            district = districts[n % len(districts)]
+            user = User(username=f"load{n}", display_name=f"检查员{n}", password_hash=_password_hash(),
+                        role="inspector", district_id=district.id)
+            session.add(user)
+            session.commit()
+            site = sites[district.id][n % SITES_PER_DISTRICT]
+            people.append((api_token(session, settings, user), site.id))
+        template_id = version.template_id
+    engine.dispose()
+    return people, template_id, items
+
+
+def answer_form(item: TemplateItem, fail_photo: int | None) -> dict[str, str]:
+    key = str(item.id)
+    if fail_photo is not None:
+        return {f"result-{key}": "fail", f"photo-{key}": str(fail_photo), f"description-{key}": "通道堵塞"}
+    if item.response_type == "number":
+        return {f"value-{key}": str(item.min_value if item.min_value is not None else 0)}
+    if item.response_type == "text":
+        return {f"value-{key}": "无"}
+    if item.response_type == "choice":
+        return {f"value-{key}": (item.choices or [""])[0]}
+    return {f"result-{key}": "pass"}
+
+
+class Recorder:
+    def __init__(self):
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, list[str]] = defaultdict(list)
+
+    async def call(self, op: str, coro) -> httpx.Response | None:
+        started = time.perf_counter()
+        try:
+            response = await coro
+        except httpx.HTTPError as exc:
+            self.errors[op].append(type(exc).__name__)
+            return None
+        self.latency[op].append(time.perf_counter() - started)
+        if response.status_code != EXPECTED[op]:
+            self.errors[op].append(f"{response.status_code} {response.text[:120]}")
+        return response
+
+
+async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_id: int, template_id: int,
+                    items: list[TemplateItem], until: float, seed: int) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    htmx = {**headers, "HX-Request": "true", "accept": "text/html"}
+    fail_item = next(i for i in items if i.response_type in ("pass_fail", "pass_fail_na"))
+    while time.perf_counter() < until:
+        seed += 1
+        r = await rec.call("draft", client.post("/inspections/new", headers=headers, data={
+            "site_id": site_id, "template_id": template_id, "client_uuid": str(uuid.uuid4())}))
+        if r is None or r.status_code != 303:
+            await asyncio.sleep(0.5)
+            continue
+        inspection = r.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+        for item in items:
+            if time.perf_counter() >= until:
+                return
+            photo = None
+            if item.id == fail_item.id:
+                r = await rec.call("photo", client.post("/api/v1/photos", headers=headers, files={
+                    "file": ("p.jpg", jpeg_bytes(seed, size=(640, 480)), "image/jpeg")}))
+                photo = r.json()["id"] if r is not None and r.status_code == 201 else None
+                if photo is None:
+                    continue
+            await rec.call("answer", client.post(f"/inspections/{inspection}/answers/{item.id}", headers=htmx,
+                                                 data=answer_form(item, photo)))
+        await rec.call("submit", client.post(f"/inspections/{inspection}/submit", headers=headers, data={}))
+        await rec.call("list", client.get("/inspections", headers={**headers, "accept": "text/html"}))
+
+
+async def healthz(client: httpx.AsyncClient, rec: Recorder, until: float) -> None:
+    while time.perf_counter() < until:
+        await rec.call("healthz", client.get("/healthz"))
+
+
+async def drive(base_url: str, workers, seconds: float) -> tuple[Recorder, float]:
+    rec = Recorder()
+    limits = httpx.Limits(max_connections=len(workers) + 5, max_keepalive_connections=len(workers) + 5)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(*(w(client, rec, until) for w in workers))
+        elapsed = time.perf_counter() - started
+    return rec, elapsed
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def report(label: str, rec: Recorder, elapsed: float, ceiling: float | None) -> dict:
+    print(f"\n{label}: {elapsed:.1f} s")
+    print(f"  {'operation':<9} {'count':>7} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    total = 0
+    for op in sorted(set(rec.latency) | set(rec.errors)):
+        lat = rec.latency[op]
+        total += len(lat)
+        print(f"  {op:<9} {len(lat):>7} {len(lat) / elapsed:>8.1f} {pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} "
+              f"{pct(lat, 99):>8.1f} {len(rec.errors[op]):>7}")
+        for sample in sorted(set(rec.errors[op]))[:3]:
+            print(f"      e.g. {sample}")
+    rate = total / elapsed
+    if ceiling:
+        print(f"  all requests: {rate:.1f}/s = {rate / ceiling:.0%} of the /healthz ceiling ({ceiling:.1f}/s)")
+    return {"rate": rate}
+
+
+def run(kind: str, database_url: str, args) -> None:
+    with tempfile.TemporaryDirectory(prefix="inspect-load-") as tmp:
+        settings = Settings(database_url=database_url, upload_dir=Path(tmp) / "uploads",
+                            secret_key="load-benchmark-secret-key-0123456789", env="production")
+        people, template_id, items = prepare(settings, args.inspectors)
+        server = Server(settings, Path(tmp) / "server")
+        server.start()
+        try:
+            print(f"\n=== {kind}: {args.inspectors} inspectors, {len(items)} items per checklist, "
+                  f"{args.seconds:.0f} s (server pid {server.process.pid}) ===")
+            health_workers = [lambda c, r, u: healthz(c, r, u)] * args.inspectors
+            ceiling_rec, ceiling_elapsed = asyncio.run(drive(server.base_url, health_workers, args.ceiling_seconds))
+            ceiling = report("ceiling: GET /healthz at the same concurrency", ceiling_rec, ceiling_elapsed, None)["rate"]
+            workers = [
+                (lambda token, site, n: lambda c, r, u: inspector(c, r, token, site, template_id, items, u, n * 10_000))(
+                    token, site, n)
+                for n, (token, site) in enumerate(people)
+            ]
+            rec, elapsed = asyncio.run(drive(server.base_url, workers, args.seconds))
+            report(f"inspectors on {kind}", rec, elapsed, ceiling)
+            errors = sum(len(v) for v in rec.errors.values())
+            p99 = pct(rec.latency["answer"], 99)
+            print(f"  targets: errors {errors} (want 0) {'OK' if errors == 0 else 'MISSED'}; "
+                  f"answer p99 {p99:.0f} ms (want < 300) {'OK' if p99 < 300 else 'MISSED'}; "
+                  f"median answer {statistics.median(rec.latency['answer']) * 1000 if rec.latency['answer'] else 0:.0f} ms")
+        finally:
+            server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inspectors", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--ceiling-seconds", type=float, default=5)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a server where a throw-away database may be created")
+    args = parser.parse_args()
+    for kind in args.databases.split(","):
+        if kind == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="inspect-load-db-") as d:
+                run(kind, f"sqlite:///{d}/load.db", args)
+        elif kind == "postgresql":
+            import psycopg
+
+            name = f"inspect_load_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                run(kind, args.pg_url.rsplit("/", 1)[0] + "/" + name, args)
+            finally:
+                with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            parser.error(f"unknown database kind {kind}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,601 @@
+"""Inspections (检查): a draft filled item by item, then submitted with one hazard per failed item.
+
+Every write takes `now` so the demo generator can write history with past clocks. Idempotency
+rests on the unique `client_uuid`: a retried start or submission returns the first result.
+The internal helpers (_create, _write_answers, _finalise) never commit, so that the API's
+one-shot submission stores the inspection, its answers and its hazards in one transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from inspect_app.domain import checklists, geo, hazards, photos, sites
+from inspect_app.domain.access import district_scope, require_role
+from inspect_app.domain.errors import Conflict, Invalid, NotFound
+from inspect_app.i18n import _
+from inspect_app.models import (
+    Answer,
+    AnswerPhoto,
+    ChecklistTemplate,
+    Hazard,
+    Inspection,
+    InspectionStatus,
+    Photo,
+    ResponseType,
+    Role,
+    Site,
+    TemplateItem,
+    TemplateSection,
+    TemplateVersion,
+    User,
+    utcnow,
+)
+from inspect_app.schemas import InspectionIn
+
+RESULTS = ("pass", "fail", "na")
+GRADES = ("general", "major")
+MAX_TEXT = 2000
+MAX_UUID = 64
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def get_inspection(session: Session, user: User, inspection_id: int) -> Inspection:
+    """An inspection the user may see: inspectors their own; admin all; office every submitted
+    one; officers the submitted ones of their district. Anything else is 404."""
+    inspection = session.get(Inspection, inspection_id)
+    if inspection is None or not can_view(session, user, inspection):
+        raise NotFound(_("No such inspection."))
+    return inspection
+
+
+def can_view(session: Session, user: User, inspection: Inspection) -> bool:
+    if inspection.inspector_id == user.id or user.role == Role.admin:
+        return True
+    if user.role not in (Role.office, Role.officer) or inspection.status != InspectionStatus.submitted:
+        return False
+    site = session.get(Site, inspection.site_id)
+    scope = district_scope(user)
+    return scope is None or (site is not None and site.district_id == scope)
+
+
+def get_draft(session: Session, user: User, inspection_id: int) -> Inspection:
+    """The user's own draft; a submitted inspection cannot change any more (409)."""
+    inspection = session.get(Inspection, inspection_id)
+    if inspection is None or inspection.inspector_id != user.id:
+        raise NotFound(_("No such inspection."))
+    if inspection.status != InspectionStatus.draft:
+        raise Conflict(_("This inspection is already submitted and can no longer change."))
+    return inspection
+
+
+def list_inspections(
+    session: Session, user: User, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Inspection], int]:
+    """The user's own inspections, most recently touched first."""
+    query = select(Inspection).where(Inspection.inspector_id == user.id)
+    if status:
+        query = query.where(Inspection.status == status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(Inspection.updated_at.desc(), Inspection.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def hazards_of(session: Session, inspection_id: int) -> list[Hazard]:
+    return list(
+        session.exec(select(Hazard).where(Hazard.inspection_id == inspection_id).order_by(Hazard.id)).all()
+    )
+
+
+@dataclass
+class Row:
+    """One item of the checklist with its answer (None until answered) and photo ids."""
+
+    item: TemplateItem
+    answer: Answer | None
+    photo_ids: list[int] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return is_answered(self.item, self.answer)
+
+
+@dataclass
+class SectionView:
+    section: TemplateSection
+    rows: list[Row]
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for r in self.rows if r.answered)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.rows if r.answer is not None and r.answer.result == "fail")
+
+
+@dataclass
+class InspectionView:
+    """Everything a page or the API shows of one inspection, fetched in a few queries."""
+
+    inspection: Inspection
+    site: Site
+    inspector: User
+    template: ChecklistTemplate
+    version: TemplateVersion
+    sections: list[SectionView]
+    hazards: list[Hazard]
+    photos: dict[int, Photo]
+
+    @property
+    def rows(self) -> list[Row]:
+        return [r for s in self.sections for r in s.rows]
+
+    @property
+    def answered(self) -> int:
+        return sum(s.answered for s in self.sections)
+
+    @property
+    def total(self) -> int:
+        return sum(len(s.rows) for s in self.sections)
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.sections)
+
+    def section_of(self, key: str | None) -> SectionView:
+        return next((s for s in self.sections if s.section.key == key), self.sections[0])
+
+
+def view(session: Session, inspection: Inspection) -> InspectionView:
+    version = session.get(TemplateVersion, inspection.template_version_id)
+    answers = {a.item_id: a for a in _answers(session, inspection.id)}
+    links = _answer_photo_ids(session, [a.id for a in answers.values()])
+    all_ids = [pid for ids in links.values() for pid in ids]
+    photo_rows = session.exec(select(Photo).where(Photo.id.in_(all_ids))).all() if all_ids else []
+    items = checklists.items_of(session, version.id)
+    sections = [
+        SectionView(
+            section=s,
+            rows=[
+                Row(item=i, answer=answers.get(i.id),
+                    photo_ids=links.get(answers[i.id].id, []) if i.id in answers else [])
+                for i in items if i.section_id == s.id
+            ],
+        )
+        for s in checklists.sections_of(session, version.id)
+    ]
+    return InspectionView(
+        inspection=inspection, site=session.get(Site, inspection.site_id),
+        inspector=session.get(User, inspection.inspector_id),
+        template=session.get(ChecklistTemplate, version.template_id), version=version,
+        sections=sections, hazards=hazards_of(session, inspection.id), photos={p.id: p for p in photo_rows},
+    )
+
+
+def _answers(session: Session, inspection_id: int) -> list[Answer]:
+    return list(session.exec(select(Answer).where(Answer.inspection_id == inspection_id)).all())
+
+
+def _answer_photo_ids(session: Session, answer_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    if not answer_ids:
+        return out
+    for link in session.exec(
+        select(AnswerPhoto).where(AnswerPhoto.answer_id.in_(answer_ids)).order_by(AnswerPhoto.position)
+    ).all():
+        out.setdefault(link.answer_id, []).append(link.photo_id)
+    return out
+
+
+# --- sites to pick -------------------------------------------------------------------------
+
+
+def pick_sites(
+    session: Session, user: User, *, q: str = "", lat: float | None = None, lon: float | None = None,
+    limit: int = 20,
+) -> list[tuple[Site, float | None]]:
+    """Active sites the user may inspect matching the name, nearest first when a point is given,
+    with their distance in km."""
+    query = select(Site).where(Site.is_active.is_(True))
+    scope = district_scope(user)
+    if scope is not None:
+        query = query.where(Site.district_id == scope)
+    if q.strip():
+        query = query.where(Site.name.contains(q.strip()))
+    if lat is not None and lon is not None:
+        # Equirectangular distance is plenty to order sites within a city.
+        k = math.cos(math.radians(lat))
+        dist = (Site.lat - lat) * (Site.lat - lat) + (Site.lon - lon) * k * (Site.lon - lon) * k
+        query = query.order_by(Site.lat.is_(None), dist, Site.name)
+    else:
+        query = query.order_by(Site.name, Site.id)
+    rows = session.exec(query.limit(limit)).all()
+    return [(s, distance_km(lat, lon, s.lat, s.lon)) for s in rows]
+
+
+def distance_km(lat1, lon1, lat2, lon2) -> float | None:
+    if None in (lat1, lon1, lat2, lon2):
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 6371.0 * 2 * math.asin(math.sqrt(a))
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _check_location(location) -> tuple[float, float] | None:
+    """(lat, lon) from a dict, a LatLon-like object or a pair; None when absent."""
+    if location is None:
+        return None
+    if isinstance(location, dict):
+        lat, lon = location.get("lat"), location.get("lon")
+    elif hasattr(location, "lat"):
+        lat, lon = location.lat, location.lon
+    else:
+        lat, lon = location
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        raise Invalid(_("The location is not a latitude and longitude.")) from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
+        raise Invalid(_("The location is not a latitude and longitude."))
+    return lat, lon
+
+
+def _check_uuid(client_uuid: str) -> str:
+    client_uuid = (client_uuid or "").strip()
+    if not client_uuid or len(client_uuid) > MAX_UUID:
+        raise Invalid(_("A client_uuid of 1 to 64 characters is required."))
+    return client_uuid
+
+
+def _by_uuid(session: Session, user: User, client_uuid: str) -> Inspection | None:
+    found = session.exec(select(Inspection).where(Inspection.client_uuid == client_uuid)).first()
+    if found is not None and found.inspector_id != user.id:
+        raise Conflict(_("This client_uuid is already used."))
+    return found
+
+
+def _create(session: Session, user: User, site_id: int, template_id: int, client_uuid: str,
+            location, now: datetime) -> Inspection:
+    require_role(user, Role.inspector, Role.admin)
+    site = sites.get_site(session, user, site_id)
+    if not site.is_active:
+        raise Invalid(_("This site is no longer active."))
+    _template, version = checklists.get_template(session, template_id)
+    point = _check_location(location)
+    inspection = Inspection(
+        client_uuid=client_uuid, template_version_id=version.id, site_id=site.id, inspector_id=user.id,
+        status=InspectionStatus.draft, started_at=now, updated_at=now,
+        lat=point[0] if point else None, lon=point[1] if point else None,
+        location_source="device" if point else None,
+    )
+    session.add(inspection)
+    session.flush()
+    return inspection
+
+
+def start_draft(session: Session, user: User, site_id: int, template_id: int, client_uuid: str,
+                location=None, now: datetime | None = None) -> Inspection:
+    """A new draft for a site the user may inspect, or the one this client_uuid already made."""
+    client_uuid = _check_uuid(client_uuid)
+    existing = _by_uuid(session, user, client_uuid)
+    if existing is not None:
+        return existing
+    try:
+        inspection = _create(session, user, site_id, template_id, client_uuid, location, now or utcnow())
+        session.commit()
+    except IntegrityError:  # the same start raced in; the first one wins
+        session.rollback()
+        return _by_uuid(session, user, client_uuid)
+    except Exception:
+        session.rollback()
+        raise
+    return inspection
+
+
+def is_answered(item: TemplateItem, answer: Answer | None) -> bool:
+    if answer is None:
+        return False
+    return answer.result is not None or bool((answer.value or "").strip())
+
+
+def _clean(item: TemplateItem, raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """One answer checked against its item: the values to store and the problems found."""
+    problems: list[str] = []
+    result = raw.get("result") or None
+    value = raw.get("value")
+    value = None if value is None else str(value).strip() or None
+    kind = item.response_type
+    allowed = {
+        ResponseType.pass_fail: ("pass", "fail"), ResponseType.yes_no: ("pass", "fail"),
+    }.get(kind, RESULTS)
+    if result is not None and result not in allowed:
+        problems.append(_("Not a valid answer for this item: {result}").format(result=result))
+    if kind == ResponseType.number and value is not None:
+        try:
+            number = float(value.replace(",", "."))
+            if math.isnan(number) or math.isinf(number):
+                raise ValueError
+        except ValueError:
+            problems.append(_("Enter a number."))
+        else:
+            outside = (item.min_value is not None and number < item.min_value) or (
+                item.max_value is not None and number > item.max_value
+            )
+            # A value outside the limit fails the item on its own; inside, the inspector decides.
+            result = "fail" if outside else (result if result in ("pass", "fail") else "pass")
+    elif kind == ResponseType.number and result not in (None, "na"):
+        problems.append(_("Enter the measured value."))
+    if kind == ResponseType.choice and value is not None:
+        if value not in (item.choices or []):
+            problems.append(_("Pick one of the offered choices."))
+        elif result is None:
+            result = "pass"
+    grade = raw.get("hazard_grade") or None
+    if grade is not None and grade not in GRADES:
+        problems.append(_("Unknown grade: {grade}").format(grade=grade))
+    note = str(raw.get("note") or "").strip()
+    description = str(raw.get("hazard_description") or "").strip()
+    if any(len(t or "") > MAX_TEXT for t in (value, note, description)):
+        problems.append(_("A text is longer than {n} characters.").format(n=MAX_TEXT))
+    clean = {"result": result, "value": value, "note": note, "hazard_grade": grade,
+             "hazard_description": description}
+    return clean, problems
+
+
+def _write_answers(session: Session, user: User, inspection: Inspection, answers: list[dict[str, Any]],
+                   now: datetime) -> list[Answer]:
+    """Check every answer, then upsert them all; any problem raises Invalid and writes nothing.
+
+    An answer's photo_ids replace its photos when given (None leaves them as they are)."""
+    items = {
+        i.id: i for i in session.exec(
+            select(TemplateItem).where(TemplateItem.version_id == inspection.template_version_id)
+        ).all()
+    }
+    errors: dict[int, list[str]] = {}
+    checked = []
+    seen: set[int] = set()
+    for raw in answers:
+        item = items.get(_int(raw.get("item_id")))
+        if item is None:
+            raise Invalid(_("Item {item} is not in this checklist.").format(item=raw.get("item_id")))
+        if item.id in seen:
+            raise Invalid(_("Item {item} is answered twice.").format(item=item.id))
+        seen.add(item.id)
+        clean, problems = _clean(item, raw)
+        photo_ids = raw.get("photo_ids")
+        if photo_ids is not None:
+            photo_ids = list(dict.fromkeys(_int(p) for p in photo_ids))
+            try:
+                if None in photo_ids:
+                    raise Invalid(_("Photo {id} is unknown or not yours.").format(id="?"))
+                photos.owned(session, user, photo_ids)
+            except Invalid as exc:
+                problems.append(exc.message)
+        if problems:
+            errors[item.id] = problems
+        checked.append((item, clean, photo_ids))
+    if errors:
+        raise Invalid(_("Some answers are not valid; nothing was saved."), errors=errors)
+    existing = {a.item_id: a for a in _answers(session, inspection.id)}
+    stored = []
+    for item, clean, photo_ids in checked:
+        answer = existing.get(item.id) or Answer(inspection_id=inspection.id, item_id=item.id)
+        for key, value in clean.items():
+            setattr(answer, key, value)
+        answer.updated_at = now
+        session.add(answer)
+        session.flush()
+        if photo_ids is not None:
+            for link in session.exec(select(AnswerPhoto).where(AnswerPhoto.answer_id == answer.id)).all():
+                session.delete(link)
+            session.flush()
+            for position, photo_id in enumerate(photo_ids):
+                session.add(AnswerPhoto(answer_id=answer.id, photo_id=photo_id, position=position))
+        stored.append(answer)
+    inspection.updated_at = now
+    session.add(inspection)
+    return stored
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def save_answers(session: Session, user: User, inspection_id: int, answers: list[dict[str, Any]],
+                 now: datetime | None = None) -> list[Answer]:
+    """Save several answers of one draft in one commit (a section of the plain form)."""
+    inspection = get_draft(session, user, inspection_id)
+    try:
+        stored = _write_answers(session, user, inspection, answers, now or utcnow())
+        session.commit()
+    except IntegrityError:  # the same answer raced in from another tab: write over it
+        session.rollback()
+        stored = _write_answers(session, user, inspection, answers, now or utcnow())
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return stored
+
+
+def save_answer(session: Session, user: User, inspection_id: int, item_id: int, *, result: str | None = None,
+                value: Any = None, note: str = "", hazard_grade: str | None = None,
+                hazard_description: str = "", photo_ids: list[int] | None = None,
+                now: datetime | None = None) -> Answer:
+    """Save one answer as it is given (upsert by inspection and item)."""
+    raw = {"item_id": item_id, "result": result, "value": value, "note": note, "hazard_grade": hazard_grade,
+           "hazard_description": hazard_description, "photo_ids": photo_ids}
+    return save_answers(session, user, inspection_id, [raw], now)[0]
+
+
+def check_complete(session: Session, inspection: Inspection) -> dict[int, list[str]]:
+    """Every problem that blocks submission, per item id (empty when the checklist is complete)."""
+    problems: dict[int, list[str]] = {}
+    for row in view(session, inspection).rows:
+        found = []
+        if row.answer is None or not row.answered:
+            if row.item.required:
+                found.append(_("Answer this item."))
+        else:
+            raw = {k: getattr(row.answer, k) for k in ("result", "value", "note", "hazard_grade",
+                                                       "hazard_description")}
+            found += _clean(row.item, raw)[1]
+            if row.answer.result == "fail" and row.item.photo_required_on_fail and not row.photo_ids:
+                found.append(_("A failed item needs at least one photo."))
+        if found:
+            problems[row.item.id] = found
+    return problems
+
+
+def _point_of(photo_rows: list[Photo]) -> tuple[float, float] | None:
+    return next(((p.gps_lat, p.gps_lon) for p in photo_rows if p.gps_lat is not None and p.gps_lon is not None),
+                None)
+
+
+def _district_mismatch(session: Session, site: Site, point: tuple[float, float] | None) -> int | None:
+    """The district holding the point when it is not the site's (the hazard keeps the site's)."""
+    if point is None:
+        return None
+    found = geo.district_at(session, point[0], point[1])
+    return found if found is not None and found != site.district_id else None
+
+
+def _finalise(session: Session, user: User, inspection: Inspection, location, now: datetime) -> list[Hazard]:
+    """Check, place, turn failed items into hazards and mark submitted; raises Invalid with every problem."""
+    problems = check_complete(session, inspection)
+    if problems:
+        raise Invalid(_("The checklist is not complete."), errors=problems)
+    # Only one submission can flip draft -> submitted; a concurrent second one finds nothing to flip.
+    flipped = session.execute(
+        update(Inspection)
+        .where(Inspection.id == inspection.id, Inspection.status == InspectionStatus.draft)
+        .values(status=InspectionStatus.submitted)
+    ).rowcount
+    if not flipped:
+        raise _AlreadySubmitted
+    v = view(session, inspection)
+    site = v.site
+    device = _check_location(location) or (
+        (inspection.lat, inspection.lon) if inspection.location_source == "device" else None
+    )
+    photo_point = _point_of(list(v.photos.values()))
+    site_point = (site.lat, site.lon) if site.lat is not None and site.lon is not None else None
+    point, source = next(((p, s) for p, s in ((device, "device"), (photo_point, "photo"), (site_point, "site"))
+                          if p is not None), (None, None))
+    created = []
+    for s in v.sections:
+        for row in s.rows:
+            if row.answer is None or row.answer.result != "fail":
+                continue
+            own = _point_of([v.photos[p] for p in row.photo_ids if p in v.photos])
+            at = device or own or point
+            created.append(hazards.create_hazard(
+                session, reporter=user, site=site,
+                grade=row.answer.hazard_grade or row.item.default_grade,
+                category=s.section.title_zh,
+                description=row.answer.hazard_description or row.item.prompt_zh,
+                photo_ids=row.photo_ids, lat=at[0] if at else None, lon=at[1] if at else None,
+                location_district_id=_district_mismatch(session, site, at),
+                inspection_id=inspection.id, item_id=row.item.id, now=now,
+            ))
+    inspection.status = InspectionStatus.submitted
+    inspection.submitted_at = now
+    inspection.updated_at = now
+    inspection.lat, inspection.lon = point if point else (None, None)
+    inspection.location_source = source
+    inspection.location_district_id = _district_mismatch(session, site, point)
+    session.add(inspection)
+    if site.last_inspected_at is None or _aware(site.last_inspected_at) < now:
+        site.last_inspected_at = now
+        session.add(site)
+    return created
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class _AlreadySubmitted(Exception):
+    """Internal: another request submitted this inspection first."""
+
+
+def submit(session: Session, user: User, inspection_id: int, location=None,
+           now: datetime | None = None) -> tuple[Inspection, list[Hazard], bool]:
+    """Submit the user's draft: (inspection, its hazards, whether this call submitted it).
+
+    Submitting an already submitted inspection again returns the first result (a double tap)."""
+    inspection = session.get(Inspection, inspection_id)
+    if inspection is None or inspection.inspector_id != user.id:
+        raise NotFound(_("No such inspection."))
+    if inspection.status == InspectionStatus.submitted:
+        return inspection, hazards_of(session, inspection.id), False
+    try:
+        created = _finalise(session, user, inspection, location, now or utcnow())
+        session.commit()
+    except _AlreadySubmitted:
+        session.rollback()
+        session.refresh(inspection)
+        return inspection, hazards_of(session, inspection.id), False
+    except Exception:
+        session.rollback()
+        raise
+    return inspection, created, True
+
+
+def submit_payload(session: Session, user: User, payload: InspectionIn | dict[str, Any],
+                   now: datetime | None = None) -> tuple[Inspection, list[Hazard], bool]:
+    """The API's one-shot submission: create, answer and submit in ONE transaction.
+
+    The same client_uuid again returns the first result and creates nothing (created=False);
+    a draft started with that client_uuid is completed with the payload's answers."""
+    data = payload if isinstance(payload, InspectionIn) else InspectionIn.model_validate(payload)
+    now = now or utcnow()
+    client_uuid = _check_uuid(data.client_uuid)
+    existing = _by_uuid(session, user, client_uuid)
+    if existing is not None and existing.status == InspectionStatus.submitted:
+        return existing, hazards_of(session, existing.id), False
+    answers = [a.model_dump() for a in data.answers]
+    try:
+        if existing is None:
+            inspection = _create(session, user, data.site_id, data.template_id, client_uuid, data.location, now)
+        else:
+            inspection = existing
+            if (inspection.site_id, _template_of(session, inspection)) != (data.site_id, data.template_id):
+                raise Conflict(_("This client_uuid belongs to an inspection of another site or checklist."))
+        _write_answers(session, user, inspection, answers, now)
+        created = _finalise(session, user, inspection, data.location, now)
+        session.commit()
+    except (IntegrityError, _AlreadySubmitted):  # an identical post won the race: answer with its result
+        session.rollback()
+        first = _by_uuid(session, user, client_uuid)
+        if first is None:
+            raise
+        return first, hazards_of(session, first.id), False
+    except Exception:
+        session.rollback()
+        raise
+    return inspection, created, True
+
+
+def _template_of(session: Session, inspection: Inspection) -> int:
+    return session.get(TemplateVersion, inspection.template_version_id).template_id

@@ -1,0 +1,563 @@
+"""Photo pipeline: untrusted bytes in, an upright, metadata-free web copy and thumbnail out.
+
+Files are content-addressed by the sha256 of the bytes as received:
+
+    <upload_dir>/photos/ab/<sha>.web.jpg     served to allowed users
+    <upload_dir>/photos/ab/<sha>.thumb.jpg   served to allowed users
+    <upload_dir>/originals/ab/<sha>.<ext>    evidence (settings.keep_originals), never served
+
+Nothing derived from the client (file name, content type) is used for a path: the bytes decide
+the format. Every file is written to a temporary name and renamed, and an upload that fails
+leaves nothing behind. Capture time and GPS are read from EXIF into the Photo row, then EXIF
+is dropped from everything that is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Literal, Union
+from zoneinfo import ZoneInfo
+
+import pillow_heif
+from PIL import Image, ImageCms
+from sqlmodel import Session, select
+
+from inspect_app.config import Settings
+from inspect_app.domain.access import CITY_WIDE, district_scope, require_role
+from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
+from inspect_app.i18n import _
+from inspect_app.models import (
+    Answer,
+    AnswerPhoto,
+    Hazard,
+    HazardPhoto,
+    Inspection,
+    Photo,
+    Role,
+    Site,
+    User,
+    utcnow,
+)
+
+pillow_heif.register_heif_opener()
+
+UPLOADERS = (Role.inspector, Role.officer, Role.office, Role.admin)
+Variant = Literal["web", "thumb", "original"]
+CHUNK = 256 * 1024
+JPEG_QUALITY = 82
+# Formats we accept, as (Pillow format name, file extension of the kept original).
+FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+HEIF_BRANDS = set(b"heic heix hevc hevx heim heis hevm hevs mif1 msf1".split())
+# Declared types a phone or browser may send for a photo; anything else is refused up front.
+DECLARED_OK = re.compile(r"^(image/[a-z0-9.+-]+|application/octet-stream)$")
+EARLIEST_CAPTURE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+class Incoming:
+    """An upload arriving in chunks: counted against the byte limit and hashed as it comes,
+    spooled to a private temporary file. The API route feeds it from the request stream, so
+    an oversized body is refused at the first byte over the limit, never spooled whole.
+
+    Use as a context manager: the temporary file is removed on exit unless ingest moved it
+    into the store as the kept original.
+    """
+
+    def __init__(self, settings: Settings):
+        self.limit = settings.max_upload_bytes
+        tmp_dir = Path(settings.upload_dir) / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        self.path = Path(name)
+        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.discard()
+            raise too_large(self.limit)
+        self._hash.update(chunk)
+        assert self._file is not None, "write after close"
+        self._file.write(chunk)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "Incoming":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
+Stream = Union[Incoming, bytes, IO[bytes], Iterable[bytes]]
+
+
+@dataclass
+class Facts:
+    """What the decoder learnt about an image: upright size and EXIF data worth keeping."""
+
+    format: str
+    width: int
+    height: int
+    taken_at: datetime | None
+    gps: tuple[float, float] | None
+    orientation: int = 1
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge(
+        _("The file is larger than the limit of {limit} MB.").format(limit=round(limit / 2**20, 1))
+    )
+
+
+def check_declared(filename: str | None, content_type: str | None) -> None:
+    """Refuse what the client itself says is not a photo, or a name that carries a path.
+
+    The name is never used for storage; a path in it means a broken or hostile client.
+    """
+    name = filename or ""
+    if "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
+        raise Invalid(_("The file name must not contain a folder or path."))
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared and not DECLARED_OK.match(declared):
+        raise UnsupportedMedia(_("Only photos can be uploaded (JPEG, PNG, WebP or HEIC)."))
+
+
+def ingest(
+    session: Session,
+    settings: Settings,
+    user: User,
+    stream: Stream,
+    filename: str | None,
+    content_type: str | None,
+    now: datetime | None = None,
+) -> Photo:
+    """Validate, decode and store one uploaded photo; commit its Photo row.
+
+    `stream` is an Incoming already filled by the caller (the streaming API route), bytes,
+    a binary file object (e.g. UploadFile.file) or an iterable of byte chunks. Async callers
+    feed an Incoming chunk by chunk and pass it here. Raises UnsupportedMedia (415), TooLarge
+    (413) or Invalid (422); on any failure no file is left in the upload folder.
+    """
+    require_role(user, *UPLOADERS)
+    incoming = stream if isinstance(stream, Incoming) else None
+    try:
+        check_declared(filename, content_type)
+        if incoming is None:
+            incoming = Incoming(settings)
+            _copy_into(stream, incoming)
+        incoming.close()
+        if incoming.size == 0:
+            raise Invalid(_("The file is empty."))
+        return _store(session, settings, user, incoming, now or utcnow())
+    finally:
+        if incoming is not None:
+            incoming.discard()
+
+
+def ingest_bytes(
+    session: Session,
+    settings: Settings,
+    user: User,
+    data: bytes,
+    filename: str = "photo.jpg",
+    now: datetime | None = None,
+) -> Photo:
+    """ingest() for bytes made in-process (the demo generator, scripts)."""
+    return ingest(session, settings, user, data, filename, None, now=now)
+
+
+def owned(session: Session, user: User, photo_ids: Iterable[int]) -> list[Photo]:
+    """The user's own photos for these ids, in the given order (duplicates dropped).
+
+    Answers and rectifications may only attach photos their author uploaded.
+    """
+    ids = list(dict.fromkeys(int(i) for i in photo_ids))
+    if not ids:
+        return []
+    found = {p.id: p for p in session.exec(select(Photo).where(Photo.id.in_(ids))).all()}
+    for photo_id in ids:
+        photo = found.get(photo_id)
+        if photo is None or photo.uploaded_by != user.id:
+            raise Invalid(_("Photo {id} is unknown or not yours.").format(id=photo_id))
+    return [found[i] for i in ids]
+
+
+def can_view(session: Session, user: User, photo: Photo) -> bool:
+    """Uploader, city-wide roles, the officer of the district the photo's inspection or hazard
+    belongs to, and an inspector for photos of hazards they reported."""
+    if photo.uploaded_by == user.id or user.role in CITY_WIDE:
+        return True
+    if user.role == Role.officer:
+        district = district_scope(user)
+        via_answer = (
+            select(AnswerPhoto.photo_id)
+            .join(Answer, Answer.id == AnswerPhoto.answer_id)
+            .join(Inspection, Inspection.id == Answer.inspection_id)
+            .join(Site, Site.id == Inspection.site_id)
+            .where(AnswerPhoto.photo_id == photo.id, Site.district_id == district)
+        )
+        via_signature = (
+            select(Inspection.id)
+            .join(Site, Site.id == Inspection.site_id)
+            .where(Inspection.signature_photo_id == photo.id, Site.district_id == district)
+        )
+        via_hazard = _hazard_photo_query(photo).where(Hazard.district_id == district)
+        return any(
+            session.exec(q.limit(1)).first() is not None
+            for q in (via_answer, via_signature, via_hazard)
+        )
+    if user.role == Role.inspector:
+        return (
+            session.exec(
+                _hazard_photo_query(photo).where(Hazard.reporter_id == user.id).limit(1)
+            ).first()
+            is not None
+        )
+    return False
+
+
+def _hazard_photo_query(photo: Photo):
+    return (
+        select(HazardPhoto.photo_id)
+        .join(Hazard, Hazard.id == HazardPhoto.hazard_id)
+        .where(HazardPhoto.photo_id == photo.id)
+    )
+
+
+def path_for(settings: Settings, photo: Photo, variant: Variant) -> Path:
+    sha = photo.sha256
+    if variant == "original":
+        ext = FORMATS.get(photo.original_format, "bin")
+        return Path(settings.upload_dir) / "originals" / sha[:2] / f"{sha}.{ext}"
+    if variant not in ("web", "thumb"):
+        raise ValueError(f"unknown photo variant {variant!r}")
+    return Path(settings.upload_dir) / "photos" / sha[:2] / f"{sha}.{variant}.jpg"
+
+
+def photo_json(photo: Photo) -> dict:
+    """The contract shape of a photo (POST /api/v1/photos and everywhere photos are listed)."""
+    has_gps = photo.gps_lat is not None and photo.gps_lon is not None
+    return {
+        "id": photo.id,
+        "width": photo.width,
+        "height": photo.height,
+        "sha256": photo.sha256,
+        "taken_at": photo.taken_at.isoformat() if photo.taken_at else None,
+        "gps": {"lat": photo.gps_lat, "lon": photo.gps_lon} if has_gps else None,
+        "url": f"/photos/{photo.id}",
+        "thumb_url": f"/photos/{photo.id}/thumb",
+    }
+
+
+# --- storing ---------------------------------------------------------------------------------
+
+
+def _copy_into(stream: Stream, incoming: Incoming) -> None:
+    if isinstance(stream, (bytes, bytearray, memoryview)):
+        incoming.write(bytes(stream))
+    elif hasattr(stream, "read"):
+        while chunk := stream.read(CHUNK):
+            incoming.write(chunk)
+    else:
+        for chunk in stream:
+            incoming.write(chunk)
+
+
+def _store(
+    session: Session, settings: Settings, user: User, incoming: Incoming, now: datetime
+) -> Photo:
+    """Reuse the uploader's row for the same bytes; reuse files another upload already made."""
+    sha = incoming.sha256
+    rows = session.exec(select(Photo).where(Photo.sha256 == sha).order_by(Photo.id)).all()
+    stored = [p for p in rows if _files_present(settings, p)]
+    mine = next((p for p in stored if p.uploaded_by == user.id), None)
+    if mine is not None:
+        return mine
+    created: list[Path] = []
+    try:
+        if stored:
+            known = stored[0]
+            facts = Facts(
+                known.original_format,
+                known.width,
+                known.height,
+                known.taken_at,
+                (known.gps_lat, known.gps_lon) if known.gps_lat is not None else None,
+            )
+        else:
+            facts = _process(settings, incoming.path, sha, created)
+        photo = Photo(
+            sha256=sha,
+            uploaded_by=user.id,
+            created_at=now,
+            width=facts.width,
+            height=facts.height,
+            original_format=facts.format,
+            original_bytes=incoming.size,
+            taken_at=facts.taken_at,
+            gps_lat=facts.gps[0] if facts.gps else None,
+            gps_lon=facts.gps[1] if facts.gps else None,
+        )
+        original = path_for(settings, photo, "original")
+        if settings.keep_originals and not original.exists():
+            original.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_file(incoming.path)
+            os.replace(incoming.path, original)
+            created.append(original)
+        session.add(photo)
+        session.commit()
+        session.refresh(photo)
+        return photo
+    except BaseException:
+        session.rollback()
+        # Remove only the files this upload made, and not if a concurrent upload of the same
+        # bytes has committed a row that now relies on them (unsure: housekeeping.gc decides).
+        if not _safe(
+            lambda: session.exec(select(Photo.id).where(Photo.sha256 == sha).limit(1)).first(), True
+        ):
+            for path in created:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _files_present(settings: Settings, photo: Photo) -> bool:
+    return path_for(settings, photo, "web").exists() and path_for(settings, photo, "thumb").exists()
+
+
+def _process(settings: Settings, source: Path, sha: str, created: list[Path]) -> Facts:
+    """Decode (fully: a truncated file fails here), turn upright, write web copy and thumbnail."""
+    fmt = sniff(source)
+    try:
+        with Image.open(source, formats=[fmt]) as im:
+            stored_w, stored_h = im.size
+            if stored_w * stored_h > settings.max_image_pixels:
+                raise _too_many_pixels(stored_w * stored_h, settings.max_image_pixels)
+            facts = _facts(im, fmt, settings)
+            if im.format in ("JPEG", "MPO"):
+                im.draft("RGB", draft_size(im.size, settings.photo_web_size))
+            im.load()
+            # Resize first, turn upright after: transposing the smaller image is cheaper.
+            web = _fit(_flatten(im), settings.photo_web_size)
+            if TRANSPOSE[facts.orientation] is not None:  # FLIP_LEFT_RIGHT is 0: test for None
+                web = web.transpose(TRANSPOSE[facts.orientation])
+            web = _to_srgb(web, im.info.get("icc_profile"))
+    except DomainError:
+        raise
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(None, settings.max_image_pixels) from None
+    except Exception as exc:  # decoders of untrusted bytes fail in many ways: all mean "damaged"
+        raise Invalid(_("The image is damaged or incomplete.")) from exc
+    web.info.clear()  # Pillow re-writes comment, EXIF, XMP, ICC found in info when saving
+    thumb = _fit(web, settings.photo_thumb_size)
+    thumb.info.clear()
+    for variant, image in (("web", web), ("thumb", thumb)):
+        target = Path(settings.upload_dir) / "photos" / sha[:2] / f"{sha}.{variant}.jpg"
+        if not target.exists():
+            _write_atomic(
+                target, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY)
+            )
+            created.append(target)
+    return facts
+
+
+def sniff(path: Path) -> str:
+    """The format from the first bytes, never from the name or the declared type."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if (
+        head[4:8] == b"ftyp"
+        and head[8:12] not in (b"avif", b"avis")
+        and (
+            head[8:12] in HEIF_BRANDS
+            or any(head[i : i + 4] in HEIF_BRANDS for i in range(16, min(len(head), 32), 4))
+        )
+    ):
+        return "HEIF"
+    raise UnsupportedMedia(_("The file is not a JPEG, PNG, WebP or HEIC image."))
+
+
+def draft_size(stored: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """The draft request for a target long side, in the stored (unrotated) orientation.
+
+    JPEG draft reduces by 1/2, 1/4 or 1/8 while BOTH sides stay at least the requested size,
+    so a square request would block any reduction of a 4:3 photo.
+    """
+    w, h = stored
+    scale = min(1.0, long_side / max(w, h))
+    return max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))
+
+
+def _fit(im: Image.Image, long_side: int) -> Image.Image:
+    """Downscale to the long side (never up). Bicubic: after the draft decode the remaining
+    step is small, where Lanczos costs 40 % more for no visible gain."""
+    w, h = im.size
+    if max(w, h) <= long_side:
+        return im
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """RGB, transparency flattened on white."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        im = Image.new("RGB", rgba.size, "white")
+        im.paste(rgba, mask=rgba.getchannel("A"))
+    elif im.mode != "RGB":
+        im = im.convert("RGB")
+    return im
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Pixels in sRGB, which is what a JPEG without a profile means."""
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if "srgb" not in ImageCms.getProfileDescription(source).lower():  # e.g. Display P3
+                im = ImageCms.profileToProfile(im, source, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken profile is dropped like the rest of the metadata
+    return im
+
+
+def _too_many_pixels(pixels: int | None, limit: int) -> TooLarge:
+    if pixels is None:
+        return TooLarge(
+            _("The image has too many pixels; the limit is {limit} megapixels.").format(
+                limit=round(limit / 1e6)
+            )
+        )
+    return TooLarge(
+        _("The image has {pixels} megapixels; the limit is {limit} megapixels.").format(
+            pixels=round(pixels / 1e6), limit=round(limit / 1e6)
+        )
+    )
+
+
+def _write_atomic(target: Path, save: Callable[[IO[bytes]], None]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            save(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+# --- EXIF as data ------------------------------------------------------------------------------
+
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+ORIENTATION, DATETIME, DATETIME_ORIGINAL, OFFSET_TIME_ORIGINAL = 0x0112, 0x0132, 0x9003, 0x9011
+# EXIF orientation -> the transpose that turns stored pixels upright (as ImageOps.exif_transpose).
+TRANSPOSE = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _facts(im: Image.Image, fmt: str, settings: Settings) -> Facts:
+    """Upright size, capture time and GPS. Broken or absurd EXIF is ignored, never an error."""
+    w, h = im.size
+    exif = _safe(im.getexif)
+    orientation = _safe(lambda: int(exif.get(ORIENTATION, 1))) if exif is not None else 1
+    if orientation not in TRANSPOSE:
+        orientation = 1
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    taken_at = gps = None
+    if exif is not None:
+        taken_at = _safe(lambda: _capture_time(exif, settings.timezone))
+        gps = _safe(lambda: _gps(exif.get_ifd(GPS_IFD)))
+    return Facts(fmt, w, h, taken_at, gps, orientation)
+
+
+def _safe(read, failed=None):
+    try:
+        return read()
+    except Exception:
+        return failed
+
+
+def _capture_time(exif: Image.Exif, tz_name: str) -> datetime | None:
+    ifd = exif.get_ifd(EXIF_IFD)
+    raw = ifd.get(DATETIME_ORIGINAL) or exif.get(DATETIME)
+    if not isinstance(raw, str):
+        return None
+    local = datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    offset = ifd.get(OFFSET_TIME_ORIGINAL)
+    if isinstance(offset, str) and re.fullmatch(r"[+-]\d\d:\d\d", offset.strip("\x00 ")):
+        sign = -1 if offset.startswith("-") else 1
+        zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+        at = local.replace(tzinfo=zone)
+    else:  # phones write local wall-clock time; the city's zone is the best guess
+        at = local.replace(tzinfo=ZoneInfo(tz_name))
+    at = at.astimezone(timezone.utc)
+    if not EARLIEST_CAPTURE <= at <= utcnow() + timedelta(days=1):
+        return None
+    return at
+
+
+def _gps(ifd) -> tuple[float, float] | None:
+    lat = _degrees(ifd.get(2), ifd.get(1), 90)
+    lon = _degrees(ifd.get(4), ifd.get(3), 180)
+    if lat is None or lon is None or (lat == 0 and lon == 0):
+        return None
+    return round(lat, 7), round(lon, 7)
+
+
+def _degrees(dms, ref, limit: float) -> float | None:
+    if dms is None or len(dms) != 3:
+        return None
+    d, m, s = (float(v) for v in dms)
+    if not all(math.isfinite(v) and v >= 0 for v in (d, m, s)) or m >= 60 or s >= 60:
+        return None
+    value = d + m / 60 + s / 3600
+    if value > limit:
+        return None
+    ref = ref.decode("ascii", "replace") if isinstance(ref, bytes) else (ref or "")
+    return -value if ref.strip("\x00 ").upper() in ("S", "W") else value

@@ -1,0 +1,180 @@
+"""An inspector on a phone: sign in, pick a site, answer, photograph a failure, reload and find
+every answer kept, submit, see the hazards. Screenshots go to /tmp/shots/inspector/."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from inspect_app.models import Answer, Hazard, HazardPhoto, Inspection, Photo
+from tests.browser.conftest import sign_in
+
+SHOTS = Path(os.environ.get("INSPECT_SHOTS", "/tmp/shots/inspector"))
+GPS = (26.8968, 112.5719)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def no_horizontal_scroll(page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"page is {width}px wide"
+
+
+def idle(page) -> None:
+    """No htmx request in flight (the page's CSP forbids evaluating strings, so no wait_for_function)."""
+    expect(page.locator(".htmx-request")).to_have_count(0)
+
+
+def camera_jpeg(path: Path) -> Path:
+    """A 12:9 landscape-stored camera JPEG that EXIF says to turn 90° (orientation 6), with GPS."""
+    im = Image.new("RGB", (2400, 1800), (90, 120, 160))
+    for x in range(0, 2400, 200):  # some structure, so the JPEG is not trivially small
+        im.paste((230, 60, 40), (x, 0, x + 100, 1800))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (26.0, 53.0, 48.48), 3: "E", 4: (112.0, 34.0, 18.84)}
+    im.save(path, "JPEG", exif=exif, quality=90)
+    return path
+
+
+def answer_section(page, result: str = "pass") -> None:
+    """Tap the given result on every item of the current section that has the segmented control."""
+    for group in page.locator("fieldset.item").all():
+        radio = group.locator(f"input[type=radio][value={result}]")
+        if radio.count():
+            group.locator(f"label:has(input[value={result}])").tap()
+            group.locator(".item-status .saved").wait_for()
+
+
+def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone, make_user, session, region,
+                                                           tmp_path):
+    user = make_user("inspector")
+    phone.context.grant_permissions(["geolocation"], origin=live_server)
+    phone.context.set_geolocation({"latitude": GPS[0], "longitude": GPS[1]})
+    sign_in(phone, live_server, user.username)
+    assert phone.url.endswith("/inspections")
+    shot(phone, "01-home-empty")
+
+    phone.tap("text=开始检查")
+    phone.wait_for_url("**/inspections/new**")
+    # Location is shared, so the sites come nearest first.
+    phone.locator("#sites legend", has_text="由近到远").wait_for()
+    no_horizontal_scroll(phone)
+    shot(phone, "02-pick-site")
+    phone.fill("#q", "化工")
+    expect(phone.locator("#sites .site")).to_have_count(1)
+    phone.locator("#sites .site", has_text="蒸湘化工仓库").tap()
+    phone.tap("text=开始本次检查")
+    phone.wait_for_url(re.compile(r"/inspections/\d+$"))
+    inspection = session.exec(select(Inspection)).one()
+    assert inspection.location_source == "device"
+    no_horizontal_scroll(phone)
+    shot(phone, "03-section-1")
+
+    # Section 1: three pass, the ledger fails (no photo needed), with a note.
+    items = phone.locator("fieldset.item")
+    for i in range(3):
+        items.nth(i).locator("label:has(input[value=pass])").tap()
+        items.nth(i).locator(".item-status .saved").wait_for()
+    ledger = items.nth(3)
+    ledger.locator("label:has(input[value=fail])").tap()
+    ledger.locator(".item-status .saved").wait_for()
+    ledger.locator("textarea[name^=description]").fill("台账缺少十月记录")
+    ledger.locator("input[name^=note]").fill("已告知负责人")
+    ledger.locator("input[name^=note]").blur()
+    idle(phone)
+    phone.locator("#progress a.current small", has_text="4/4").wait_for()
+    shot(phone, "04-section-1-answered")
+
+    # Fire: the extinguishers fail, with a photo from the camera.
+    phone.locator("#progress a", has_text="消防安全").tap()
+    phone.wait_for_url("**section=fire")
+    extinguisher = phone.locator("fieldset.item").first
+    extinguisher.locator("label:has(input[value=fail])").tap()
+    extinguisher.locator(".item-status .saved").wait_for()
+    extinguisher.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_0001.jpg")))
+    extinguisher.locator("figure[data-photo] img").wait_for()
+    idle(phone)
+    extinguisher.locator(".item-status .saved").wait_for()
+    shot(phone, "05-photo-attached")
+    for group in phone.locator("fieldset.item").all()[1:]:
+        group.locator("label:has(input[value=pass])").tap()
+        group.locator(".item-status .saved").wait_for()
+
+    # Reload mid-way: every answer, the description and the photo are still there.
+    phone.reload()
+    assert phone.locator("fieldset.item").first.locator("input[value=fail]").is_checked()
+    assert phone.locator("fieldset.item").first.locator("figure[data-photo] img").count() == 1
+    assert all(g.locator("input[value=pass]").is_checked() for g in phone.locator("fieldset.item").all()[1:])
+    phone.goto(f"{live_server}/inspections/{inspection.id}")
+    assert phone.locator("textarea[name^=description]").nth(3).input_value() == "台账缺少十月记录"
+    assert phone.locator("input[name^=note]").nth(3).input_value() == "已告知负责人"
+    photo = session.exec(select(Photo)).one()
+    assert photo.height > photo.width  # turned upright once, in the browser, not twice
+    assert max(photo.width, photo.height) <= 2048  # downscaled before upload
+    assert abs(photo.gps_lat - GPS[0]) < 1e-3 and abs(photo.gps_lon - GPS[1]) < 1e-3  # GPS survived
+
+    # Submitting now shows what is missing, in place.
+    phone.tap("button[data-submit]")
+    phone.locator("#problems").wait_for()
+    no_horizontal_scroll(phone)
+    shot(phone, "06-incomplete")
+
+    # The remaining sections: all pass, the earth resistance within its limit, a text answer.
+    for key in ("electrical", "chemicals", "equipment", "confined", "emergency"):
+        phone.goto(f"{live_server}/inspections/{inspection.id}?section={key}")
+        answer_section(phone)
+        if key == "electrical":
+            value = phone.locator("input[type=number]")
+            value.fill("3.2")
+            value.blur()
+            phone.locator("fieldset.item", has=value).locator(".item-status .saved").wait_for()
+            shot(phone, "07-number-item")
+        if key == "emergency":
+            text = phone.locator("textarea[name^=value]")
+            text.fill("无其他情况")
+            text.blur()
+            phone.locator("fieldset.item", has=text).locator(".item-status .saved").wait_for()
+    idle(phone)
+    phone.tap("button[data-submit]")
+    phone.wait_for_url("**/done")
+    no_horizontal_scroll(phone)
+    shot(phone, "08-done")
+    assert phone.locator(".list li").count() == 2
+    hazards = session.exec(select(Hazard).order_by(Hazard.id)).all()
+    assert [h.description for h in hazards] == ["台账缺少十月记录", "灭火器配置数量足够且在有效期内"]
+    assert session.exec(select(HazardPhoto)).one().photo_id == photo.id
+    assert len(session.exec(select(Answer)).all()) == 27  # every item of the routine checklist
+
+    phone.tap("text=检查记录")
+    phone.wait_for_url("**/record")
+    shot(phone, "09-record")
+    phone.goto(f"{live_server}/inspections")
+    shot(phone, "10-home")
+
+
+def test_main_pages_fit_360_and_1280(live_server, browser, make_user, region, session):
+    """Screenshots of the inspector's pages at a small phone and a laptop width."""
+    from inspect_app.domain import inspections
+    from tests.conftest import PASSWORD  # noqa: F401  (sign_in uses it)
+
+    user = make_user("inspector")
+    draft = inspections.start_draft(session, user, region["sites"][0].id, region["template_id"], "shots-1")
+    for width in (360, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        sign_in(page, live_server, user.username)
+        for name, path in (("home", "/inspections"), ("new", "/inspections/new"),
+                           ("fill", f"/inspections/{draft.id}?section=electrical")):
+            page.goto(live_server + path)
+            no_horizontal_scroll(page)
+            shot(page, f"{name}-{width}")
+        context.close()

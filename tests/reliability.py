@@ -1,0 +1,369 @@
+"""Helpers shared by the reliability tests (backup, gc, crash, retry storm, authorisation)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import select as sa_select
+from sqlmodel import SQLModel
+
+
+def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small valid JPEG whose bytes differ per seed (so each is its own content-addressed photo)."""
+    image = Image.new("RGB", size, ((seed * 37) % 256, (seed * 91) % 256, (seed * 13) % 256))
+    image.putpixel((seed % size[0], (seed // size[0]) % size[1]), (255 - seed % 256, 0, 0))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def table_rows(engine) -> dict[str, list[tuple]]:
+    """Every row of every table, ordered by primary key, as comparable tuples."""
+    out = {}
+    with engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = conn.execute(sa_select(table).order_by(*table.primary_key.columns)).all()
+            out[table.name] = [tuple(repr(v) for v in row) for row in rows]
+    return out
+
+
+def upload_files(root: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under the upload folder (but the dev secret key)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob("*")) if p.is_file() and p.name != ".dev-secret-key"}
+
+
+# --- a small world with one object of each kind, owned by known principals ---------------------
+
+# Who calls: the owner is "inspector" (of 蒸湘区, where the world's objects are); "inspector_other"
+# is a second inspector of the same district; "officer_other" is the officer of another district.
+PRINCIPALS = ("anonymous", "inspector", "inspector_other", "officer", "officer_other", "office", "admin")
+_ROLES = {"inspector": ("inspector", "蒸湘区"), "inspector_other": ("inspector", "蒸湘区"),
+          "officer": ("officer", "蒸湘区"), "officer_other": ("officer", "珠晖区"),
+          "office": ("office", None), "admin": ("admin", None), "victim": ("inspector", "珠晖区")}
+_PASSWORD_HASH: list[str] = []
+
+
+def _password_hash() -> str:
+    """One argon2 hash of the test password, reused: hashing per user would dominate the world's cost."""
+    if not _PASSWORD_HASH:
+        from inspect_app.security import hash_password
+        from tests.conftest import PASSWORD
+
+        _PASSWORD_HASH.append(hash_password(PASSWORD))
+    return _PASSWORD_HASH[0]
+
+
+def complete_answers(session, version_id: int, fail: dict[int, list[int]] | None = None) -> list[dict]:
+    """An answer for every item of a checklist version: pass (or a valid value), except the
+    items in fail (item id -> photo ids), which fail with those photos."""
+    from sqlmodel import select
+
+    from inspect_app.models import TemplateItem
+
+    fail = fail or {}
+    out = []
+    for item in session.exec(select(TemplateItem).where(TemplateItem.version_id == version_id)
+                             .order_by(TemplateItem.id)).all():
+        answer: dict = {"item_id": item.id, "result": "pass"}
+        if item.response_type == "number":
+            low = item.min_value if item.min_value is not None else 0
+            answer = {"item_id": item.id, "value": low}
+        elif item.response_type == "text":
+            answer = {"item_id": item.id, "value": "无"}
+        elif item.response_type == "choice":
+            answer = {"item_id": item.id, "value": (item.choices or [""])[0]}
+        if item.id in fail:
+            answer = {"item_id": item.id, "result": "fail", "photo_ids": fail[item.id],
+                      "hazard_description": "消防通道堵塞"}
+        out.append(answer)
+    return out
+
+
+def failable_item(session, version_id: int):
+    """The first pass/fail item of a checklist version."""
+    from sqlmodel import select
+
+    from inspect_app.models import TemplateItem
+
+    return session.exec(select(TemplateItem).where(TemplateItem.version_id == version_id,
+                                                   TemplateItem.response_type.in_(("pass_fail", "pass_fail_na")))
+                        .order_by(TemplateItem.id)).first()
+
+
+def build_world(session, settings, region) -> dict:
+    """Users for every principal (with API tokens), and, in 蒸湘区, the owner's photo, submitted
+    inspection (one failed item -> one hazard), draft, and a stored district report."""
+    import hashlib
+    import uuid
+
+    from sqlmodel import select
+
+    from inspect_app.domain import accounts, inspections
+    from inspect_app.domain import photos as photo_domain
+    from inspect_app.models import Hazard, Report, TemplateSection, User
+
+    districts = region["districts"]
+    users, tokens = {}, {}
+    for name, (role, district) in _ROLES.items():
+        user = User(username=f"w_{name}", display_name=name, password_hash=_password_hash(), role=role,
+                    district_id=districts[district].id if district else None)
+        session.add(user)
+        session.commit()
+        users[name] = user
+        tokens[name] = accounts.open_session(session, settings, user, "token")
+    owner = users["inspector"]
+    version = region["template_version"]
+    site = region["sites"][0]
+    photo = photo_domain.ingest_bytes(session, settings, owner, jpeg_bytes(1))
+    item = failable_item(session, version.id)
+    payload = {"client_uuid": str(uuid.uuid4()), "template_id": region["template_id"], "site_id": site.id,
+               "location": None, "answers": complete_answers(session, version.id, {item.id: [photo.id]})}
+    submitted, _created, _new = inspections.submit_payload(session, owner, payload)
+    hazard = session.exec(select(Hazard).where(Hazard.inspection_id == submitted.id)).one()
+    draft = inspections.start_draft(session, owner, site.id, region["template_id"], str(uuid.uuid4()))
+    section = session.exec(select(TemplateSection).where(TemplateSection.version_id == version.id)
+                           .order_by(TemplateSection.position)).first()
+    pdf = b"%PDF-1.4\n% a stored report\n%%EOF\n"
+    sha = hashlib.sha256(pdf).hexdigest()
+    report = Report(week="2026-W47", district_id=districts["蒸湘区"].id, data_version="w", sha256=sha, size=len(pdf))
+    session.add(report)
+    session.commit()
+    path = Path(settings.upload_dir) / "reports" / f"{sha}.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pdf)
+    return {
+        "users": users, "tokens": tokens, "site": site, "photo": photo, "hazard": hazard, "item": item,
+        "submitted": submitted, "draft": draft, "section": section, "version": version, "report": report,
+        "ids": {
+            "inspection_id": submitted.id, "hazard_id": hazard.id, "photo_id": photo.id, "item_id": item.id,
+            "template_id": region["template_id"], "section_id": section.id, "version_id": version.id,
+            "site_id": site.id, "user_id": users["victim"].id, "report_id": report.id, "week": "2026-W47",
+            "code": "en", "key": section.key, "kind": "items", "object_id": item.id,
+        },
+    }
+
+
+# --- the real server in a subprocess -------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`inspect-app serve` in a subprocess on a loopback port, to be started, killed and restarted."""
+
+    def __init__(self, settings, workdir: Path, env: str = "production"):
+        import os
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "INSPECT_DATABASE_URL": settings.database_url,
+                    "INSPECT_UPLOAD_DIR": str(settings.upload_dir), "INSPECT_SECRET_KEY": settings.secret_key,
+                    "INSPECT_ENV": env}
+        self.process = None
+        self.starts = 0
+
+    def start(self, timeout: float = 30) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        log = open(self.workdir / f"server-{self.starts}.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "inspect_app.cli", "serve", "--port", str(self.port)],
+            cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the server did not answer /healthz in time: " + self.log_tail())
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing, like a power cut of the process."""
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.kill()
+
+    def log_tail(self) -> str:
+        logs = sorted(self.workdir.glob("server-*.log"))
+        return logs[-1].read_text(errors="replace")[-3000:] if logs else ""
+
+
+def api_token(session, settings, user) -> str:
+    from inspect_app.domain import accounts
+
+    return accounts.open_session(session, settings, user, "token")
+
+
+# --- phones submitting over a bad network, and what must be true afterwards ---------------------
+
+
+class Submission:
+    """One inspection a phone wants stored: its photos (uploaded first), then the one-shot POST,
+    re-sent with the same client_uuid until a 2xx arrives."""
+
+    def __init__(self, seed: int, token: str, template_id: int, site_id: int, answers_for):
+        import uuid
+
+        self.client_uuid = str(uuid.uuid4())
+        self.token = token
+        self.template_id, self.site_id = template_id, site_id
+        self.photo_bytes = [jpeg_bytes(seed * 2 + k) for k in range(2)]
+        self.photo_ids: list[int | None] = [None, None]
+        self.answers_for = answers_for  # photo ids -> the answers list
+        self.acks: list[tuple[int, int, tuple[int, ...]]] = []  # (status, inspection id, hazard ids)
+        self.surprises: list[str] = []  # any answer other than 2xx or a dropped connection
+
+    @property
+    def acked(self) -> bool:
+        return bool(self.acks)
+
+    def payload(self) -> dict:
+        return {"client_uuid": self.client_uuid, "template_id": self.template_id, "site_id": self.site_id,
+                "location": None, "answers": self.answers_for(self.photo_ids)}
+
+    def step(self, client, timeout: float = 10) -> bool:
+        """One attempt at the next missing piece; True once the inspection is acknowledged.
+        Transport errors (a killed server, a dropped response) propagate to the caller."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        for k, data in enumerate(self.photo_bytes):
+            if self.photo_ids[k] is None:
+                r = client.post("/api/v1/photos", headers=headers, files={"file": (f"p{k}.jpg", data, "image/jpeg")},
+                                timeout=timeout)
+                if r.status_code in (200, 201):
+                    self.photo_ids[k] = r.json()["id"]
+                else:
+                    self.surprises.append(f"photo {r.status_code} {r.text[:200]}")
+                    return False
+        r = client.post("/api/v1/inspections", headers=headers, json=self.payload(), timeout=timeout)
+        if r.status_code in (200, 201):
+            body = r.json()
+            self.acks.append((r.status_code, body["id"], tuple(sorted(h["id"] for h in body["hazards"]))))
+            return True
+        self.surprises.append(f"inspection {r.status_code} {r.text[:200]}")
+        return False
+
+
+def answers_factory(session, version_id: int):
+    """photo ids -> a complete answer list failing two pass/fail items, one photo each.
+    The items are read once here: the returned function is called from many threads."""
+    import copy
+
+    from sqlmodel import select
+
+    from inspect_app.models import TemplateItem
+
+    failable = [item.id for item in session.exec(select(TemplateItem).where(
+        TemplateItem.version_id == version_id,
+        TemplateItem.response_type.in_(("pass_fail", "pass_fail_na"))).order_by(TemplateItem.id)).all()[:2]]
+    base = complete_answers(session, version_id, {item_id: [] for item_id in failable})
+
+    def answers_for(photo_ids):
+        answers = copy.deepcopy(base)
+        for answer in answers:
+            if answer["item_id"] in failable:
+                answer["photo_ids"] = [photo_ids[failable.index(answer["item_id"])]]
+        return answers
+
+    return answers_for
+
+
+def check_store(engine, settings, submissions: list[Submission]) -> dict:
+    """Every acknowledged submission stored exactly once, whole; nothing else half-present;
+    every photo's files on disk; orphan files removed by gc. Returns the figures."""
+    from sqlmodel import Session, func, select
+
+    from inspect_app.domain import housekeeping
+    from inspect_app.domain import photos as photo_domain
+    from inspect_app.models import Answer, AnswerPhoto, Hazard, HazardEvent, HazardPhoto, Inspection, Photo, TemplateItem
+
+    problems: list[str] = []
+    by_uuid = {s.client_uuid: s for s in submissions}
+    with Session(engine) as session:
+        inspections = session.exec(select(Inspection)).all()
+        for inspection in inspections:
+            sub = by_uuid.get(inspection.client_uuid)
+            where = f"inspection {inspection.id} ({inspection.client_uuid[:8]})"
+            if sub is None:
+                problems.append(f"{where}: nobody submitted it")
+                continue
+            items = session.exec(select(func.count()).select_from(TemplateItem).where(
+                TemplateItem.version_id == inspection.template_version_id)).one()
+            answers = session.exec(select(Answer).where(Answer.inspection_id == inspection.id)).all()
+            failed = [a for a in answers if a.result == "fail"]
+            hazards = session.exec(select(Hazard).where(Hazard.inspection_id == inspection.id)).all()
+            if inspection.status != "submitted" or len(answers) != items:
+                problems.append(f"{where}: half-present: {inspection.status}, {len(answers)}/{items} answers")
+            if len(failed) != 2 or len(hazards) != 2:
+                problems.append(f"{where}: {len(failed)} failed answers, {len(hazards)} hazards (want 2 and 2)")
+            for hazard in hazards:
+                n_photos = session.exec(select(func.count()).select_from(HazardPhoto).where(
+                    HazardPhoto.hazard_id == hazard.id)).one()
+                n_events = session.exec(select(func.count()).select_from(HazardEvent).where(
+                    HazardEvent.hazard_id == hazard.id, HazardEvent.action == "created")).one()
+                if n_photos != 1 or n_events != 1:
+                    problems.append(f"{where}: hazard {hazard.id} has {n_photos} photos, {n_events} created events")
+            for answer in failed:
+                if session.exec(select(func.count()).select_from(AnswerPhoto).where(
+                        AnswerPhoto.answer_id == answer.id)).one() != 1:
+                    problems.append(f"{where}: failed answer {answer.id} lost its photo")
+            if sub.acked:
+                ids = {ack[1] for ack in sub.acks}
+                hazard_sets = {ack[2] for ack in sub.acks}
+                if ids != {inspection.id} or hazard_sets != {tuple(sorted(h.id for h in hazards))}:
+                    problems.append(f"{where}: acknowledged as {ids} {hazard_sets}, stored as {inspection.id}")
+        stored = {i.client_uuid for i in inspections}
+        lost = [s.client_uuid for s in submissions if s.acked and s.client_uuid not in stored]
+        problems += [f"acknowledged but lost: {u}" for u in lost]
+        duplicates = len(inspections) - len(stored)
+        orphan_hazards = session.exec(select(func.count()).select_from(Hazard).where(
+            Hazard.inspection_id.is_not(None), Hazard.inspection_id.not_in(select(Inspection.id)))).one()
+        if orphan_hazards:
+            problems.append(f"{orphan_hazards} hazards without their inspection")
+        gc = housekeeping.gc(session, settings, grace_seconds=0)
+        missing = [p.id for p in session.exec(select(Photo)).all()
+                   if not all(photo_domain.path_for(settings, p, v).is_file() for v in ("web", "thumb"))]
+        if missing:
+            problems.append(f"photos without their files: {missing}")
+        acked_photos = {pid for s in submissions for pid in s.photo_ids if pid is not None}
+        known = set(session.exec(select(Photo.id)).all())
+        if acked_photos - known:
+            problems.append(f"acknowledged photos lost: {sorted(acked_photos - known)}")
+        repeat_201 = [s.client_uuid for s in submissions if sum(1 for a in s.acks if a[0] == 201) > 1]
+        problems += [f"201 Created more than once for {u}" for u in repeat_201]
+    return {"problems": problems, "inspections": len(inspections), "acked": sum(s.acked for s in submissions),
+            "attempted": len(submissions), "duplicates": duplicates, "lost": len(lost),
+            "orphan_files_removed": len(gc.orphans), "temp_files_removed": len(gc.temporary),
+            "surprises": [x for s in submissions for x in s.surprises]}
