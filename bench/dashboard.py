@@ -10,6 +10,7 @@ Targets: stats and dashboard < 100 ms; map at city zoom < 150 ms and < 300 KB.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -102,7 +103,8 @@ def main(argv=None) -> None:
         layer_med, _layer_min, layer = timed(lambda: client.get("/api/v1/map/districts.geojson", params=period),
                                              args.repeat)
 
-    print(f"database: {db}; {n:,} hazards ({n_open:,} open); period {since} .. {until}; median of {args.repeat}")
+    print(f"database: {db}; {n:,} hazards ({n_open:,} open); period {since} .. {until}; median of {args.repeat}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"baseline full-table GROUP BY      {base_med:8.1f} ms (best {base_min:.1f})")
     print(f"stats.district_stats              {stats_med:8.1f} ms (best {stats_min:.1f})  "
           f"{base_med / stats_med:5.1f}x faster than baseline; figures agree: {agree}")

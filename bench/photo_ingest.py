@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -192,6 +193,7 @@ def main() -> None:
             f"{m['rss_growth_mb']:>14.0f}{m['traced_peak_mb']:>16.1f}"
         )
     print(f"ratio naive/pipeline: {results['naive'] / base:.2f}x (target >= 2x)")
+    print("load average during the run: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
 from inspect_app.db import make_engine
-from inspect_app.domain.errors import DomainError, NotAuthenticated
+from inspect_app.domain.errors import DomainError
+from inspect_app.security import patch_asgi_csrf_multipart
 from inspect_app.web.rendering import render, templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -122,6 +123,25 @@ def _error_response(request: Request, status: int, detail):
     )
 
 
+def _document_error_details(app: FastAPI) -> None:
+    """A 422 from the domain carries {"detail": text} or {"detail": {"message", "errors"}}, not
+    only FastAPI's list of field errors: the published schema says so, so that clients (and the
+    schema-driven fuzz tests) expect what is sent."""
+    generate = app.openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = generate()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {"title": "Detail", "anyOf": [
+                    {"type": "string"}, {"type": "object"}, {k: v for k, v in listed.items() if k != "title"}]}
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -164,10 +184,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    _document_error_details(app)
+
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    patch_asgi_csrf_multipart()
     # Outermost last: locale and security headers wrap the CSRF check, so its refusal has both.
     app.add_middleware(
         asgi_csrf,

@@ -104,7 +104,7 @@ def test_an_import_without_settings_sheet_takes_the_name_from_the_form(admin_cli
     client, _admin = admin_client
     r = upload(client, workbook_bytes([GOOD_ROW]), name_zh="新检查表", key="new-list")
     assert r.status_code == 200, r.text[:1500]
-    template = [t for t in checklists.all_templates(session) if t.key == "new-list"][0]
+    template = next(t for t in checklists.all_templates(session) if t.key == "new-list")
     assert template.name_zh == "新检查表"
     r = upload(client, workbook_bytes([GOOD_ROW]))
     assert r.status_code == 422 and "The checklist has no name." in r.text

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from inspect_app.api.stats import StatsQuery
 from inspect_app.domain import hazards as hz
+from inspect_app.domain import stats
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.models import HazardStatus
+from inspect_app.web.dashboard import hazard_links
 
 TODAY = local_today()
 
@@ -117,3 +121,17 @@ def test_coverage_lists_sites_overdue_for_inspection(login_as, region, session):
     for site in region["sites"]:  # never inspected: all overdue
         assert site.name in html
     assert "0%" in html
+
+
+def test_figure_links_select_the_same_hazards_as_the_figure(login_as, open_hazards, session):
+    """Following a figure's link to the hazard list gives as many hazards as the figure says
+    (for the current period, where 'open at the end' is 'open now')."""
+    c, _user = login_as("office")
+    since, until = stats.resolve_period(None, None)
+    period = StatsQuery(since=since, until=until)
+    for row in stats.district_stats(session, since=since, until=until):
+        links = hazard_links(row, period)
+        for figure in ("open", "major", "general", "overdue", "new"):
+            params = dict(parse_qsl(urlsplit(links[figure]).query))
+            listed = c.get("/api/v1/hazards", params=params).json()["total"]
+            assert listed == getattr(row, figure), (row.name, figure, params)

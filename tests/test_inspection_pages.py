@@ -234,3 +234,31 @@ def test_submit_creates_hazards_then_summary_and_record(login_as, region, sessio
 def test_pages_need_sign_in(client, region):
     r = client.get("/inspections", headers={"accept": "text/html"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_signature_is_kept_on_the_draft_and_only_with_my_own_photo(filling, login_as, session):
+    client, iid, items = filling
+    mine = client.post("/api/v1/photos", headers=csrf(client), files={"file": ("s.png", png(), "image/png")}).json()
+    other, _ = login_as("inspector")
+    theirs = other.post("/api/v1/photos", headers=csrf(other), files={"file": ("t.jpg", jpeg(), "image/jpeg")}).json()
+    r = client.post(f"/inspections/{iid}/signature", headers={**HX, **csrf(client)}, data={"photo_id": str(theirs["id"])})
+    assert r.status_code == 422 and session.get(Inspection, iid).signature_photo_id is None
+    r = client.post(f"/inspections/{iid}/signature", headers={**HX, **csrf(client)}, data={"photo_id": str(mine["id"])})
+    assert r.status_code == 200 and f'/photos/{mine["id"]}' in r.text and "<html" not in r.text
+    inspection = session.get(Inspection, iid)
+    session.refresh(inspection)
+    assert inspection.signature_photo_id == mine["id"]
+    assert other.post(f"/inspections/{iid}/signature", headers=csrf(other), data={"photo_id": ""}).status_code == 404
+    client.post(f"/inspections/{iid}/signature", headers=csrf(client), data={"photo_id": ""})
+    session.refresh(inspection)
+    assert inspection.signature_photo_id is None
+
+
+def png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (300, 120), (0, 0, 0, 0)).save(buf, "PNG")
+    return buf.getvalue()

@@ -138,6 +138,24 @@ def test_every_phone_format_is_accepted(api_as, settings, session, fmt, options)
     assert session.get(Photo, body["id"]).original_format == fmt
 
 
+@pytest.mark.parametrize(
+    "im, fmt, expected",
+    [
+        (Image.new("I;16", (300, 200), 40000), "PNG", (156, 156, 156)),  # scaled, not clipped
+        (scene((300, 200)).convert("CMYK"), "JPEG", (230, 20, 20)),
+        (scene((300, 200)).convert("P"), "PNG", (224, 14, 15)),
+        (scene((300, 200)).convert("1"), "PNG", (255, 255, 255)),
+    ],
+    ids=["16-bit-grey-png", "cmyk-jpeg", "palette-png", "bilevel-png"],
+)
+def test_unusual_pixel_modes_become_faithful_rgb(session, settings, make_user, im, fmt, expected):
+    photo = photos.ingest_bytes(session, settings, make_user("inspector"), encode(im, fmt))
+    web = Image.open(photos.path_for(settings, photo, "web"))
+    assert web.mode == "RGB"
+    pixel = web.getpixel((10, 10))
+    assert all(abs(a - b) <= 12 for a, b in zip(pixel, expected, strict=True)), pixel
+
+
 def test_transparency_is_flattened_on_white(api_as):
     client, _user = api_as("inspector")
     im = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
@@ -368,18 +386,32 @@ def test_upload_needs_sign_in_and_the_csrf_header_for_cookie_sessions(
     assert upload(browser, genuine("JPEG"), headers=csrf(browser)).status_code == 201
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason=(
-        "asgi-csrf 0.11 passes FileClass= to python-multipart's FormParser, which 0.0.34 "
-        "removed: a cookie multipart POST without the x-csrftoken header crashes in the "
-        "middleware (500) instead of a 403"
-    ),
-)
 def test_cookie_upload_without_csrf_header_is_refused(login_as, session, settings):
     browser, _user = login_as("inspector")
     assert_refused(upload(browser, genuine("JPEG")), 403, session, settings)
+
+
+def test_no_js_form_upload_with_the_token_field_first_is_accepted(login_as):
+    """A plain HTML form: the hidden csrftoken field comes before the file field."""
+    browser, _user = login_as("inspector")
+    token = browser.cookies.get("csrftoken")
+    r = browser.post("/api/v1/photos", data={"csrftoken": token}, files={"file": ("a.jpg", genuine("JPEG"))})
+    assert r.status_code == 201, r.text
+
+
+def test_form_upload_with_the_file_before_the_token_is_refused(login_as, session, settings):
+    browser, _user = login_as("inspector")
+    token = browser.cookies.get("csrftoken")
+    boundary = "XyZboundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+        f"Content-Type: image/jpeg\r\n\r\n".encode() + genuine("JPEG") +
+        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"csrftoken\"\r\n\r\n{token}"
+        f"\r\n--{boundary}--\r\n".encode()
+    )
+    r = browser.post("/api/v1/photos", content=body,
+                     headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert_refused(r, 403, session, settings)
 
 
 # --- who may see a photo ----------------------------------------------------------------------

@@ -12,7 +12,13 @@ from inspect_app.domain import audit
 from inspect_app.domain.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
 from inspect_app.i18n import _
 from inspect_app.models import AuthSession, District, LoginAttempt, Role, User, utcnow
-from inspect_app.security import generate_password, hash_password, new_token, token_hash, verify_password
+from inspect_app.security import (
+    generate_password,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
 
 ROLES_WITH_DISTRICT = {Role.inspector, Role.officer}
 

@@ -447,6 +447,20 @@ def save_answer(session: Session, user: User, inspection_id: int, item_id: int, 
     return save_answers(session, user, inspection_id, [raw], now)[0]
 
 
+def set_signature(session: Session, user: User, inspection_id: int, photo_id: int | None,
+                  now: datetime | None = None) -> Inspection:
+    """The site representative's signature (drawn on the phone, uploaded as a photo) on a draft;
+    None removes it."""
+    inspection = get_draft(session, user, inspection_id)
+    if photo_id is not None:
+        photos.owned(session, user, [photo_id])
+    inspection.signature_photo_id = photo_id
+    inspection.updated_at = now or utcnow()
+    session.add(inspection)
+    session.commit()
+    return inspection
+
+
 def check_complete(session: Session, inspection: Inspection) -> dict[int, list[str]]:
     """Every problem that blocks submission, per item id (empty when the checklist is complete)."""
     problems: dict[int, list[str]] = {}

@@ -433,6 +433,8 @@ def _flatten(im: Image.Image) -> Image.Image:
         rgba = im.convert("RGBA")
         im = Image.new("RGB", rgba.size, "white")
         im.paste(rgba, mask=rgba.getchannel("A"))
+    elif im.mode.startswith("I"):  # 16-bit greyscale: scale to 8 bits (a plain convert clips)
+        im = im.convert("I").point(lambda v: v / 256).convert("RGB")
     elif im.mode != "RGB":
         im = im.convert("RGB")
     return im

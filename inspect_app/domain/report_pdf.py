@@ -41,7 +41,7 @@ from inspect_app.config import DEFAULT_RISK_RULE, Settings
 from inspect_app.domain import hazards, pdf, photos, stats
 from inspect_app.domain.clock import tz
 from inspect_app.i18n import _
-from inspect_app.models import District, Hazard, Site
+from inspect_app.models import District, Hazard
 
 if TYPE_CHECKING:
     from inspect_app.domain.reports import Target
@@ -248,6 +248,12 @@ def _district_table(data: dict, width: float) -> Table:
     return _table([head, *body], widths, extra=extra)
 
 
+def _nice_step(peak: int) -> int:
+    """An axis step of 1, 2 or 5 times a power of ten giving about five gridlines."""
+    magnitude = 10 ** max(0, math.floor(math.log10(max(peak / 5, 1))))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude * 5 >= peak)
+
+
 def _chart(data: dict, width: float) -> Drawing:
     font = pdf.register_font()
     chart_data = data["chart"]
@@ -266,8 +272,9 @@ def _chart(data: dict, width: float) -> Drawing:
     bars.valueAxis.labels.fontSize = 7.5
     bars.valueAxis.valueMin = 0
     peak = max([*chart_data["new"], *chart_data["closed"], 1])
-    bars.valueAxis.valueMax = peak * 1.15
-    bars.valueAxis.valueStep = max(1, round(peak / 5))
+    step = _nice_step(peak)
+    bars.valueAxis.valueMax = math.ceil(peak * 1.1 / step) * step
+    bars.valueAxis.valueStep = step
     bars.valueAxis.visibleGrid = True
     bars.valueAxis.gridStrokeColor = colors.HexColor("#e3e7ee")
     bars.bars[0].fillColor, bars.bars[1].fillColor = NEW_COLOUR, CLOSED_COLOUR
@@ -491,7 +498,7 @@ def render(settings: Settings, target: Target, data: dict, *, now: datetime) -> 
                    else _("New and closed hazards, last {n} weeks").format(n=len(data["chart"]["labels"])))
     story = [
         *_cover(data, now, width),
-        Paragraph(_("Districts"), st["h2"]),
+        Paragraph(_("Districts") if data["district"] is None else data["district"], st["h2"]),
         _district_table(data, width),
         Spacer(1, 4 * mm),
         KeepTogether([Paragraph(chart_title, st["h2"]), _chart(data, width)]),

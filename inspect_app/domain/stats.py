@@ -27,12 +27,12 @@ import re
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, column, func, values
+from sqlalchemy import DateTime, and_, case, cast, func
 from sqlmodel import Session, select
 
 from inspect_app.config import get_settings
 from inspect_app.domain.access import district_scope
-from inspect_app.domain.clock import local_today, start_of_day
+from inspect_app.domain.clock import local_today, start_of_day, tz
 from inspect_app.domain.errors import Invalid, NotFound
 from inspect_app.i18n import _, lazy_gettext
 from inspect_app.models import District, Hazard, Inspection, Site, User
@@ -269,20 +269,36 @@ def _open_at(session: Session, end: datetime, day: date, scoped):
 
 
 def _due_and_on_time(session: Session, first: date, last: date, scoped):
-    """Per district: hazards with a deadline in [first, last] and how many were accepted by
-    the end of that (local) day. Each day's end instant comes from a VALUES list (a CTE), so the
-    comparison is the same on every database and time zone."""
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    ends = values(
-        column("day", Hazard.__table__.c.deadline.type),
-        column("day_end", Hazard.__table__.c.accepted_at.type),
-        name="deadline_days",
-    ).data([(d, start_of_day(_next_day(d))) for d in days]).cte("deadline_days")
-    on_time = case((and_(Hazard.accepted_at.is_not(None), Hazard.accepted_at < ends.c.day_end), 1), else_=0)
+    """Per district: hazards with a deadline in [first, last] and how many were accepted
+    before the end of that local day — one range scan of the deadline index."""
+    day_end = _day_end(session, first, last)
+    on_time = case((and_(Hazard.accepted_at.is_not(None), Hazard.accepted_at < day_end), 1), else_=0)
     query = scoped(
-        select(Hazard.district_id, func.count(), func.sum(on_time)).join(ends, Hazard.deadline == ends.c.day)
+        select(Hazard.district_id, func.count(), func.sum(on_time))
+        .where(Hazard.deadline >= first, Hazard.deadline <= last)
     )
     return session.exec(query.group_by(Hazard.district_id)).all()
+
+
+def _day_end(session: Session, first: date, last: date):
+    """SQL for the UTC instant the day after Hazard.deadline begins in the city's time zone.
+
+    PostgreSQL converts exactly (timezone()). SQLite has no time zones: the days are split
+    into runs of one UTC offset (one run unless daylight saving changes within the period)
+    and each run shifts the date by its offset; the text compares as SQLAlchemy stores it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.timezone(str(tz()), cast(Hazard.deadline + 1, DateTime))
+    runs: list[tuple[date, int]] = []  # (first day of the run, minutes east of UTC)
+    day = first
+    while day <= last:
+        minutes = int(start_of_day(_next_day(day)).astimezone(tz()).utcoffset().total_seconds() // 60)
+        if not runs or runs[-1][1] != minutes:
+            runs.append((day, minutes))
+        day = _next_day(day)
+    shifted = [func.datetime(Hazard.deadline, "+1 day", f"{-minutes:+d} minutes") for _day, minutes in runs]
+    if len(runs) == 1:
+        return shifted[0]
+    return case(*[(Hazard.deadline < runs[n + 1][0], shifted[n]) for n in range(len(runs) - 1)], else_=shifted[-1])
 
 
 def _newest_inspection(as_of: datetime):

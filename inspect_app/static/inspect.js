@@ -213,6 +213,8 @@
     if (!form) return;
     // Photos go up one by one through the API as soon as they are taken: no upload buttons.
     document.querySelectorAll(".no-js").forEach(function (el) { el.hidden = true; });
+    setupSignature(document);
+    sendPending().then(function (sent) { if (sent) location.reload(); });
     locate();
     // Capture phase: the item's htmx autosave must not see the file input's change.
     document.addEventListener("change", function (e) {
@@ -234,6 +236,55 @@
       form.dataset.busy = "1";
     });
   }
+
+  /* --- the site representative's signature, drawn with a finger ------------------------- */
+
+  function setupSignature(root) {
+    var card = root.querySelector("[data-signature-card]");
+    if (!card || card.dataset.ready) return;
+    card.dataset.ready = "1";
+    card.hidden = false;  // drawing needs this script
+    var canvas = card.querySelector("[data-signature-pad]");
+    if (!canvas) return;
+    var ctx = canvas.getContext("2d"), drawing = false, drawn = false;
+    ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.strokeStyle = "#111";
+    function at(e) {
+      var r = canvas.getBoundingClientRect();
+      return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
+    }
+    canvas.addEventListener("pointerdown", function (e) {
+      drawing = true; drawn = true; canvas.setPointerCapture(e.pointerId);
+      var p = at(e); ctx.beginPath(); ctx.moveTo(p[0], p[1]);
+    });
+    canvas.addEventListener("pointermove", function (e) {
+      if (!drawing) return;
+      var p = at(e); ctx.lineTo(p[0], p[1]); ctx.stroke();
+    });
+    canvas.addEventListener("pointerup", function () { drawing = false; });
+    card.querySelector("[data-signature-clear]").addEventListener("click", function () {
+      ctx.clearRect(0, 0, canvas.width, canvas.height); drawn = false;
+    });
+    card.querySelector("[data-signature-save]").addEventListener("click", function (e) {
+      if (!drawn) return;
+      var button = e.target, form = card.querySelector("[data-signature-form]");
+      button.disabled = true;
+      // White background: a transparent PNG would turn black in the JPEG copies.
+      var flat = document.createElement("canvas");
+      flat.width = canvas.width; flat.height = canvas.height;
+      var fctx = flat.getContext("2d");
+      fctx.fillStyle = "#fff"; fctx.fillRect(0, 0, flat.width, flat.height); fctx.drawImage(canvas, 0, 0);
+      new Promise(function (r) { flat.toBlob(r, "image/png"); }).then(function (blob) {
+        return upload(new File([blob], "signature.png", { type: "image/png" }));
+      }).then(function (photo) {
+        form.querySelector("[name=photo_id]").value = photo.id;
+        htmx.trigger(form, "submit");
+      }).catch(function (err) {
+        button.disabled = false;
+        alert((err && err.message) || msg("upload-failed", "Upload failed"));
+      });
+    });
+  }
+  document.addEventListener("htmx:load", function (e) { setupSignature(e.detail.elt.parentNode || document); });
 
   /* --- autosave: show refusals in place, retry when the network fails ---------------------- */
 
@@ -263,12 +314,45 @@
   document.addEventListener("htmx:beforeSwap", function (e) {
     if (e.detail.xhr.status === 422) { e.detail.shouldSwap = true; e.detail.isError = false; }
   });
+  // An answer that could not be sent is also kept in the phone's storage, so that closing the
+  // page while offline loses nothing: the next visit sends it before showing the checklist.
+  var PENDING = "inspect:pending:";
+  function itemFields(fieldset) {
+    var itemId = fieldset.id.slice(5), body = new URLSearchParams();
+    new FormData(fieldset.form).forEach(function (value, name) {
+      if (typeof value === "string" && name.slice(-itemId.length - 1) === "-" + itemId) body.append(name, value);
+    });
+    return body.toString();
+  }
+  function keep(fieldset, lost) {
+    var key = PENDING + fieldset.getAttribute("hx-post");
+    try {
+      if (lost) localStorage.setItem(key, itemFields(fieldset)); else localStorage.removeItem(key);
+    } catch (e) { /* storage full or disabled: the retry timer still runs */ }
+  }
+  function sendPending() {
+    var sends = [];
+    for (var i = localStorage.length - 1; i >= 0; i--) {
+      var key = localStorage.key(i);
+      if (!key || key.indexOf(PENDING) !== 0) continue;
+      sends.push(fetch(key.slice(PENDING.length), {
+        method: "POST", credentials: "same-origin", body: new URLSearchParams(localStorage.getItem(key)),
+        headers: { "x-csrftoken": csrf(), "HX-Request": "true" }
+      }).then(function (key, r) {
+        if (r.status < 500) localStorage.removeItem(key);  // stored, or refused for good
+        return r.ok;
+      }.bind(null, key)).catch(function () { return false; }));
+    }
+    return Promise.all(sends).then(function (done) { return done.indexOf(true) >= 0; });
+  }
+
   document.addEventListener("htmx:afterRequest", function (e) {
     var fieldset = e.detail.elt;
     if (!fieldset || !fieldset.classList || !fieldset.classList.contains("item")) return;
     var status = e.detail.xhr ? e.detail.xhr.status : 0;
     var lost = !e.detail.successful && (status === 0 || status >= 500);
     fieldset.classList.toggle("unsaved", lost);
+    keep(fieldset, lost);
     if (lost) {
       var box = document.getElementById("status-" + fieldset.id.slice(5));
       if (box) box.innerHTML = '<span class="field-error">' + msg("not-saved", "Not saved yet: will retry") + "</span>";

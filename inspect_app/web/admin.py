@@ -5,7 +5,7 @@ only its #editor block. Problems of a form or an import are shown on the page th
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -16,7 +16,7 @@ from inspect_app.deps import AdminUser, SessionDep
 from inspect_app.domain import accounts, audit, checklists, geo, sites, spreadsheet
 from inspect_app.domain.errors import DomainError, Invalid, NotFound, TooLarge, UnsupportedMedia
 from inspect_app.i18n import _
-from inspect_app.models import District, Inspection, Role, Site, TemplateItem, TemplateVersion, User
+from inspect_app.models import District, Inspection, Site, TemplateItem, TemplateVersion, User
 from inspect_app.security import generate_password
 from inspect_app.web.rendering import is_htmx, render
 
@@ -66,9 +66,9 @@ def _upload(request: Request, file: UploadFile, limit: int = spreadsheet.MAX_XLS
 def _users_page(request: Request, session: Session, user: User, q: str, offset: int, status_code: int = 200,
                 **extra: Any):
     users, total = accounts.list_users(session, q=q, limit=PAGE, offset=offset)
-    names = {d.id: d.name for d in _districts(session)}
+    districts = _districts(session)
     ctx = {"user": user, "users": users, "total": total, "q": q, "offset": offset, "limit": PAGE,
-           "district_names": names, "districts": _districts(session), "roles": list(Role), "form": {},
+           "district_names": {d.id: d.name for d in districts}, "districts": districts, "form": {},
            "errors": {}, "error": None, "problems": [], **extra}
     return render(request, "admin/users.html", ctx, status_code=status_code)
 
@@ -93,7 +93,7 @@ def add_user(request: Request, session: SessionDep, user: AdminUser, fields: For
 
 
 def _user_page(request: Request, session: Session, user: User, target: User, status_code: int = 200, **extra):
-    ctx = {"user": user, "target": target, "districts": _districts(session), "roles": list(Role),
+    ctx = {"user": user, "target": target, "districts": _districts(session),
            "errors": {}, "error": None, "new_password": None, **extra}
     return render(request, "admin/user.html", ctx, status_code=status_code)
 
@@ -239,7 +239,7 @@ def _after_edit(request: Request, session: Session, user: User, template_id: int
 
 @router.get("/templates/{template_id}")
 def template_page(template_id: int, request: Request, session: SessionDep, user: AdminUser,
-                  version: Optional[int] = None):
+                  version: int | None = None):
     return _editor(request, session, user, template_id, version_id=version)
 
 
@@ -314,7 +314,7 @@ def item_page(template_id: int, item_id: int, request: Request, session: Session
 @router.post("/templates/{template_id}/sections/{section_id}/items")
 @router.post("/templates/{template_id}/items/{item_id}")
 def save_item(template_id: int, request: Request, session: SessionDep, user: AdminUser, fields: FormFields,
-              section_id: Optional[int] = None, item_id: Optional[int] = None):
+              section_id: int | None = None, item_id: int | None = None):
     try:
         item = checklists.save_item(session, user.id, template_id, item_id,
                                     checklists.item_fields_from_form(fields), section_id)
@@ -394,7 +394,7 @@ def site_page(site_id: int, request: Request, session: SessionDep, user: AdminUs
 @router.post("/sites")
 @router.post("/sites/{site_id}")
 def save_site(request: Request, session: SessionDep, user: AdminUser, fields: FormFields,
-              site_id: Optional[int] = None):
+              site_id: int | None = None):
     site = sites.get_site(session, user, site_id) if site_id else None
     try:
         saved = sites.save_site(session, user.id, site_id, sites.check_site(session, fields))

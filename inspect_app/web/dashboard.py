@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 
-from inspect_app.api.stats import StatsDep
+from inspect_app.api.stats import StatsDep, StatsQuery
 from inspect_app.deps import OfficerUser, SessionDep, SettingsDep
 from inspect_app.domain import stats
 from inspect_app.domain.clock import local_today, start_of_day
@@ -34,14 +34,19 @@ def _sort_value(row: stats.DistrictStats, key: str):
     return (value is not None, value or 0) if key in ("rectification_rate", "coverage") else value
 
 
-def sparkline(values: list[int], width: int = 96, height: int = 24) -> str:
-    """SVG polyline points for a small trend line, scaled to the largest value."""
-    top = max(values + [1])
-    step = width / max(len(values) - 1, 1)
-    return " ".join(f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}" for i, v in enumerate(values))
+def sparklines(points: list[stats.WeekPoint], width: int = 96, height: int = 24) -> dict[str, str]:
+    """SVG polyline points of the new and closed counts per week, on one scale so that the
+    two lines compare."""
+    top = max([p.new for p in points] + [p.closed for p in points] + [1])
+    step = width / max(len(points) - 1, 1)
+
+    def line(values: list[int]) -> str:
+        return " ".join(f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}" for i, v in enumerate(values))
+
+    return {"new": line([p.new for p in points]), "closed": line([p.closed for p in points])}
 
 
-def hazard_links(q: stats.DistrictStats, period: StatsDep) -> dict[str, str]:
+def hazard_links(q: stats.DistrictStats, period: StatsQuery) -> dict[str, str]:
     """Each figure's drill-down: the hazard list with the filters that select it (as of now)."""
     base = {"district": q.district_id} if q.district_id is not None else {}
     if period.grade:
@@ -74,6 +79,7 @@ def dashboard(
     sort: Literal[SORT_KEYS] = "code",  # type: ignore[valid-type]
     dir: Literal["asc", "desc"] = "asc",
 ):
+    """The districts' figures for the period, sortable by any column through links (no JS)."""
     rows = period.rows(session)
     rows.sort(key=lambda r: _sort_value(r, sort), reverse=dir == "desc")
     totals = stats.city_totals(rows)
@@ -81,8 +87,7 @@ def dashboard(
                                              district_id=period.district_id, grade=period.grade,
                                              category=period.category)
     city = stats.sum_series(series)
-    trends = {did: {"new": sparkline([p.new for p in pts]), "closed": sparkline([p.closed for p in pts]),
-                    "open_change": pts[-1].open - pts[-2].open if len(pts) > 1 else 0}
+    trends = {did: {**sparklines(pts), "open_change": pts[-1].open - pts[-2].open if len(pts) > 1 else 0}
               for did, pts in series.items()}
     filters = {"since": period.since.isoformat(), "until": period.until.isoformat(), "grade": period.grade or "",
                "category": period.category or ""}
@@ -91,7 +96,7 @@ def dashboard(
     return render(request, "dashboard/dashboard.html", {
         "user": user, "rows": rows, "totals": totals, "links": {r.district_id: hazard_links(r, period) for r in rows},
         "total_links": hazard_links(totals, period), "trends": trends, "city": city,
-        "city_trend": {"new": sparkline([p.new for p in city]), "closed": sparkline([p.closed for p in city])},
+        "city_trend": sparklines(city),
         "definitions": stats.DEFINITIONS, "risk_rule": settings.risk_rule, "filters": filters,
         "sort": sort, "dir": dir, "query": urlencode({k: v for k, v in filters.items() if v}),
         "period": period,
@@ -103,10 +108,9 @@ def hazard_map(request: Request, user: OfficerUser, settings: SettingsDep, perio
                status: Literal["open", "reported", "rectifying", "rectified", "accepted"] | None = "open",
                overdue: bool | None = None):
     """The map page; the polygons' period and the points' filters travel to map.js as URLs."""
-    stats_query = {"since": period.since.isoformat(), "until": period.until.isoformat()}
-    if period.district_id is not None:
-        stats_query["district"] = period.district_id
-    point_filters = {k: v for k, v in {"status": status or "", "grade": period.grade or "",
+    district = {"district": period.district_id} if period.district_id is not None else {}
+    stats_query = {"since": period.since.isoformat(), "until": period.until.isoformat(), **district}
+    point_filters = {k: v for k, v in {**district, "status": status or "", "grade": period.grade or "",
                                         "category": period.category or "",
                                         "overdue": "true" if overdue else ""}.items() if v}
     return render(request, "dashboard/map.html", {

@@ -245,6 +245,16 @@ def submit(request: Request, inspection_id: int, form: FormDep, session: Session
     return page(request, v, first, errors=errors, problems=True, status_code=422)
 
 
+@router.post("/inspections/{inspection_id}/signature")
+def signature(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser,
+              photo_id: Annotated[str, Form()] = ""):
+    """Keep (or with no photo_id, remove) the site representative's drawn signature."""
+    inspection = inspections.set_signature(session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None)
+    if not is_htmx(request):
+        return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
+    return render(request, "inspections/show.html", {"v": inspections.view(session, inspection)}, block="signature")
+
+
 # --- after submitting ----------------------------------------------------------------------
 
 

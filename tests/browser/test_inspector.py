@@ -143,6 +143,18 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone
             text.fill("无其他情况")
             text.blur()
             phone.locator("fieldset.item", has=text).locator(".item-status .saved").wait_for()
+            # The site's representative signs with a finger.
+            pad = phone.locator("[data-signature-pad]")
+            pad.scroll_into_view_if_needed()
+            box = pad.bounding_box()
+            phone.mouse.move(box["x"] + 20, box["y"] + 80)
+            phone.mouse.down()
+            for step in range(1, 12):
+                phone.mouse.move(box["x"] + 20 + step * 25, box["y"] + 80 + (-1) ** step * 30)
+            phone.mouse.up()
+            phone.tap("[data-signature-save]")
+            phone.locator("#signature img.signature-img").wait_for()
+            shot(phone, "07b-signature")
     idle(phone)
     phone.tap("button[data-submit]")
     phone.wait_for_url("**/done")
@@ -156,6 +168,7 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone
 
     phone.tap("text=检查记录")
     phone.wait_for_url("**/record")
+    assert phone.locator(".signatures img.signature-img").count() == 1
     shot(phone, "09-record")
     phone.goto(f"{live_server}/inspections")
     shot(phone, "10-home")
@@ -178,3 +191,59 @@ def test_main_pages_fit_360_and_1280(live_server, browser, make_user, region, se
             no_horizontal_scroll(page)
             shot(page, f"{name}-{width}")
         context.close()
+
+
+def test_without_javascript_the_forms_still_work(live_server, browser, make_user, region, session):
+    """No script at all: search, start, answer a section, move on, submit and see what is missing."""
+    from tests.browser.conftest import PHONE
+
+    user = make_user("inspector")
+    context = browser.new_context(**PHONE, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, user.username)
+        page.goto(f"{live_server}/inspections/new")
+        page.fill("#q", "超市")
+        page.click("text=搜索")
+        assert page.locator("#sites .site").count() == 1
+        page.locator("#sites .site").click()
+        page.click("text=开始本次检查")
+        page.wait_for_url(re.compile(r"/inspections/\d+$"))
+        for group in page.locator("fieldset.item").all():
+            group.locator("label:has(input[value=pass])").click()
+        page.click("button[name=go]")
+        page.wait_for_url("**section=fire")
+        assert len(session.exec(select(Answer)).all()) == 4
+        assert page.locator("#progress a", has_text="安全生产责任").locator("small").inner_text() == "4/4"
+        page.locator("fieldset.item").first.locator("label:has(input[value=fail])").click()
+        assert page.locator("fieldset.item").first.locator(".fail-details").is_visible()  # CSS alone
+        page.click("button[data-submit]")
+        assert page.locator("#problems").is_visible()
+        no_horizontal_scroll(page)
+        shot(page, "11-no-js-incomplete")
+        assert session.exec(select(Inspection)).one().status == "draft"
+    finally:
+        context.close()
+
+
+def test_an_answer_given_offline_is_sent_on_the_next_visit(live_server, phone, make_user, region, session):
+    """The network drops, the answer waits in the phone; the page is closed; next time it is sent."""
+    from inspect_app.domain import inspections
+
+    user = make_user("inspector")
+    draft = inspections.start_draft(session, user, region["sites"][0].id, region["template_id"], "offline-1")
+    sign_in(phone, live_server, user.username)
+    phone.goto(f"{live_server}/inspections/{draft.id}")
+    phone.context.set_offline(True)
+    first = phone.locator("fieldset.item").first
+    first.locator("label:has(input[value=fail])").tap()
+    expect(first).to_have_class(re.compile("unsaved"))
+    shot(phone, "12-offline-unsaved")
+    phone.close()  # the page is gone before the network comes back
+    assert session.exec(select(Answer)).all() == []
+    phone.context.set_offline(False)
+    page = phone.context.new_page()
+    page.goto(f"{live_server}/inspections/{draft.id}")
+    expect(page.locator("fieldset.item").first.locator("input[value=fail]")).to_be_checked()
+    answer = session.exec(select(Answer)).one()
+    assert answer.result == "fail"
