@@ -44,8 +44,8 @@ def fields(answer: dict) -> dict:
 
 
 def test_home_lists_my_drafts_and_submissions_only(login_as, region, session):
-    alice, a = login_as("inspector")
-    bob, b = login_as("inspector")
+    alice, _alice = login_as("inspector")
+    bob, _bob = login_as("inspector")
     draft_id = start(alice, region)
     page = alice.get("/inspections")
     assert page.status_code == 200
@@ -237,7 +237,7 @@ def test_pages_need_sign_in(client, region):
 
 
 def test_signature_is_kept_on_the_draft_and_only_with_my_own_photo(filling, login_as, session):
-    client, iid, items = filling
+    client, iid, _items = filling
     mine = client.post("/api/v1/photos", headers=csrf(client), files={"file": ("s.png", png(), "image/png")}).json()
     other, _ = login_as("inspector")
     theirs = other.post("/api/v1/photos", headers=csrf(other), files={"file": ("t.jpg", jpeg(), "image/jpeg")}).json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -14,7 +14,16 @@ from sqlmodel import select
 from inspect_app.domain import inspections
 from inspect_app.domain.errors import Conflict, Invalid, NotFound
 from inspect_app.i18n import gettext
-from inspect_app.models import Answer, AnswerPhoto, Hazard, HazardEvent, HazardPhoto, Inspection, Site, TemplateItem
+from inspect_app.models import (
+    Answer,
+    AnswerPhoto,
+    Hazard,
+    HazardEvent,
+    HazardPhoto,
+    Inspection,
+    Site,
+    TemplateItem,
+)
 
 
 def jpeg(color=(200, 30, 30), gps: tuple[float, float] | None = None, size=(64, 48)) -> bytes:
@@ -72,7 +81,7 @@ def upload(client, data: bytes, name="p.jpg") -> dict:
 
 
 def test_submit_creates_one_hazard_per_failed_item_and_retry_returns_the_first(api_as, region, session):
-    client, user = api_as("inspector")
+    client, _user = api_as("inspector")
     items = items_by_key(session, region)
     photo = upload(client, jpeg())
     answers = all_pass(items, F2={"result": "fail", "photo_ids": [photo["id"]], "hazard_description": "通道堵塞"},
@@ -102,7 +111,7 @@ def test_submit_creates_one_hazard_per_failed_item_and_retry_returns_the_first(a
 
 
 def test_get_inspection_has_answers_and_hazards(api_as, region, session):
-    client, user = api_as("inspector")
+    client, _user = api_as("inspector")
     items = items_by_key(session, region)
     out = client.post("/api/v1/inspections", json=body(region, all_pass(items, E4={"value": 9}))).json()
     r = client.get(f"/api/v1/inspections/{out['id']}")
@@ -299,13 +308,13 @@ def test_check_complete_reports_every_item(session, region, make_user):
 def test_submit_with_past_clock_twice_and_not_after(session, region, make_user):
     user = make_user("inspector")
     items = items_by_key(session, region)
-    past = datetime(2026, 10, 5, 9, 30, tzinfo=timezone.utc)
+    past = datetime(2026, 10, 5, 9, 30, tzinfo=UTC)
     d = inspections.start_draft(session, user, region["sites"][1].id, region["template_id"], "u-1", now=past)
     inspections.save_answers(session, user, d.id, all_pass(items, R3={"result": "fail", "hazard_grade": "major"}),
                              now=past)
-    inspection, created, is_new = inspections.submit(session, user, d.id, now=past)
+    _inspection, created, is_new = inspections.submit(session, user, d.id, now=past)
     assert is_new and len(created) == 1 and created[0].grade == "major"
-    assert created[0].created_at.replace(tzinfo=timezone.utc) == past
+    assert created[0].created_at.replace(tzinfo=UTC) == past
     again = inspections.submit(session, user, d.id)
     assert again[2] is False and [h.id for h in again[1]] == [created[0].id]
     with pytest.raises(Conflict):

@@ -333,3 +333,23 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
         want = expected[officer.district_id]
         assert as_counts(row) == {k: want.get(k, 0) for k in as_counts(row)}
     assert session.exec(select(Hazard).where(Hazard.status == HazardStatus.accepted)).first() is not None
+
+
+def test_on_time_follows_local_days_across_daylight_saving(session, region, make_user, monkeypatch):
+    """In a zone with daylight saving (Berlin, spring forward on 2026-03-29) each deadline day
+    ends at its own local midnight, on SQLite as on PostgreSQL."""
+    from zoneinfo import ZoneInfo
+
+    from inspect_app.domain import clock
+
+    monkeypatch.setattr(clock, "tz", lambda: ZoneInfo("Europe/Berlin"))
+    monkeypatch.setattr(stats, "tz", lambda: ZoneInfo("Europe/Berlin"))
+    reporter = make_user("inspector")
+    site = region["sites"][0]
+    for d in (date(2026, 3, 27), date(2026, 3, 29), date(2026, 3, 31)):
+        end = clock.start_of_day(d + timedelta(days=1))
+        for accepted in (end - timedelta(seconds=1), end):
+            make_hazard(session, reporter, site, created=at(d - timedelta(days=3)), deadline=d, accepted=accepted)
+    [row] = [r for r in stats.district_stats(session, since=date(2026, 3, 25), until=date(2026, 4, 2),
+                                              today=date(2026, 4, 10)) if r.district_id == site.district_id]
+    assert (row.due, row.on_time) == (6, 3)

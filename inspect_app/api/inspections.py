@@ -3,7 +3,7 @@ and the caller's own list."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlmodel import Session
@@ -64,7 +64,7 @@ def submit_inspection(body: InspectionIn, response: Response, session: SessionDe
 def list_inspections(
     session: SessionDep,
     user: CurrentUser,
-    status: Optional[Literal["draft", "submitted"]] = None,
+    status: Literal["draft", "submitted"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -82,8 +82,9 @@ def hazard_rows(
     while True:
         query = base
         if last is not None:
-            query = query.where(or_(Hazard.created_at < last[0],
-                                    and_(Hazard.created_at == last[0], Hazard.id < last[1])))
+            # The first condition alone is an index range; the second breaks ties on id.
+            query = query.where(Hazard.created_at <= last[0],
+                                or_(Hazard.created_at < last[0], Hazard.id < last[1]))
         rows = session.exec(query.limit(batch)).all()
         for (hid, district, site, grade, status, category, description, created, deadline, accepted,
              responsible, measures, rectifier, acceptor) in rows:

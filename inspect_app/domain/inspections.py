@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, update
@@ -546,7 +546,7 @@ def _finalise(session: Session, user: User, inspection: Inspection, location, no
 
 def _aware(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; they are UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class _AlreadySubmitted(Exception):

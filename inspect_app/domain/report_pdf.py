@@ -190,7 +190,9 @@ def _grade_name(grade: str) -> str:
 
 
 def _table(data: list[list[Any]], widths: list[float], *, header_rows: int = 1, extra: list | None = None) -> Table:
-    table = Table(data, colWidths=widths, repeatRows=header_rows)
+    cell = pdf.styles()["cell"]
+    head = [[Paragraph(h, cell) if isinstance(h, str) else h for h in row] for row in data[:header_rows]]
+    table = Table(head + data[header_rows:], colWidths=widths, repeatRows=header_rows)
     style = [
         ("FONTNAME", (0, 0), (-1, -1), pdf.register_font()),
         ("FONTSIZE", (0, 0), (-1, -1), 9),
@@ -213,9 +215,7 @@ def _key_figures(data: dict, width: float) -> Table:
         (_("Overdue"), "overdue", False), (_("Rectification rate"), "rectification_rate", True),
         (_("Coverage"), "coverage", True),
     ]
-    cell = pdf.styles()["cell"]
-    rows = [[Paragraph(h, cell) for h in (_("Figure"), _("This week"),
-                                          _("Previous week ({week})").format(week=data["previous"]), _("Change"))]]
+    rows = [[_("Figure"), _("This week"), _("Previous week ({week})").format(week=data["previous"]), _("Change")]]
     for label, key, rate in lines:
         show = _percent if rate else str
         rows.append([label, show(now[key]), show(before[key]), _change(now[key], before[key], rate)])
@@ -227,8 +227,6 @@ def _key_figures(data: dict, width: float) -> Table:
 def _district_table(data: dict, width: float) -> Table:
     head = [_("District"), _("New"), _("Closed"), _("Open"), _("Major"), _("General"), _("Overdue"),
             _("Rectification rate"), _("Coverage"), _("Risk level")]
-    cell = pdf.styles()["cell"]
-    head = [Paragraph(h, cell) for h in head]
     totals = [data["total"]] if data["district"] is None else []  # a district's report has one row
     body = []
     for r in [*data["rows"], *totals]:

@@ -9,7 +9,7 @@ through the API, or without script through the item's small multipart form.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Optional
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
@@ -100,8 +100,8 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
 def new(
     request: Request, session: SessionDep, user: InspectorUser,
     q: Annotated[str, Query(max_length=100)] = "",
-    lat: Optional[str] = None, lon: Optional[str] = None,
-    site_id: Optional[int] = None,
+    lat: str | None = None, lon: str | None = None,
+    site_id: int | None = None,
 ):
     lat_f, lon_f = _float(lat), _float(lon)
     near = lat_f is not None and lon_f is not None
@@ -133,7 +133,7 @@ def start(
 
 @router.get("/inspections/{inspection_id}")
 def show(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser,
-         section: Annotated[Optional[str], Query(max_length=64)] = None):
+         section: Annotated[str | None, Query(max_length=64)] = None):
     inspection = inspections.get_inspection(session, user, inspection_id)
     if inspection.status != InspectionStatus.draft or inspection.inspector_id != user.id:
         return RedirectResponse(f"/inspections/{inspection_id}/record", status_code=303)
