@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import sys
@@ -28,14 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from sqlmodel import select  # noqa: E402
+import httpx
+from sqlmodel import select
 
-from inspect_app.config import Settings  # noqa: E402
-from inspect_app.db import make_engine, session_for, upgrade  # noqa: E402
-from inspect_app.domain import checklists, geo  # noqa: E402
-from inspect_app.models import District, Site, TemplateItem, User  # noqa: E402
-from tests.reliability import Server, _password_hash, api_token, jpeg_bytes  # noqa: E402
+from inspect_app.config import Settings
+from inspect_app.db import make_engine, session_for, upgrade
+from inspect_app.domain import checklists, geo
+from inspect_app.models import District, Site, TemplateItem, User
+from tests.reliability import Server, _password_hash, api_token, jpeg_bytes
 
 DATA = ROOT / "inspect_app" / "data"
 SITES_PER_DISTRICT = 5
@@ -133,6 +134,10 @@ async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_i
         await rec.call("list", client.get("/inspections", headers={**headers, "accept": "text/html"}))
 
 
+async def run_inspector(client, rec, until, *, token, site_id, template_id, items, seed) -> None:
+    await inspector(client, rec, token, site_id, template_id, items, until, seed)
+
+
 async def healthz(client: httpx.AsyncClient, rec: Recorder, until: float) -> None:
     while time.perf_counter() < until:
         await rec.call("healthz", client.get("/healthz"))
@@ -153,7 +158,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 def report(label: str, rec: Recorder, elapsed: float, ceiling: float | None) -> dict:
@@ -183,14 +188,12 @@ def run(kind: str, database_url: str, args) -> None:
         try:
             print(f"\n=== {kind}: {args.inspectors} inspectors, {len(items)} items per checklist, "
                   f"{args.seconds:.0f} s (server pid {server.process.pid}) ===")
-            health_workers = [lambda c, r, u: healthz(c, r, u)] * args.inspectors
+            health_workers = [healthz] * args.inspectors
             ceiling_rec, ceiling_elapsed = asyncio.run(drive(server.base_url, health_workers, args.ceiling_seconds))
             ceiling = report("ceiling: GET /healthz at the same concurrency", ceiling_rec, ceiling_elapsed, None)["rate"]
-            workers = [
-                (lambda token, site, n: lambda c, r, u: inspector(c, r, token, site, template_id, items, u, n * 10_000))(
-                    token, site, n)
-                for n, (token, site) in enumerate(people)
-            ]
+            workers = [functools.partial(run_inspector, token=token, site_id=site, template_id=template_id,
+                                         items=items, seed=n * 10_000)
+                       for n, (token, site) in enumerate(people)]
             rec, elapsed = asyncio.run(drive(server.base_url, workers, args.seconds))
             report(f"inspectors on {kind}", rec, elapsed, ceiling)
             errors = sum(len(v) for v in rec.errors.values())

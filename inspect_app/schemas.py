@@ -15,6 +15,10 @@ class Page(BaseModel, Generic[T]):
     total: int
 
 
+# The deepest offset a list accepts: a larger one overflows the database's 64-bit integer (500).
+MAX_OFFSET = 1_000_000_000
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"

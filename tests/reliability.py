@@ -181,12 +181,11 @@ class Server:
 
         import httpx
 
-        log = open(self.workdir / f"server-{self.starts}.log", "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "inspect_app.cli", "serve", "--port", str(self.port)],
-            cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "inspect_app.cli", "serve", "--port", str(self.port)],
+                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -209,11 +208,13 @@ class Server:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        import subprocess
+
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 self.kill()
 
     def log_tail(self) -> str:
@@ -307,7 +308,16 @@ def check_store(engine, settings, submissions: list[Submission]) -> dict:
 
     from inspect_app.domain import housekeeping
     from inspect_app.domain import photos as photo_domain
-    from inspect_app.models import Answer, AnswerPhoto, Hazard, HazardEvent, HazardPhoto, Inspection, Photo, TemplateItem
+    from inspect_app.models import (
+        Answer,
+        AnswerPhoto,
+        Hazard,
+        HazardEvent,
+        HazardPhoto,
+        Inspection,
+        Photo,
+        TemplateItem,
+    )
 
     problems: list[str] = []
     by_uuid = {s.client_uuid: s for s in submissions}

@@ -69,6 +69,8 @@ POLICY: dict[str, frozenset[str]] = {
     "POST /inspections/{inspection_id}/answers/{item_id}": OWNER,
     "POST /inspections/{inspection_id}/sections/{key}": OWNER,
     "POST /inspections/{inspection_id}/submit": OWNER,
+    "POST /inspections/{inspection_id}/answers/{item_id}/photos": OWNER,
+    "POST /inspections/{inspection_id}/signature": OWNER,
     "GET /inspections/{inspection_id}/done": OWNER | DISTRICT,
     "GET /inspections/{inspection_id}/record": OWNER | DISTRICT,
     # hazards: seen by the district's officer, the city-wide roles and their reporter; acted on

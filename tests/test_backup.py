@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select as sa_select, text
+from sqlalchemy import func, text
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
@@ -191,7 +192,7 @@ def test_backup_and_restore_commands(world, settings, engine, tmp_path):
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "inspect_app.cli", *args], env=env, capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, check=False)
 
     out = run("backup", str(tmp_path / "cli"))
     assert out.returncode == 0, out.stderr

@@ -5,9 +5,12 @@ with data. Checks: never a 5xx, and every documented response matches its schema
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 

@@ -100,7 +100,7 @@ def test_gc_command(store, settings):
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "inspect_app.cli", "gc", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, check=False)
 
     dry = run("--dry-run")
     assert dry.returncode == 0, dry.stderr

@@ -11,6 +11,7 @@ from inspect_app.deps import CurrentUser, SessionDep
 from inspect_app.domain import checklists, sites
 from inspect_app.models import District
 from inspect_app.schemas import (
+    MAX_OFFSET,
     DistrictOut,
     ItemOut,
     LatLon,
@@ -24,7 +25,7 @@ from inspect_app.schemas import (
 router = APIRouter(tags=["catalog"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 def district_out(d: District) -> DistrictOut:

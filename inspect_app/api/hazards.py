@@ -15,6 +15,7 @@ from inspect_app.domain.clock import local_today
 from inspect_app.domain.sites import resolve_district
 from inspect_app.models import Hazard, User
 from inspect_app.schemas import (
+    MAX_OFFSET,
     EventOut,
     HazardDetail,
     HazardOut,
@@ -79,7 +80,7 @@ def list_hazards(
     user: CurrentUser,
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     rows, total = hazards.list_hazards(session, user, filters, limit=limit, offset=offset)
     ctx = hazards.hazard_context(session, rows)

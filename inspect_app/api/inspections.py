@@ -14,6 +14,7 @@ from inspect_app.domain import hazards, inspections
 from inspect_app.domain.clock import local_today
 from inspect_app.models import District
 from inspect_app.schemas import (
+    MAX_OFFSET,
     AnswerOut,
     InspectionCreated,
     InspectionDetail,
@@ -66,7 +67,7 @@ def list_inspections(
     user: CurrentUser,
     status: Literal["draft", "submitted"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     """The caller's own inspections (drafts and submissions), most recent first."""
     rows, total = inspections.list_inspections(session, user, status=status, limit=limit, offset=offset)

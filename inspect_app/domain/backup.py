@@ -17,8 +17,8 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from datetime import datetime, timezone
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -122,7 +122,7 @@ def _pg_tool(name: str) -> str:
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise Invalid(_("{tool} failed: {why}").format(tool=Path(cmd[0]).name, why=done.stderr.strip()[-2000:]))
     return done.stdout
@@ -189,7 +189,7 @@ def backup(settings: Settings, target: Path, progress: Progress = _quiet) -> dic
     if target.exists() and any(target.iterdir()):
         raise Conflict(_("The backup folder {path} is not empty; choose a new folder.").format(path=target))
     target.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     progress(_("Copying the database…"))
     if settings.is_sqlite:
         database = _backup_sqlite(settings, target)
@@ -203,7 +203,7 @@ def backup(settings: Settings, target: Path, progress: Progress = _quiet) -> dic
         "app_version": __version__,
         "python_version": platform.python_version(),
         "created_at": started.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "database": database,
         "photos": {"rows": database["tables"].get("photo", 0), "distinct_sha256": len(keys),
                    "missing_files": _missing_photo_files(settings, keys, files)},

@@ -8,9 +8,7 @@ period's end).
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -111,7 +109,7 @@ def _uncovered_sites(session: Session, target: Target, end: datetime) -> dict:
     return {"count": len(due), "items": due[:MAX_SITES]}
 
 
-def _map(session: Session, target: Target, rows: list[stats.DistrictStats]) -> list[dict]:
+def _map(session: Session, rows: list[stats.DistrictStats]) -> list[dict]:
     levels = {r.district_id: r.risk_level for r in rows}
     shapes = []
     for d in session.exec(select(District).order_by(District.code)).all():
@@ -148,15 +146,13 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
         series = stats.weekly_series(session, weeks=TREND_WEEKS, until=until, district_id=district_id)
         chart = {"kind": "weeks", "labels": [p.week[-3:] for p in series],
                  "new": [p.new for p in series], "closed": [p.closed for p in series]}
-    shapes = _map(session, target, rows)
     return {
         "week": week.label, "since": week.start, "until": until, "finished": target.finished,
         "district": target.district.name if target.district else None,
         "previous": previous.label,
         "rows": [r.as_dict() for r in rows], "total": total.as_dict(), "prev_total": prev_total.as_dict(),
         "chart": chart,
-        "map": shapes,
-        "map_digest": hashlib.sha256(json.dumps([s["rings"] for s in shapes]).encode()).hexdigest(),
+        "map": _map(session, rows),
         "rule": settings.risk_rule,
         "major": _hazard_list(session, settings, major.order_by(*order), total.major, until),
         "overdue": _hazard_list(session, settings, overdue.order_by(*order), total.overdue, until),

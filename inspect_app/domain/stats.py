@@ -465,7 +465,7 @@ def district_for(user: User, district_id: int | None) -> int | None:
     scope = district_scope(user)
     if scope is None:
         return district_id
-    if district_id is not None and district_id != scope:
+    if scope < 0 or (district_id is not None and district_id != scope):  # -1: no district at all
         raise NotFound(_("No such district."))
     return scope
 

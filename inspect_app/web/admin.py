@@ -17,6 +17,7 @@ from inspect_app.domain import accounts, audit, checklists, geo, sites, spreadsh
 from inspect_app.domain.errors import DomainError, Invalid, NotFound, TooLarge, UnsupportedMedia
 from inspect_app.i18n import _
 from inspect_app.models import District, Inspection, Site, TemplateItem, TemplateVersion, User
+from inspect_app.schemas import MAX_OFFSET
 from inspect_app.security import generate_password
 from inspect_app.web.rendering import is_htmx, render
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 PAGE = 50
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_GEOJSON_BYTES = 20 * 1024 * 1024
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 async def form_fields(request: Request) -> dict[str, str]:

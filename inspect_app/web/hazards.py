@@ -28,6 +28,7 @@ from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import DomainError, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, Site, User
+from inspect_app.schemas import MAX_OFFSET
 from inspect_app.web.rendering import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -85,7 +86,7 @@ def hazard_list(
     session: SessionDep,
     user: CurrentUser,
     form: Annotated[dict[str, str], Depends(page_filters)],
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     filters = to_filters(form)
     rows, total = hazards.list_hazards(session, user, filters, limit=PAGE_SIZE, offset=offset)

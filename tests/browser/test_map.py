@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 
 from PIL import Image
+from playwright.sync_api import expect
 
 from inspect_app.domain import hazards as hz
 from inspect_app.domain import photos
@@ -33,12 +35,12 @@ def test_filter_to_major_hazards_and_open_a_popup(live_server, phone, session, s
     phone.goto(f"{live_server}/map")
     phone.wait_for_selector("path.hazard-point")
     assert phone.locator("path.leaflet-interactive").count() >= 2 + 5  # two districts + five hazards
-    assert "5" in phone.locator("#map-status").inner_text()
+    expect(phone.locator("#map-status")).to_have_text(re.compile(r"^5 "))
 
     phone.select_option("select[name=grade]", "major")
     phone.click("#main form button[type=submit]")
     phone.wait_for_url("**grade=major**")
-    phone.wait_for_function("document.querySelector('#map-status').textContent.startsWith('1 ')")
+    expect(phone.locator("#map-status")).to_have_text(re.compile(r"^1 "))
     points = phone.locator("path.hazard-point")
     assert points.count() == 1 and "grade-major" in points.first.get_attribute("class")
 
@@ -47,6 +49,7 @@ def test_filter_to_major_hazards_and_open_a_popup(live_server, phone, session, s
     popup.wait_for()
     assert "储罐泄漏" in popup.inner_text() and "蒸湘化工仓库" in popup.inner_text()
     assert popup.locator("img").get_attribute("src") == f"/photos/{photo.id}/thumb"
-    phone.wait_for_function("document.querySelector('.leaflet-popup-content img').naturalWidth > 0")
+    expect(popup.locator("img")).to_have_js_property("complete", True)
+    assert popup.locator("img").evaluate("img => img.naturalWidth") > 0  # the thumbnail is served
     assert popup.locator("a").get_attribute("href") == f"/hazards/{major.id}"
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
