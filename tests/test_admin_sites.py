@@ -35,7 +35,9 @@ def sheet(rows, header=HEADER) -> bytes:
 
 
 def upload(client, url: str, data: bytes, filename="sites.xlsx", mime=XLSX):
-    return client.post(url, files={"file": (filename, data, mime)}, headers={**csrf(client), "accept": "text/html"})
+    """As the plain form sends it: the CSRF token is a field before the file."""
+    return client.post(url, files={"file": (filename, data, mime)}, data={"csrftoken": csrf(client)["x-csrftoken"]},
+                       headers={"accept": "text/html"})
 
 
 def site_count(session) -> int:

@@ -135,3 +135,10 @@ def test_figure_links_select_the_same_hazards_as_the_figure(login_as, open_hazar
             params = dict(parse_qsl(urlsplit(links[figure]).query))
             listed = c.get("/api/v1/hazards", params=params).json()["total"]
             assert listed == getattr(row, figure), (row.name, figure, params)
+
+
+def test_htmx_gets_only_the_figures_block(login_as, open_hazards):
+    c, _user = login_as("office")
+    r = c.get("/dashboard", params={"sort": "open", "dir": "desc"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<html" not in r.text and 'id="stats"' in r.text
+    assert "risk-red" in r.text and r.headers["vary"] == "HX-Request"

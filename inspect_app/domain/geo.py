@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -111,15 +112,24 @@ def _prepared_boundaries(key: tuple[tuple[int, str], ...], boundaries: str):
 
 def district_at(session: Session, lat: float, lon: float) -> int | None:
     """The id of the district whose boundary holds the point, if any."""
+    return district_locator(session)(lat, lon)
+
+
+def district_locator(session: Session) -> Callable[[float, float], int | None]:
+    """district_at for many points (an import): the boundaries are read from the database once."""
     rows = session.exec(select(District.id, District.name, District.boundary)).all()
     rows = [r for r in rows if r[2]]
     key = tuple((r[0], r[1]) for r in rows)
     boundaries = _prepared_boundaries(key, json.dumps([r[2] for r in rows]))
-    point = Point(lon, lat)
-    for district_id, geom in boundaries:
-        if geom.contains(point):
-            return district_id
-    return None
+
+    def locate(lat: float, lon: float) -> int | None:
+        point = Point(lon, lat)
+        for district_id, geom in boundaries:
+            if geom.contains(point):
+                return district_id
+        return None
+
+    return locate
 
 
 def districts_geojson(session: Session) -> dict[str, Any]:

@@ -3,6 +3,7 @@ browser or imported from Excel. Sites are deactivated, never deleted: inspection
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func
@@ -116,12 +117,17 @@ def check_site(session: Session, values: dict[str, Any], districts: dict[str, Di
             "cadence_days": int(cadence), "lat": lat, "lon": lon}
 
 
-def location_warning(session: Session, fields: dict[str, Any] | Site) -> str | None:
-    """A warning when the site's point lies outside its district's boundary (it is kept anyway)."""
+def location_warning(
+    session: Session, fields: dict[str, Any] | Site, locate: Callable[[float, float], int | None] | None = None
+) -> str | None:
+    """A warning when the site's point lies outside its district's boundary (it is kept anyway).
+
+    locate: a geo.district_locator, when many sites are checked.
+    """
     get = fields.get if isinstance(fields, dict) else lambda k: getattr(fields, k)
     if get("lat") is None:
         return None
-    found = geo.district_at(session, get("lat"), get("lon"))
+    found = (locate or geo.district_locator(session))(get("lat"), get("lon"))
     if found == get("district_id"):
         return None
     district = session.get(District, get("district_id"))
@@ -193,13 +199,14 @@ def import_sites_xlsx(session: Session, actor_id: int, data: bytes) -> dict[str,
         problems.append(_("The sheet has no sites."))
     if problems:
         raise Invalid(_("The spreadsheet has problems; nothing was imported."), errors=problems)
+    locate = geo.district_locator(session)
     for number, site, fields in planned:
         report["updated" if site else "added"].append(fields["name"])
         site = site or Site()
         for name, value in fields.items():
             setattr(site, name, value)
         session.add(site)
-        warning = location_warning(session, fields)
+        warning = location_warning(session, fields, locate)
         if warning:
             report["warnings"].append(_("Row {row}: {problem}").format(row=number, problem=warning))
     audit.record(session, actor_id, "site.import", "site", None,

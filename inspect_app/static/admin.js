@@ -1,32 +1,7 @@
-// Admin pages: upload forms, the districts preview map, and tapping a site's location on a map
-// (the lat/lon inputs stay the source of truth, so the form works without this file).
+// Admin maps: the districts preview, and tapping a site's location (the lat/lon inputs stay the
+// source of truth, so the form works without this file).
 (function () {
   "use strict";
-
-  // Upload forms send the CSRF token as a header: the CSRF middleware cannot read it out of a
-  // multipart body with the installed python-multipart. The answer replaces the page as a
-  // normal form post would.
-  document.querySelectorAll("form[data-upload]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var token = JSON.parse(document.body.getAttribute("hx-headers"))["x-csrftoken"];
-      var button = form.querySelector("button[type=submit]");
-      if (button) button.disabled = true;
-      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
-                           headers: { "x-csrftoken": token, "accept": "text/html" } })
-        .then(function (r) {
-          if (r.redirected) { window.location.assign(r.url); return null; }
-          return r.text();
-        })
-        .then(function (html) {
-          if (html === null) return;
-          document.open();
-          document.write(html);
-          document.close();
-        })
-        .catch(function () { if (button) button.disabled = false; form.submit(); });
-    });
-  });
 
   if (typeof L === "undefined") return;
 

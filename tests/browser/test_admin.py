@@ -110,7 +110,7 @@ def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(live_ser
 
 def test_admin_taps_a_site_location_and_uploads_a_spreadsheet(live_server, browser, make_user, region, session,
                                                               tmp_path):
-    """The map sets lat/lon; an upload form goes through admin.js (CSRF token in the header)."""
+    """The map sets lat/lon; an upload form posts the spreadsheet and shows every problem."""
     from inspect_app.models import Site
     from tests.test_admin_templates import GOOD_ROW, workbook_bytes
 
@@ -135,16 +135,16 @@ def test_admin_taps_a_site_location_and_uploads_a_spreadsheet(live_server, brows
     page.goto(f"{live_server}/admin/templates")
     page.set_input_files("input[type=file]", str(bad))
     page.locator("details summary").first.click()
-    page.fill("form[data-upload] input[name=name_zh]", "上传的检查表")
-    page.click("form[data-upload] button[type=submit]")
+    page.fill("form[enctype] input[name=name_zh]", "上传的检查表")
+    page.click("form[enctype] button[type=submit]")
     expect(page.locator(".alert .problems")).to_contain_text("第 3 行")
     shot(page, "import-refused")
     good = tmp_path / "good.xlsx"
     good.write_bytes(workbook_bytes([GOOD_ROW]))
     page.set_input_files("input[type=file]", str(good))
     page.locator("details summary").first.click()
-    page.fill("form[data-upload] input[name=name_zh]", "上传的检查表")
-    page.click("form[data-upload] button[type=submit]")
+    page.fill("form[enctype] input[name=name_zh]", "上传的检查表")
+    page.click("form[enctype] button[type=submit]")
     page.wait_for_url(re.compile(r"/admin/templates/\d+$"))
     expect(page.locator(".phone")).to_contain_text("灭火器有效")
     page.context.close()
