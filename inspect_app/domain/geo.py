@@ -90,7 +90,6 @@ def import_districts(session: Session, data: dict[str, Any], actor_id: int | Non
     if actor_id is not None:
         audit.record(session, actor_id, "district.import", "district", None, {"added": added, "updated": updated})
     session.commit()
-    _prepared_boundaries.cache_clear()
     return added, updated
 
 
@@ -102,12 +101,23 @@ def import_districts_file(session: Session, path: Path) -> tuple[int, int]:
     return import_districts(session, data)
 
 
-@lru_cache(maxsize=8)
-def _prepared_boundaries(key: tuple[tuple[int, str], ...], boundaries: str):
-    return [
-        (district_id, prepared.prep(shape(geometry)))
-        for district_id, geometry in zip((k[0] for k in key), json.loads(boundaries))
-    ]
+_boundary_cache: dict[tuple, list] = {}
+
+
+def _prepared_boundaries(session: Session) -> list:
+    """Prepared district polygons, rebuilt only when the districts change.
+
+    The key (ids, names, centroids) is a cheap query; a new boundary moves the centroid, so a
+    boundary imported by another process is noticed without reading every polygon each call.
+    """
+    key = tuple(session.exec(
+        select(District.id, District.name, District.centroid_lat, District.centroid_lon).order_by(District.id)
+    ).all())
+    if key not in _boundary_cache:
+        rows = session.exec(select(District.id, District.boundary).order_by(District.id)).all()
+        _boundary_cache.clear()
+        _boundary_cache[key] = [(i, prepared.prep(shape(b))) for i, b in rows if b]
+    return _boundary_cache[key]
 
 
 def district_at(session: Session, lat: float, lon: float) -> int | None:
@@ -116,11 +126,8 @@ def district_at(session: Session, lat: float, lon: float) -> int | None:
 
 
 def district_locator(session: Session) -> Callable[[float, float], int | None]:
-    """district_at for many points (an import): the boundaries are read from the database once."""
-    rows = session.exec(select(District.id, District.name, District.boundary)).all()
-    rows = [r for r in rows if r[2]]
-    key = tuple((r[0], r[1]) for r in rows)
-    boundaries = _prepared_boundaries(key, json.dumps([r[2] for r in rows]))
+    """district_at for many points (an import): the boundaries are looked up once."""
+    boundaries = _prepared_boundaries(session)
 
     def locate(lat: float, lon: float) -> int | None:
         point = Point(lon, lat)
