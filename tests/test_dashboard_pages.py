@@ -141,4 +141,4 @@ def test_htmx_gets_only_the_figures_block(login_as, open_hazards):
     c, _user = login_as("office")
     r = c.get("/dashboard", params={"sort": "open", "dir": "desc"}, headers={"HX-Request": "true"})
     assert r.status_code == 200 and "<html" not in r.text and 'id="stats"' in r.text
-    assert "risk-red" in r.text and r.headers["vary"] == "HX-Request"
+    assert "risk-red" in r.text and "HX-Request" in r.headers["vary"]
