@@ -29,6 +29,7 @@ from inspect_app.domain.errors import DomainError, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, Site, User
 from inspect_app.schemas import MAX_OFFSET
+from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -146,12 +147,7 @@ def hazard_page(hazard_id: int, request: Request, session: SessionDep, settings:
                   block="hazard")
 
 
-async def form_data(request: Request) -> FormData:
-    """The posted form (multipart or urlencoded), read before the sync route touches the database."""
-    return await request.form(max_files=MAX_FILES, max_fields=100)
-
-
-FormDep = Annotated[FormData, Depends(form_data)]
+FormDep = form_dependency(MAX_FILES, max_fields=100)
 
 
 def _act(request: Request, session, settings, user: User, hazard_id: int, form: FormData,
