@@ -369,3 +369,14 @@ def test_two_identical_posts_racing_make_one_inspection(engine, region, make_use
     assert results[0][1] == results[1][1]
     assert len(session.exec(select(Inspection)).all()) == 1
     assert len(session.exec(select(Hazard)).all()) == 1
+
+
+def test_ids_no_column_can_hold_are_404_or_422_not_500(api_as, region, session):
+    client, _user = api_as("inspector")
+    huge = 2**63
+    assert client.get(f"/api/v1/inspections/{huge}").status_code == 404
+    items = items_by_key(session, region)
+    payload = body(region, all_pass(items, F1={"result": "fail", "photo_ids": [huge]}))
+    assert client.post("/api/v1/inspections", json=payload).status_code == 422
+    assert client.post("/api/v1/inspections", json={**payload, "site_id": huge}).status_code == 404
+    assert session.exec(select(Inspection)).all() == []

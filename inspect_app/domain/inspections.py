@@ -49,10 +49,18 @@ MAX_UUID = 64
 # --- reading -------------------------------------------------------------------------------
 
 
+MAX_ID = 2**63 - 1
+
+
+def _fetch(session: Session, inspection_id: int) -> Inspection | None:
+    """By id; an id no database column can hold simply matches nothing."""
+    return session.get(Inspection, inspection_id) if 0 < inspection_id <= MAX_ID else None
+
+
 def get_inspection(session: Session, user: User, inspection_id: int) -> Inspection:
     """An inspection the user may see: inspectors their own; admin all; office every submitted
     one; officers the submitted ones of their district. Anything else is 404."""
-    inspection = session.get(Inspection, inspection_id)
+    inspection = _fetch(session, inspection_id)
     if inspection is None or not can_view(session, user, inspection):
         raise NotFound(_("No such inspection."))
     return inspection
@@ -70,7 +78,7 @@ def can_view(session: Session, user: User, inspection: Inspection) -> bool:
 
 def get_draft(session: Session, user: User, inspection_id: int) -> Inspection:
     """The user's own draft; a submitted inspection cannot change any more (409)."""
-    inspection = session.get(Inspection, inspection_id)
+    inspection = _fetch(session, inspection_id)
     if inspection is None or inspection.inspector_id != user.id:
         raise NotFound(_("No such inspection."))
     if inspection.status != InspectionStatus.draft:
@@ -272,6 +280,10 @@ def _by_uuid(session: Session, user: User, client_uuid: str) -> Inspection | Non
 def _create(session: Session, user: User, site_id: int, template_id: int, client_uuid: str,
             location, now: datetime) -> Inspection:
     require_role(user, Role.inspector, Role.admin)
+    if not 0 < site_id <= MAX_ID:
+        raise NotFound(_("No such site."))
+    if not 0 < template_id <= MAX_ID:
+        raise NotFound(_("No such checklist."))
     site = sites.get_site(session, user, site_id)
     if not site.is_active:
         raise Invalid(_("This site is no longer active."))
@@ -382,7 +394,7 @@ def _write_answers(session: Session, user: User, inspection: Inspection, answers
         if photo_ids is not None:
             photo_ids = list(dict.fromkeys(_int(p) for p in photo_ids))
             try:
-                if None in photo_ids:
+                if any(p is None or not 0 < p <= MAX_ID for p in photo_ids):
                     raise Invalid(_("Photo {id} is unknown or not yours.").format(id="?"))
                 photos.owned(session, user, photo_ids)
             except Invalid as exc:
@@ -558,7 +570,7 @@ def submit(session: Session, user: User, inspection_id: int, location=None,
     """Submit the user's draft: (inspection, its hazards, whether this call submitted it).
 
     Submitting an already submitted inspection again returns the first result (a double tap)."""
-    inspection = session.get(Inspection, inspection_id)
+    inspection = _fetch(session, inspection_id)
     if inspection is None or inspection.inspector_id != user.id:
         raise NotFound(_("No such inspection."))
     if inspection.status == InspectionStatus.submitted:

@@ -20,6 +20,7 @@ from inspect_app.domain import checklists, inspections, photos
 from inspect_app.domain.errors import DomainError, Invalid
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
+from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -27,12 +28,7 @@ router = APIRouter(include_in_schema=False)
 MAX_FILES = 40
 
 
-async def form_data(request: Request) -> FormData:
-    """The posted form (multipart or urlencoded), read before the sync route touches the database."""
-    return await request.form(max_files=MAX_FILES, max_fields=2000)
-
-
-FormDep = Annotated[FormData, Depends(form_data)]
+FormDep = form_dependency(MAX_FILES, max_fields=2000)
 
 
 def _float(value: str | None) -> float | None:
@@ -157,11 +153,12 @@ def save_one(request: Request, inspection_id: int, item_id: int, form: FormDep, 
     if errors:
         overlay(v, [posted])
     row = next((r for r in v.rows if r.item.id == item_id), None)
+    current = next(s for s in v.sections if row in s.rows)
     if not is_htmx(request):
         if errors:
-            return page(request, v, None, errors=errors, status_code=status_code)
-        return RedirectResponse(f"/inspections/{inspection_id}#item-{item_id}", status_code=303)
-    current = next(s for s in v.sections if row in s.rows)
+            return page(request, v, current.section.key, errors=errors, status_code=status_code)
+        return RedirectResponse(f"/inspections/{inspection_id}?section={current.section.key}#item-{item_id}",
+                                status_code=303)
     return render(request, "inspections/show.html",
                   {"v": v, "current": current, "row": row, "errors": errors, "oob": True, "saved": not errors},
                   block="item_status", status_code=status_code)
@@ -204,11 +201,11 @@ def add_photos(request: Request, inspection_id: int, item_id: int, form: FormDep
             note=a.note if a else "", hazard_grade=a.hazard_grade if a else None,
             hazard_description=a.hazard_description if a else "", photo_ids=[*row.photo_ids, *new_ids],
         )
+    section = next(s.section.key for s in v.sections if row in s.rows)
     if errors:
-        section = next(s.section.key for s in v.sections if row in s.rows)
         v = inspections.view(session, v.inspection)
         return page(request, v, section, errors={item_id: errors}, status_code=422)
-    return RedirectResponse(f"/inspections/{inspection_id}#item-{item_id}", status_code=303)
+    return RedirectResponse(f"/inspections/{inspection_id}?section={section}#item-{item_id}", status_code=303)
 
 
 @router.post("/inspections/{inspection_id}/sections/{key}")

@@ -193,7 +193,7 @@ def test_main_pages_fit_360_and_1280(live_server, browser, make_user, region, se
         context.close()
 
 
-def test_without_javascript_the_forms_still_work(live_server, browser, make_user, region, session):
+def test_without_javascript_the_forms_still_work(live_server, browser, make_user, region, session, tmp_path):
     """No script at all: search, start, answer a section, move on, submit and see what is missing."""
     from tests.browser.conftest import PHONE
 
@@ -217,6 +217,13 @@ def test_without_javascript_the_forms_still_work(live_server, browser, make_user
         assert page.locator("#progress a", has_text="安全生产责任").locator("small").inner_text() == "4/4"
         page.locator("fieldset.item").first.locator("label:has(input[value=fail])").click()
         assert page.locator("fieldset.item").first.locator(".fail-details").is_visible()  # CSS alone
+        page.click("button[name=go]")  # keep the "fail" before the photo form reloads the page
+        page.goto(f"{live_server}/inspections/{session.exec(select(Inspection)).one().id}?section=fire")
+        first = page.locator("fieldset.item").first
+        first.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_0002.jpg")))
+        first.locator("button.no-js").click()
+        page.locator("fieldset.item").first.locator("figure[data-photo] img").wait_for()
+        assert page.locator("fieldset.item").first.locator("input[value=fail]").is_checked()
         page.click("button[data-submit]")
         assert page.locator("#problems").is_visible()
         no_horizontal_scroll(page)
