@@ -56,7 +56,10 @@ class LocaleAndHeaders:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         cookies = _cookies(headers.get("cookie", ""))
         locale = i18n.pick_locale(
-            cookies.get("lang"), headers.get("accept-language"), self.settings.default_locale
+            cookies.get("lang"),
+            # Pages speak the city's language unless the user switches; scripts may ask for English.
+            headers.get("accept-language") if scope["path"].startswith("/api/") else None,
+            self.settings.default_locale,
         )
         i18n.current_locale.set(locale)
         is_docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
