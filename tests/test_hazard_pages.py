@@ -249,3 +249,17 @@ def test_acceptor_must_differ_hides_accept_for_the_rectifier(app, login_as, sess
     assert 'class="hz-accept"' not in page and 'class="stack hz-reject"' in page
     r = client.post(f"/hazards/{h.id}/accept", data={"version": "3"}, headers=HTMX | csrf(client))
     assert 'class="alert"' in r.text and snapshot(session, h.id)[0] == "rectified"
+
+
+def test_list_filters_by_category(login_as, session, region):
+    from inspect_app.domain import hazards as hz
+
+    client, officer = login_as("officer")
+    site = region["sites"][0]
+    for category, text in (("消防安全", "灭火器过期"), ("电气安全", "私拉电线")):
+        hz.create_hazard(session, reporter=officer, site=site, grade="general", description=text, category=category)
+    session.commit()
+    page = client.get("/hazards", params={"category": "消防安全"})
+    assert page.status_code == 200
+    assert "灭火器过期" in page.text and "私拉电线" not in page.text
+    assert 'name="category" value="消防安全"' in page.text

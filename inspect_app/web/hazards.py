@@ -36,7 +36,6 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 MAX_FILES = 20
-FILTER_FIELDS = ("district", "status", "grade", "overdue", "site", "since", "until")
 PLAN_FIELDS = ("responsible_person", "measures", "deadline", "rectifier", "acceptor", "funds",
                "interim_measures", "stop_production")
 
@@ -64,10 +63,11 @@ def page_filters(
     site: Annotated[str, Query(max_length=20)] = "",
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
+    category: Annotated[str, Query(max_length=200)] = "",
 ) -> dict[str, str]:
     """The list's GET form as posted: empty fields mean 'any' (a plain form sends them all)."""
     return {"district": district, "status": status, "grade": grade, "overdue": overdue,
-            "site": site, "since": since, "until": until}
+            "site": site, "since": since, "until": until, "category": category.strip()}
 
 
 def to_filters(form: dict[str, str]) -> hazards.HazardFilters:
@@ -77,7 +77,7 @@ def to_filters(form: dict[str, str]) -> hazards.HazardFilters:
     return hazards.HazardFilters(
         district_id=_int(form["district"], form["district"]), status=form["status"] or None,
         grade=form["grade"] or None, overdue=overdue, site_id=_int(form["site"], form["site"]),
-        since=_day(form["since"]), until=_day(form["until"]),
+        since=_day(form["since"]), until=_day(form["until"]), category=form["category"] or None,
     ).check()
 
 
