@@ -210,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         send_csrf_failed=_csrf_failed,
         # The token endpoint checks a password and sets no cookie: nothing to forge.
         skip_if_scope=lambda scope: scope["path"] == "/api/v1/auth/token",
+        # Checked even without cookies: nobody is signed in to someone else's account (login CSRF).
+        always_protect={"/login"},
     )
     app.add_middleware(LocaleAndHeaders, settings=settings)
     return app

@@ -190,8 +190,10 @@ class TemplateItem(SQLModel, table=True):
 
 
 class Photo(SQLModel, table=True):
-    """One upload by one user. Files are content-addressed by sha256, so equal bytes share files."""
+    """One upload by one user. Files are content-addressed by sha256, so equal bytes share files;
+    one user's equal bytes are one row."""
 
+    __table_args__ = (UniqueConstraint("uploaded_by", "sha256"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     sha256: str = Field(index=True, max_length=64)
     uploaded_by: int = Field(foreign_key="user.id", index=True)

@@ -192,3 +192,12 @@ def test_security_headers(client):
     assert "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"]
+
+
+def test_login_post_without_any_cookie_is_refused(app, make_user, session):
+    """Login CSRF: a cross-site form cannot sign the victim's browser into another account."""
+    user = make_user("office")
+    with TestClient(app) as fresh:
+        r = fresh.post("/login", data={"username": user.username, "password": PASSWORD})
+        assert r.status_code == 403
+        assert SESSION_COOKIE not in fresh.cookies

@@ -509,3 +509,33 @@ def test_served_copies_carry_no_payload_of_a_polyglot(api_as):
     r = upload(client, genuine("JPEG") + PAYLOAD)
     assert r.status_code == 201
     no_metadata(client.get(r.json()["url"]).content)
+
+
+def test_same_bytes_from_the_same_user_at_once_are_one_row(engine, settings, make_user):
+    """A phone retrying an upload while the first is still running: one photo, not two."""
+    import threading
+
+    from sqlmodel import Session
+
+    user = make_user("inspector")
+    data = genuine("JPEG")
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def upload_once():
+        with Session(engine, expire_on_commit=False) as s:
+            barrier.wait()
+            try:
+                results.append(photos.ingest_bytes(s, settings, user, data).id)
+            except Exception as exc:  # collected: the assertion below names it
+                errors.append(exc)
+
+    threads = [threading.Thread(target=upload_once) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(results)) == 1
+    with Session(engine) as s:
+        assert len(s.exec(select(Photo).where(Photo.uploaded_by == user.id)).all()) == 1

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pillow_heif
 from PIL import Image, ImageCms
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
@@ -300,6 +301,8 @@ def _store(
     try:
         if stored:
             known = stored[0]
+            for variant in ("web", "thumb"):  # fresh mtimes: gc's grace period covers reused files too
+                os.utime(path_for(settings, known, variant))
             facts = Facts(
                 known.original_format,
                 known.width,
@@ -328,7 +331,16 @@ def _store(
             os.replace(incoming.path, original)
             created.append(original)
         session.add(photo)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # the same user's same bytes were committed a moment ago (a retry)
+            session.rollback()
+            twin = session.exec(
+                select(Photo).where(Photo.sha256 == sha, Photo.uploaded_by == user.id)
+            ).first()
+            if twin is None:
+                raise
+            return twin
         session.refresh(photo)
         return photo
     except BaseException:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 14:20:02.925703
+Create Date: 2026-11-26 15:27:03.942927
 """
 from alembic import op
 import sqlalchemy as sa
@@ -129,7 +129,8 @@ def upgrade() -> None:
     sa.Column('gps_lat', sa.Float(), nullable=True),
     sa.Column('gps_lon', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['uploaded_by'], ['user.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uploaded_by', 'sha256')
     )
     with op.batch_alter_table('photo', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_photo_sha256'), ['sha256'], unique=False)
