@@ -100,6 +100,8 @@ def build_world(session, settings, region) -> dict:
     import hashlib
     import uuid
 
+    from itsdangerous.url_safe import URLSafeSerializer
+
     from sqlmodel import select
 
     from inspect_app.domain import accounts, inspections
@@ -138,6 +140,8 @@ def build_world(session, settings, region) -> dict:
     return {
         "users": users, "tokens": tokens, "site": site, "photo": photo, "hazard": hazard, "item": item,
         "submitted": submitted, "draft": draft, "section": section, "version": version, "report": report,
+        # What GET /login hands a browser: the signed CSRF token of its cookie and form.
+        "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
         "ids": {
             "inspection_id": submitted.id, "hazard_id": hazard.id, "photo_id": photo.id, "item_id": item.id,
             "template_id": region["template_id"], "section_id": section.id, "version_id": version.id,

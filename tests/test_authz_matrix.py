@@ -143,7 +143,9 @@ def _inspection(w) -> dict:
 # route -> request arguments made from the world (valid input, so that refusals come from authorisation).
 REQUESTS = {
     "POST /api/v1/auth/token": lambda w: {"data": {"username": "w_admin", "password": PASSWORD}},
-    "POST /login": lambda w: {"data": {"username": "w_admin", "password": PASSWORD, "next": "/"}},
+    "POST /login": lambda w: {"data": {"username": "w_admin", "password": PASSWORD, "next": "/",
+                                       "csrftoken": w["csrftoken"]},
+                              "cookies": {"csrftoken": w["csrftoken"]}},
     "POST /api/v1/photos": lambda w: {"files": {"file": ("p.jpg", jpeg_bytes(5), "image/jpeg")}},
     "POST /api/v1/inspections": lambda w: {"json": _inspection(w)},
     "POST /inspections/new": lambda w: {"data": {"site_id": w["site"].id, "template_id": w["version"].template_id,
