@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import functools
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -106,7 +107,9 @@ class Recorder:
 
 
 async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_id: int, template_id: int,
-                    items: list[TemplateItem], until: float, seed: int) -> None:
+                    items: list[TemplateItem], until: float, seed: int, think: float = 0.0) -> None:
+    """One inspector's loop; `think` is the mean pause between answers (0: as fast as possible)."""
+    rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
     htmx = {**headers, "HX-Request": "true", "accept": "text/html"}
     fail_item = next(i for i in items if i.response_type in ("pass_fail", "pass_fail_na"))
@@ -128,14 +131,16 @@ async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_i
                 photo = r.json()["id"] if r is not None and r.status_code == 201 else None
                 if photo is None:
                     continue
+            if think:  # reading the item, looking around, tapping
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
             await rec.call("answer", client.post(f"/inspections/{inspection}/answers/{item.id}", headers=htmx,
                                                  data=answer_form(item, photo)))
         await rec.call("submit", client.post(f"/inspections/{inspection}/submit", headers=headers, data={}))
         await rec.call("list", client.get("/inspections", headers={**headers, "accept": "text/html"}))
 
 
-async def run_inspector(client, rec, until, *, token, site_id, template_id, items, seed) -> None:
-    await inspector(client, rec, token, site_id, template_id, items, until, seed)
+async def run_inspector(client, rec, until, *, token, site_id, template_id, items, seed, think) -> None:
+    await inspector(client, rec, token, site_id, template_id, items, until, seed, think)
 
 
 async def healthz(client: httpx.AsyncClient, rec: Recorder, until: float) -> None:
@@ -186,13 +191,14 @@ def run(kind: str, database_url: str, args) -> None:
         server = Server(settings, Path(tmp) / "server")
         server.start()
         try:
-            print(f"\n=== {kind}: {args.inspectors} inspectors, {len(items)} items per checklist, "
+            pace = f"{args.think:g} s mean pause between answers" if args.think else "no pause (saturation)"
+            print(f"\n=== {kind}: {args.inspectors} inspectors, {len(items)} items per checklist, {pace}, "
                   f"{args.seconds:.0f} s (server pid {server.process.pid}) ===")
             health_workers = [healthz] * args.inspectors
             ceiling_rec, ceiling_elapsed = asyncio.run(drive(server.base_url, health_workers, args.ceiling_seconds))
             ceiling = report("ceiling: GET /healthz at the same concurrency", ceiling_rec, ceiling_elapsed, None)["rate"]
             workers = [functools.partial(run_inspector, token=token, site_id=site, template_id=template_id,
-                                         items=items, seed=n * 10_000)
+                                         items=items, seed=n * 10_000, think=args.think)
                        for n, (token, site) in enumerate(people)]
             rec, elapsed = asyncio.run(drive(server.base_url, workers, args.seconds))
             report(f"inspectors on {kind}", rec, elapsed, ceiling)
@@ -209,6 +215,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inspectors", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean pause in seconds before each answer (a person filling the form); 0 saturates")
     parser.add_argument("--ceiling-seconds", type=float, default=5)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
