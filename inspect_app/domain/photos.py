@@ -20,7 +20,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 from inspect_app.config import Settings
 from inspect_app.domain.access import CITY_WIDE, district_scope, require_role
 from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
+from inspect_app.domain.storage import write_atomic
 from inspect_app.i18n import _
 from inspect_app.models import (
     Answer,
@@ -388,7 +389,7 @@ def _process(settings: Settings, source: Path, sha: str, created: list[Path]) ->
     for variant, image in (("web", web), ("thumb", thumb)):
         target = Path(settings.upload_dir) / "photos" / sha[:2] / f"{sha}.{variant}.jpg"
         if not target.exists():
-            _write_atomic(
+            write_atomic(
                 target, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY)
             )
             created.append(target)
@@ -476,20 +477,6 @@ def _too_many_pixels(pixels: int | None, limit: int) -> TooLarge:
             pixels=round(pixels / 1e6), limit=round(limit / 1e6)
         )
     )
-
-
-def _write_atomic(target: Path, save: Callable[[IO[bytes]], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            save(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fsync_file(path: Path) -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ from inspect_app.domain import access, report_pdf
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.errors import Forbidden, Invalid, NotFound
 from inspect_app.domain.sites import resolve_district
+from inspect_app.domain.storage import write_atomic
 from inspect_app.i18n import _
 from inspect_app.models import District, Report, Role, User, utcnow
 
@@ -180,20 +179,6 @@ def _stored(session: Session, settings: Settings, target: Target, version: str) 
     return report, content
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pdf")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def weekly_report(
     session: Session, settings: Settings, target: Target, *, user: User | None = None,
     now: datetime | None = None,
@@ -211,7 +196,7 @@ def weekly_report(
     if not target.finished:
         return content, None
     sha = hashlib.sha256(content).hexdigest()
-    _write_atomic(_report_path(settings, sha), content)
+    write_atomic(_report_path(settings, sha), lambda fh: fh.write(content))
     report = Report(week=target.week.label, district_id=target.district.id if target.district else None,
                     data_version=version, sha256=sha, size=len(content),
                     created_by=user.id if user else None, created_at=now or utcnow())
