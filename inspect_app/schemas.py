@@ -29,6 +29,19 @@ class LatLon(BaseModel):
     lon: float = Field(ge=-180, le=180)
 
 
+class PhotoOut(BaseModel):
+    """A stored photo: its web copy and thumbnail URLs; capture time and GPS kept as data."""
+
+    id: int
+    width: int
+    height: int
+    sha256: str
+    taken_at: Optional[datetime] = None
+    gps: Optional[LatLon] = None
+    url: str
+    thumb_url: str
+
+
 class DistrictOut(BaseModel):
     id: int
     name: str

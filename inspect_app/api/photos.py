@@ -3,11 +3,7 @@ refused at the first byte over the limit instead of being spooled whole by the f
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Optional
-
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -16,23 +12,12 @@ from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
 from inspect_app.domain import photos
 from inspect_app.domain.errors import Invalid, UnsupportedMedia
 from inspect_app.i18n import _
-from inspect_app.schemas import LatLon
+from inspect_app.schemas import PhotoOut
 
 router = APIRouter(tags=["photos"])
 
 # Room for the multipart framing and small fields around the file itself.
 MULTIPART_SLACK = 64 * 1024
-
-
-class PhotoOut(BaseModel):
-    id: int
-    width: int
-    height: int
-    sha256: str
-    taken_at: Optional[datetime] = None
-    gps: Optional[LatLon] = None
-    url: str
-    thumb_url: str
 
 
 UPLOAD_BODY = {
