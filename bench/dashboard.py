@@ -58,7 +58,11 @@ class Timing:
             self.result = fn()
             walls.append((time.perf_counter() - w) * 1000)
             cpus.append((time.process_time() - c) * 1000)
-        self.median, self.best, self.cpu = statistics.median(walls), min(walls), statistics.median(cpus)
+        self.median, self.best, self.cpu = (
+            statistics.median(walls),
+            min(walls),
+            statistics.median(cpus),
+        )
 
     def __str__(self) -> str:
         return f"{self.median:8.1f} ms (best {self.best:6.1f}, cpu {self.cpu:6.1f})"
@@ -71,7 +75,9 @@ def main(argv=None) -> None:
     p.add_argument("--days", type=int, default=7, help="length of the period, ending today")
     args = p.parse_args(argv)
 
-    settings = Settings(database_url=args.database_url, env="development", upload_dir=Path("/tmp/bench-uploads"))
+    settings = Settings(
+        database_url=args.database_url, env="development", upload_dir=Path("/tmp/bench-uploads")
+    )
     app = create_app(settings)
     until = local_today()
     since = until - timedelta(days=args.days - 1)
@@ -80,45 +86,83 @@ def main(argv=None) -> None:
 
     with session_for(app.state.engine) as session:
         n = session.exec(text("SELECT count(*) FROM hazard")).one()[0]
-        n_open = session.exec(text("SELECT count(*) FROM hazard WHERE accepted_at IS NULL")).one()[0]
-        params = {"start": start_of_day(since), "end": start_of_day(until + timedelta(days=1)), "day": until}
+        n_open = session.exec(text("SELECT count(*) FROM hazard WHERE accepted_at IS NULL")).one()[
+            0
+        ]
+        params = {
+            "start": start_of_day(since),
+            "end": start_of_day(until + timedelta(days=1)),
+            "day": until,
+        }
         baseline = Timing(lambda: session.exec(text(BASELINE), params=params).all(), args.repeat)
         ours = Timing(lambda: stats.district_stats(session, since=since, until=until), args.repeat)
-        series = Timing(lambda: stats.weekly_series_by_district(session, weeks=8, until=until), args.repeat)
-    figures = {r.district_id: (r.open, r.closed, r.new, r.major, r.general, r.overdue) for r in ours.result}
+        series = Timing(
+            lambda: stats.weekly_series_by_district(session, weeks=8, until=until), args.repeat
+        )
+    figures = {
+        r.district_id: (r.open, r.closed, r.new, r.major, r.general, r.overdue) for r in ours.result
+    }
     recount = {row[0]: tuple(int(v or 0) for v in row[1:]) for row in baseline.result}
     agree = all(figures[d] == recount.get(d, (0,) * 6) for d in figures)
 
     with TestClient(app) as client:
-        token = client.post("/api/v1/auth/token", data={"username": OFFICE_USER, "password": OFFICE_PASSWORD})
+        token = client.post(
+            "/api/v1/auth/token", data={"username": OFFICE_USER, "password": OFFICE_PASSWORD}
+        )
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         client.headers["Accept"] = "text/html"
         dashboard = Timing(lambda: client.get("/dashboard", params=period), args.repeat)
         api = Timing(lambda: client.get("/api/v1/stats/districts", params=period), args.repeat)
-        layer = Timing(lambda: client.get("/api/v1/map/districts.geojson", params=period), args.repeat)
-        bounds = [c for f in layer.result.json()["features"] for c in _coords(f["geometry"]["coordinates"])]
-        bbox = ",".join(f"{v:.4f}" for v in (min(c[0] for c in bounds), min(c[1] for c in bounds),
-                                              max(c[0] for c in bounds), max(c[1] for c in bounds)))
-        points = Timing(lambda: client.get("/api/v1/map/hazards.geojson",
-                                           params={"status": "open", "zoom": 9, "bbox": bbox}), args.repeat)
+        layer = Timing(
+            lambda: client.get("/api/v1/map/districts.geojson", params=period), args.repeat
+        )
+        bounds = [
+            c
+            for f in layer.result.json()["features"]
+            for c in _coords(f["geometry"]["coordinates"])
+        ]
+        bbox = ",".join(
+            f"{v:.4f}"
+            for v in (
+                min(c[0] for c in bounds),
+                min(c[1] for c in bounds),
+                max(c[0] for c in bounds),
+                max(c[1] for c in bounds),
+            )
+        )
+        points = Timing(
+            lambda: client.get(
+                "/api/v1/map/hazards.geojson", params={"status": "open", "zoom": 9, "bbox": bbox}
+            ),
+            args.repeat,
+        )
     for timing in (dashboard, api, layer, points):
         assert timing.result.status_code == 200, timing.result.text[:500]
     data = points.result.json()
 
-    print(f"database: {db}; {n:,} hazards ({n_open:,} open); period {since} .. {until}; median of {args.repeat}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"database: {db}; {n:,} hazards ({n_open:,} open); period {since} .. {until}; median of {args.repeat}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"baseline full-table GROUP BY       {baseline}")
-    print(f"stats.district_stats               {ours}  {baseline.median / ours.median:5.1f}x faster than the "
-          f"baseline; figures agree: {agree}   target < 100 ms")
+    print(
+        f"stats.district_stats               {ours}  {baseline.median / ours.median:5.1f}x faster than the "
+        f"baseline; figures agree: {agree}   target < 100 ms"
+    )
     print(f"stats.weekly_series_by_district 8w {series}")
-    print(f"GET /dashboard                     {dashboard}  {len(dashboard.result.content) / 1024:.0f} KB"
-          "   target < 100 ms")
+    print(
+        f"GET /dashboard                     {dashboard}  {len(dashboard.result.content) / 1024:.0f} KB"
+        "   target < 100 ms"
+    )
     print(f"GET /api/v1/stats/districts        {api}")
-    print(f"GET /api/v1/map/hazards.geojson    {points}  {len(points.result.content) / 1024:.0f} KB, "
-          f"{len(data['features'])} clusters of {data['total']:,} open hazards at zoom 9   target < 150 ms, < 300 KB")
+    print(
+        f"GET /api/v1/map/hazards.geojson    {points}  {len(points.result.content) / 1024:.0f} KB, "
+        f"{len(data['features'])} clusters of {data['total']:,} open hazards at zoom 9   target < 150 ms, < 300 KB"
+    )
     print(f"GET /api/v1/map/districts.geojson  {layer}  {len(layer.result.content) / 1024:.0f} KB")
     if not agree:
         sys.exit("the statistics disagree with the baseline recount")
+
 
 def _coords(c):
     if c and isinstance(c[0], (int, float)):

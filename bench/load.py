@@ -44,28 +44,43 @@ SITES_PER_DISTRICT = 5
 EXPECTED = {"draft": 303, "answer": 200, "photo": 201, "submit": 303, "list": 200, "healthz": 200}
 
 
-def prepare(settings: Settings, inspectors: int) -> tuple[list[tuple[str, int]], int, list[TemplateItem]]:
+def prepare(
+    settings: Settings, inspectors: int
+) -> tuple[list[tuple[str, int]], int, list[TemplateItem]]:
     """Districts, sites, the routine checklist and the inspectors (with tokens) in a new database."""
     upgrade(settings.database_url)
     engine = make_engine(settings)
     with session_for(engine) as session:
-        geo.import_districts(session, json.loads((DATA / "hengyang_districts.geojson").read_text(encoding="utf-8")))
+        geo.import_districts(
+            session, json.loads((DATA / "hengyang_districts.geojson").read_text(encoding="utf-8"))
+        )
         districts = session.exec(select(District).order_by(District.id)).all()
         sites = {}
         for d in districts:
             lat, lon = d.centroid_lat or 26.9, d.centroid_lon or 112.6
-            rows = [Site(name=f"{d.name}企业{k}", district_id=d.id, lat=lat, lon=lon) for k in range(SITES_PER_DISTRICT)]
+            rows = [
+                Site(name=f"{d.name}企业{k}", district_id=d.id, lat=lat, lon=lon)
+                for k in range(SITES_PER_DISTRICT)
+            ]
             session.add_all(rows)
             session.commit()
             sites[d.id] = rows
         version = checklists.import_yaml_file(session, DATA / "routine-checklist.yaml")
-        items = session.exec(select(TemplateItem).where(TemplateItem.version_id == version.id)
-                             .order_by(TemplateItem.id)).all()
+        items = session.exec(
+            select(TemplateItem)
+            .where(TemplateItem.version_id == version.id)
+            .order_by(TemplateItem.id)
+        ).all()
         people = []
         for n in range(inspectors):
             district = districts[n % len(districts)]
-            user = User(username=f"load{n}", display_name=f"检查员{n}", password_hash=_password_hash(),
-                        role="inspector", district_id=district.id)
+            user = User(
+                username=f"load{n}",
+                display_name=f"检查员{n}",
+                password_hash=_password_hash(),
+                role="inspector",
+                district_id=district.id,
+            )
             session.add(user)
             session.commit()
             site = sites[district.id][n % SITES_PER_DISTRICT]
@@ -78,7 +93,11 @@ def prepare(settings: Settings, inspectors: int) -> tuple[list[tuple[str, int]],
 def answer_form(item: TemplateItem, fail_photo: int | None) -> dict[str, str]:
     key = str(item.id)
     if fail_photo is not None:
-        return {f"result-{key}": "fail", f"photo-{key}": str(fail_photo), f"description-{key}": "通道堵塞"}
+        return {
+            f"result-{key}": "fail",
+            f"photo-{key}": str(fail_photo),
+            f"description-{key}": "通道堵塞",
+        }
     if item.response_type == "number":
         return {f"value-{key}": str(item.min_value if item.min_value is not None else 0)}
     if item.response_type == "text":
@@ -106,8 +125,17 @@ class Recorder:
         return response
 
 
-async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_id: int, template_id: int,
-                    items: list[TemplateItem], until: float, seed: int, think: float = 0.0) -> None:
+async def inspector(
+    client: httpx.AsyncClient,
+    rec: Recorder,
+    token: str,
+    site_id: int,
+    template_id: int,
+    items: list[TemplateItem],
+    until: float,
+    seed: int,
+    think: float = 0.0,
+) -> None:
     """One inspector's loop; `think` is the mean pause between answers (0: as fast as possible)."""
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
@@ -115,8 +143,18 @@ async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_i
     fail_item = next(i for i in items if i.response_type in ("pass_fail", "pass_fail_na"))
     while time.perf_counter() < until:
         seed += 1
-        r = await rec.call("draft", client.post("/inspections/new", headers=headers, data={
-            "site_id": site_id, "template_id": template_id, "client_uuid": str(uuid.uuid4())}))
+        r = await rec.call(
+            "draft",
+            client.post(
+                "/inspections/new",
+                headers=headers,
+                data={
+                    "site_id": site_id,
+                    "template_id": template_id,
+                    "client_uuid": str(uuid.uuid4()),
+                },
+            ),
+        )
         if r is None or r.status_code != 303:
             await asyncio.sleep(0.5)
             continue
@@ -126,20 +164,38 @@ async def inspector(client: httpx.AsyncClient, rec: Recorder, token: str, site_i
                 return
             photo = None
             if item.id == fail_item.id:
-                r = await rec.call("photo", client.post("/api/v1/photos", headers=headers, files={
-                    "file": ("p.jpg", jpeg_bytes(seed, size=(640, 480)), "image/jpeg")}))
+                r = await rec.call(
+                    "photo",
+                    client.post(
+                        "/api/v1/photos",
+                        headers=headers,
+                        files={"file": ("p.jpg", jpeg_bytes(seed, size=(640, 480)), "image/jpeg")},
+                    ),
+                )
                 photo = r.json()["id"] if r is not None and r.status_code == 201 else None
                 if photo is None:
                     continue
             if think:  # reading the item, looking around, tapping
                 await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
-            await rec.call("answer", client.post(f"/inspections/{inspection}/answers/{item.id}", headers=htmx,
-                                                 data=answer_form(item, photo)))
-        await rec.call("submit", client.post(f"/inspections/{inspection}/submit", headers=headers, data={}))
-        await rec.call("list", client.get("/inspections", headers={**headers, "accept": "text/html"}))
+            await rec.call(
+                "answer",
+                client.post(
+                    f"/inspections/{inspection}/answers/{item.id}",
+                    headers=htmx,
+                    data=answer_form(item, photo),
+                ),
+            )
+        await rec.call(
+            "submit", client.post(f"/inspections/{inspection}/submit", headers=headers, data={})
+        )
+        await rec.call(
+            "list", client.get("/inspections", headers={**headers, "accept": "text/html"})
+        )
 
 
-async def run_inspector(client, rec, until, *, token, site_id, template_id, items, seed, think) -> None:
+async def run_inspector(
+    client, rec, until, *, token, site_id, template_id, items, seed, think
+) -> None:
     await inspector(client, rec, token, site_id, template_id, items, until, seed, think)
 
 
@@ -150,7 +206,9 @@ async def healthz(client: httpx.AsyncClient, rec: Recorder, until: float) -> Non
 
 async def drive(base_url: str, workers, seconds: float) -> tuple[Recorder, float]:
     rec = Recorder()
-    limits = httpx.Limits(max_connections=len(workers) + 5, max_keepalive_connections=len(workers) + 5)
+    limits = httpx.Limits(
+        max_connections=len(workers) + 5, max_keepalive_connections=len(workers) + 5
+    )
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
         started = time.perf_counter()
         until = started + seconds
@@ -168,45 +226,76 @@ def pct(values: list[float], p: float) -> float:
 
 def report(label: str, rec: Recorder, elapsed: float, ceiling: float | None) -> dict:
     print(f"\n{label}: {elapsed:.1f} s")
-    print(f"  {'operation':<9} {'count':>7} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"  {'operation':<9} {'count':>7} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    )
     total = 0
     for op in sorted(set(rec.latency) | set(rec.errors)):
         lat = rec.latency[op]
         total += len(lat)
-        print(f"  {op:<9} {len(lat):>7} {len(lat) / elapsed:>8.1f} {pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} "
-              f"{pct(lat, 99):>8.1f} {len(rec.errors[op]):>7}")
+        print(
+            f"  {op:<9} {len(lat):>7} {len(lat) / elapsed:>8.1f} {pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} "
+            f"{pct(lat, 99):>8.1f} {len(rec.errors[op]):>7}"
+        )
         for sample in sorted(set(rec.errors[op]))[:3]:
             print(f"      e.g. {sample}")
     rate = total / elapsed
     if ceiling:
-        print(f"  all requests: {rate:.1f}/s = {rate / ceiling:.0%} of the /healthz ceiling ({ceiling:.1f}/s)")
+        print(
+            f"  all requests: {rate:.1f}/s = {rate / ceiling:.0%} of the /healthz ceiling ({ceiling:.1f}/s)"
+        )
     return {"rate": rate}
 
 
 def run(kind: str, database_url: str, args) -> None:
     with tempfile.TemporaryDirectory(prefix="inspect-load-") as tmp:
-        settings = Settings(database_url=database_url, upload_dir=Path(tmp) / "uploads",
-                            secret_key="load-benchmark-secret-key-0123456789", env="production")
+        settings = Settings(
+            database_url=database_url,
+            upload_dir=Path(tmp) / "uploads",
+            secret_key="load-benchmark-secret-key-0123456789",
+            env="production",
+        )
         people, template_id, items = prepare(settings, args.inspectors)
         server = Server(settings, Path(tmp) / "server")
         server.start()
         try:
-            pace = f"{args.think:g} s mean pause between answers" if args.think else "no pause (saturation)"
-            print(f"\n=== {kind}: {args.inspectors} inspectors, {len(items)} items per checklist, {pace}, "
-                  f"{args.seconds:.0f} s (server pid {server.process.pid}) ===")
+            pace = (
+                f"{args.think:g} s mean pause between answers"
+                if args.think
+                else "no pause (saturation)"
+            )
+            print(
+                f"\n=== {kind}: {args.inspectors} inspectors, {len(items)} items per checklist, {pace}, "
+                f"{args.seconds:.0f} s (server pid {server.process.pid}) ==="
+            )
             health_workers = [healthz] * args.inspectors
-            ceiling_rec, ceiling_elapsed = asyncio.run(drive(server.base_url, health_workers, args.ceiling_seconds))
-            ceiling = report("ceiling: GET /healthz at the same concurrency", ceiling_rec, ceiling_elapsed, None)["rate"]
-            workers = [functools.partial(run_inspector, token=token, site_id=site, template_id=template_id,
-                                         items=items, seed=n * 10_000, think=args.think)
-                       for n, (token, site) in enumerate(people)]
+            ceiling_rec, ceiling_elapsed = asyncio.run(
+                drive(server.base_url, health_workers, args.ceiling_seconds)
+            )
+            ceiling = report(
+                "ceiling: GET /healthz at the same concurrency", ceiling_rec, ceiling_elapsed, None
+            )["rate"]
+            workers = [
+                functools.partial(
+                    run_inspector,
+                    token=token,
+                    site_id=site,
+                    template_id=template_id,
+                    items=items,
+                    seed=n * 10_000,
+                    think=args.think,
+                )
+                for n, (token, site) in enumerate(people)
+            ]
             rec, elapsed = asyncio.run(drive(server.base_url, workers, args.seconds))
             report(f"inspectors on {kind}", rec, elapsed, ceiling)
             errors = sum(len(v) for v in rec.errors.values())
             p99 = pct(rec.latency["answer"], 99)
-            print(f"  targets: errors {errors} (want 0) {'OK' if errors == 0 else 'MISSED'}; "
-                  f"answer p99 {p99:.0f} ms (want < 300) {'OK' if p99 < 300 else 'MISSED'}; "
-                  f"median answer {statistics.median(rec.latency['answer']) * 1000 if rec.latency['answer'] else 0:.0f} ms")
+            print(
+                f"  targets: errors {errors} (want 0) {'OK' if errors == 0 else 'MISSED'}; "
+                f"answer p99 {p99:.0f} ms (want < 300) {'OK' if p99 < 300 else 'MISSED'}; "
+                f"median answer {statistics.median(rec.latency['answer']) * 1000 if rec.latency['answer'] else 0:.0f} ms"
+            )
         finally:
             server.stop()
 
@@ -215,12 +304,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inspectors", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--think", type=float, default=0.0,
-                        help="mean pause in seconds before each answer (a person filling the form); 0 saturates")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean pause in seconds before each answer (a person filling the form); 0 saturates",
+    )
     parser.add_argument("--ceiling-seconds", type=float, default=5)
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="a server where a throw-away database may be created")
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a server where a throw-away database may be created",
+    )
     args = parser.parse_args()
     for kind in args.databases.split(","):
         if kind == "sqlite":

@@ -31,14 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image, ImageOps  # noqa: E402
-from sqlmodel import Session, SQLModel  # noqa: E402
+from PIL import Image, ImageOps
+from sqlmodel import Session, SQLModel
 
-from inspect_app.config import Settings  # noqa: E402
-from inspect_app.db import make_engine  # noqa: E402
-from inspect_app.domain import photos  # noqa: E402
-from inspect_app.models import User  # noqa: E402
-from tests.make_bad_files import phone_jpeg  # noqa: E402
+from inspect_app.config import Settings
+from inspect_app.db import make_engine
+from inspect_app.domain import photos
+from inspect_app.models import User
+from tests.make_bad_files import phone_jpeg
 
 WEB, THUMB, QUALITY = 1600, 400, photos.JPEG_QUALITY
 

@@ -27,9 +27,17 @@ def cmd_serve(args) -> None:
 
     settings = get_settings()
     upgrade(settings.database_url)
-    print(f"Database ready ({settings.database_url.split('@')[-1]}); serving on http://{args.host}:{args.port}")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
-                workers=1, log_level="info")
+    print(
+        f"Database ready ({settings.database_url.split('@')[-1]}); serving on http://{args.host}:{args.port}"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        workers=1,
+        log_level="info",
+    )
 
 
 def cmd_db_upgrade(args) -> None:
@@ -64,7 +72,9 @@ def cmd_template_export(args) -> None:
 
     with _session() as session:
         template, version = checklists.get_template(session, args.template_id)
-        Path(args.output).write_bytes(checklists.spec_to_xlsx(checklists.version_spec(session, version)))
+        Path(args.output).write_bytes(
+            checklists.spec_to_xlsx(checklists.version_spec(session, version))
+        )
     print(f"Checklist {template.key} version {version.version} written to {args.output}")
 
 
@@ -101,36 +111,51 @@ def cmd_demo(args) -> None:
 def cmd_backup(args) -> None:
     from inspect_app.domain import backup
 
-    manifest = backup.backup(get_settings(), Path(args.dir), progress=lambda msg: print(msg, flush=True))
+    manifest = backup.backup(
+        get_settings(), Path(args.dir), progress=lambda msg: print(msg, flush=True)
+    )
     tables = manifest["database"]["tables"]
-    print(f"Backup written to {args.dir}: {sum(tables.values())} rows in {len(tables)} tables, "
-          f"{len(manifest['files'])} files, schema {manifest['database']['alembic_revision']}")
+    print(
+        f"Backup written to {args.dir}: {sum(tables.values())} rows in {len(tables)} tables, "
+        f"{len(manifest['files'])} files, schema {manifest['database']['alembic_revision']}"
+    )
     if manifest["photos"]["missing_files"]:
-        print(f"warning: {len(manifest['photos']['missing_files'])} photos have no file in the upload folder",
-              file=sys.stderr)
+        print(
+            f"warning: {len(manifest['photos']['missing_files'])} photos have no file in the upload folder",
+            file=sys.stderr,
+        )
 
 
 def cmd_restore(args) -> None:
     from inspect_app.domain import backup
 
-    manifest = backup.restore(get_settings(), Path(args.dir), force=args.force,
-                              progress=lambda msg: print(msg, flush=True))
+    manifest = backup.restore(
+        get_settings(),
+        Path(args.dir),
+        force=args.force,
+        progress=lambda msg: print(msg, flush=True),
+    )
     tables = manifest["database"]["tables"]
-    print(f"Restored {args.dir} (made {manifest['created_at']}): {sum(tables.values())} rows, "
-          f"{len(manifest['files'])} files")
+    print(
+        f"Restored {args.dir} (made {manifest['created_at']}): {sum(tables.values())} rows, "
+        f"{len(manifest['files'])} files"
+    )
 
 
 def cmd_gc(args) -> None:
     from inspect_app.domain import housekeeping
 
     with _session() as session:
-        result = housekeeping.gc(session, get_settings(), grace_seconds=args.grace_minutes * 60,
-                                 dry_run=args.dry_run)
+        result = housekeeping.gc(
+            session, get_settings(), grace_seconds=args.grace_minutes * 60, dry_run=args.dry_run
+        )
     for path in result.orphans + result.temporary:
         print(("would remove " if args.dry_run else "removed ") + str(path))
-    print(f"{'Would free' if args.dry_run else 'Freed'} {result.freed_bytes / 2**20:.1f} MB: "
-          f"{len(result.orphans)} orphan photo files, {len(result.temporary)} stale temporary files; "
-          f"{result.kept_young} younger than {args.grace_minutes} minutes kept")
+    print(
+        f"{'Would free' if args.dry_run else 'Freed'} {result.freed_bytes / 2**20:.1f} MB: "
+        f"{len(result.orphans)} orphan photo files, {len(result.temporary)} stale temporary files; "
+        f"{result.kept_young} younger than {args.grace_minutes} minutes kept"
+    )
 
 
 def cmd_report_weekly(args) -> None:
@@ -144,11 +169,15 @@ def cmd_report_weekly(args) -> None:
     out.write_bytes(content)
     scope = target.district.name if target.district else "city"
     state = "stored " + stored.sha256[:12] if stored else "week in progress, not stored"
-    print(f"Weekly report {target.week.label} ({scope}) written to {out}: {len(content) / 1024:.0f} KB ({state})")
+    print(
+        f"Weekly report {target.week.label} ({scope}) written to {out}: {len(content) / 1024:.0f} KB ({state})"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inspect-app", description="Inspect: safety inspections for a city")
+    parser = argparse.ArgumentParser(
+        prog="inspect-app", description="Inspect: safety inspections for a city"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="migrate the database if needed and serve")
@@ -159,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="load the demo region (idempotent)")
     p.set_defaults(func=cmd_demo)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
@@ -170,42 +201,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_user_add)
 
-    template = sub.add_parser("template", help="checklist templates").add_subparsers(dest="t_command", required=True)
-    p = template.add_parser("import", help="import a checklist (YAML or .xlsx) as a new published version")
+    template = sub.add_parser("template", help="checklist templates").add_subparsers(
+        dest="t_command", required=True
+    )
+    p = template.add_parser(
+        "import", help="import a checklist (YAML or .xlsx) as a new published version"
+    )
     p.add_argument("file")
     p.set_defaults(func=cmd_template_import)
-    p = template.add_parser("export", help="write a checklist's newest version as .xlsx (imports back the same)")
+    p = template.add_parser(
+        "export", help="write a checklist's newest version as .xlsx (imports back the same)"
+    )
     p.add_argument("template_id", type=int)
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_template_export)
 
     p = sub.add_parser("sites", help="sites").add_subparsers(dest="s_command", required=True)
-    p = p.add_parser("import", help="add or update sites from .xlsx (name, address, district, risk_class, "
-                                    "cadence, lat, lon); all rows or none")
+    p = p.add_parser(
+        "import",
+        help="add or update sites from .xlsx (name, address, district, risk_class, "
+        "cadence, lat, lon); all rows or none",
+    )
     p.add_argument("file")
     p.set_defaults(func=cmd_sites_import)
 
-    districts = sub.add_parser("districts", help="districts").add_subparsers(dest="d_command", required=True)
+    districts = sub.add_parser("districts", help="districts").add_subparsers(
+        dest="d_command", required=True
+    )
     p = districts.add_parser("import", help="import district boundaries from GeoJSON")
     p.add_argument("file")
     p.set_defaults(func=cmd_districts_import)
 
-    p = sub.add_parser("backup", help="copy the database and the photo files into a new folder (online)")
+    p = sub.add_parser(
+        "backup", help="copy the database and the photo files into a new folder (online)"
+    )
     p.add_argument("dir")
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("restore", help="replace the database and the photo files with a backup")
     p.add_argument("dir")
-    p.add_argument("--force", action="store_true", help="replace a database or upload folder that holds data")
+    p.add_argument(
+        "--force", action="store_true", help="replace a database or upload folder that holds data"
+    )
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("gc", help="remove photo files no photo refers to, and stale temporary files")
-    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    p.add_argument("--grace-minutes", type=float, default=60,
-                   help="keep files younger than this (an upload may be about to commit them); 0 only "
-                        "when the server is stopped")
+    p = sub.add_parser(
+        "gc", help="remove photo files no photo refers to, and stale temporary files"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    p.add_argument(
+        "--grace-minutes",
+        type=float,
+        default=60,
+        help="keep files younger than this (an upload may be about to commit them); 0 only "
+        "when the server is stopped",
+    )
     p.set_defaults(func=cmd_gc)
-    report = sub.add_parser("report", help="reports").add_subparsers(dest="r_command", required=True)
+    report = sub.add_parser("report", help="reports").add_subparsers(
+        dest="r_command", required=True
+    )
     p = report.add_parser("weekly", help="write the weekly PDF report of an ISO week")
     p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
     p.add_argument("--district", help="one district (name or id); the whole city if omitted")
@@ -217,8 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     lang = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
-    current_locale.set(pick_locale(lang.split(".")[0] if lang.lower().startswith(("en", "zh")) else None,
-                                   None, get_settings().default_locale))
+    current_locale.set(
+        pick_locale(
+            lang.split(".")[0] if lang.lower().startswith(("en", "zh")) else None,
+            None,
+            get_settings().default_locale,
+        )
+    )
     try:
         args.func(args)
     except DomainError as exc:

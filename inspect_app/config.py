@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     risk_rule: str = DEFAULT_RISK_RULE
 
     @model_validator(mode="after")
-    def _check_secret(self) -> "Settings":
+    def _check_secret(self) -> Settings:
         if self.secret_key.strip().lower() in PLACEHOLDER_KEYS or len(self.secret_key) < 16:
             if self.env == "production":
                 raise ValueError(

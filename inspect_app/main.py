@@ -97,14 +97,21 @@ def _cookies(header: str) -> dict[str, str]:
 
 async def _csrf_failed(scope, send, message_id):
     body = json.dumps(
-        {"detail": i18n.gettext("The form has expired or was not sent by this site. Reload the page and try again.")},
+        {
+            "detail": i18n.gettext(
+                "The form has expired or was not sent by this site. Reload the page and try again."
+            )
+        },
         ensure_ascii=False,
     ).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 403,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -139,8 +146,14 @@ def _document_error_details(app: FastAPI) -> None:
             error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
             if error is not None:
                 listed = error["properties"]["detail"]
-                error["properties"]["detail"] = {"title": "Detail", "anyOf": [
-                    {"type": "string"}, {"type": "object"}, {k: v for k, v in listed.items() if k != "title"}]}
+                error["properties"]["detail"] = {
+                    "title": "Detail",
+                    "anyOf": [
+                        {"type": "string"},
+                        {"type": "object"},
+                        {k: v for k, v in listed.items() if k != "title"},
+                    ],
+                }
         return app.openapi_schema
 
     app.openapi = openapi
@@ -171,7 +184,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def out_of_range(request: Request, exc: Exception):
         # An id or number beyond the database's 64-bit integers (SQLite raises OverflowError
         # while binding it): the input is wrong, not the server.
-        return _error_response(request, 422, i18n.gettext("A number in the request is out of range."))
+        return _error_response(
+            request, 422, i18n.gettext("A number in the request is out of range.")
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -5,9 +5,9 @@ Rules live in inspect_app.domain; this module knows nothing of HTTP or templates
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     """Aware UTC now: SQLModel refuses naive datetimes, and every table stores UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Role(StrEnum):
@@ -55,24 +55,24 @@ class ResponseType(StrEnum):
 
 
 class District(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=100)
     code: str = Field(unique=True, max_length=20)
-    boundary: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
-    centroid_lat: Optional[float] = None
-    centroid_lon: Optional[float] = None
+    boundary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    centroid_lat: float | None = None
+    centroid_lon: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class User(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     username: str = Field(unique=True, index=True, max_length=64)
     display_name: str = Field(default="", max_length=100)
     password_hash: str
     role: str = Field(max_length=16)
-    district_id: Optional[int] = Field(default=None, foreign_key="district.id", index=True)
+    district_id: int | None = Field(default=None, foreign_key="district.id", index=True)
     is_active: bool = True
-    locale: Optional[str] = Field(default=None, max_length=10)
+    locale: str | None = Field(default=None, max_length=10)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -80,7 +80,7 @@ class AuthSession(SQLModel, table=True):
     """A browser session (cookie) or an API token; only the token's hash is stored."""
 
     __tablename__ = "auth_session"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(unique=True, index=True, max_length=64)
     user_id: int = Field(foreign_key="user.id", index=True)
     kind: str = Field(max_length=10)  # "cookie" | "token"
@@ -90,9 +90,11 @@ class AuthSession(SQLModel, table=True):
 
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_username_at", "username", "at"),
-                      Index("ix_login_attempt_address_at", "address", "at"))
-    id: Optional[int] = Field(default=None, primary_key=True)
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "at"),
+        Index("ix_login_attempt_address_at", "address", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64)
     address: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow)
@@ -103,36 +105,36 @@ class AuditLog(SQLModel, table=True):
     """Who changed what in administration (users, sites, districts, templates)."""
 
     __tablename__ = "audit_log"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    actor_id: Optional[int] = Field(default=None, foreign_key="user.id", index=True)
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     at: datetime = Field(default_factory=utcnow, index=True)
     action: str = Field(max_length=50)
     object_type: str = Field(max_length=30)
-    object_id: Optional[int] = None
-    detail: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    object_id: int | None = None
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 # --- sites and checklists ------------------------------------------------------------------
 
 
 class Site(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, index=True)
     address: str = Field(default="", max_length=300)
     district_id: int = Field(foreign_key="district.id", index=True)
     risk_class: str = Field(default="C", max_length=10)  # A (highest) .. D
     cadence_days: int = 30
-    lat: Optional[float] = None
-    lon: Optional[float] = None
+    lat: float | None = None
+    lon: float | None = None
     is_active: bool = True
     # Submitted time of the newest inspection: kept by inspection submit, for coverage.
-    last_inspected_at: Optional[datetime] = None
+    last_inspected_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class ChecklistTemplate(SQLModel, table=True):
     __tablename__ = "checklist_template"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=64)
     name_zh: str = Field(max_length=200)
     name_en: str = Field(default="", max_length=200)
@@ -145,19 +147,19 @@ class TemplateVersion(SQLModel, table=True):
 
     __tablename__ = "template_version"
     __table_args__ = (UniqueConstraint("template_id", "version"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     template_id: int = Field(foreign_key="checklist_template.id", index=True)
     version: int
     status: str = Field(default="draft", max_length=12)  # draft | published
     note: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
-    published_at: Optional[datetime] = None
-    published_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    published_at: datetime | None = None
+    published_by: int | None = Field(default=None, foreign_key="user.id")
 
 
 class TemplateSection(SQLModel, table=True):
     __tablename__ = "template_section"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="template_version.id", index=True)
     key: str = Field(max_length=64)
     position: int = 0
@@ -167,7 +169,7 @@ class TemplateSection(SQLModel, table=True):
 
 class TemplateItem(SQLModel, table=True):
     __tablename__ = "template_item"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="template_version.id", index=True)
     section_id: int = Field(foreign_key="template_section.id", index=True)
     key: str = Field(max_length=64)
@@ -177,9 +179,9 @@ class TemplateItem(SQLModel, table=True):
     guidance: str = Field(default="", max_length=2000)
     basis: str = Field(default="", max_length=500)
     response_type: str = Field(max_length=16)
-    choices: Optional[list[str]] = Field(default=None, sa_column=Column(JSON))
-    min_value: Optional[float] = None
-    max_value: Optional[float] = None
+    choices: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    min_value: float | None = None
+    max_value: float | None = None
     unit: str = Field(default="", max_length=20)
     photo_required_on_fail: bool = False
     required: bool = True
@@ -194,7 +196,7 @@ class Photo(SQLModel, table=True):
     one user's equal bytes are one row."""
 
     __table_args__ = (UniqueConstraint("uploaded_by", "sha256"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(index=True, max_length=64)
     uploaded_by: int = Field(foreign_key="user.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -202,9 +204,9 @@ class Photo(SQLModel, table=True):
     height: int
     original_format: str = Field(max_length=10)
     original_bytes: int
-    taken_at: Optional[datetime] = None
-    gps_lat: Optional[float] = None
-    gps_lon: Optional[float] = None
+    taken_at: datetime | None = None
+    gps_lat: float | None = None
+    gps_lon: float | None = None
 
 
 class Inspection(SQLModel, table=True):
@@ -213,32 +215,32 @@ class Inspection(SQLModel, table=True):
         # Coverage (domain/stats.py): the newest submitted inspection of a site, by one seek.
         Index("ix_inspection_site_submitted", "site_id", "submitted_at"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     client_uuid: str = Field(unique=True, max_length=64)
     template_version_id: int = Field(foreign_key="template_version.id", index=True)
     site_id: int = Field(foreign_key="site.id", index=True)
     inspector_id: int = Field(foreign_key="user.id")
     status: str = Field(default="draft", max_length=12)
     started_at: datetime = Field(default_factory=utcnow)
-    submitted_at: Optional[datetime] = Field(default=None, index=True)
+    submitted_at: datetime | None = Field(default=None, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
-    lat: Optional[float] = None
-    lon: Optional[float] = None
-    location_source: Optional[str] = Field(default=None, max_length=10)  # device | photo | site
+    lat: float | None = None
+    lon: float | None = None
+    location_source: str | None = Field(default=None, max_length=10)  # device | photo | site
     # District whose boundary holds the location when it is not the site's district.
-    location_district_id: Optional[int] = Field(default=None, foreign_key="district.id")
-    signature_photo_id: Optional[int] = Field(default=None, foreign_key="photo.id")
+    location_district_id: int | None = Field(default=None, foreign_key="district.id")
+    signature_photo_id: int | None = Field(default=None, foreign_key="photo.id")
 
 
 class Answer(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("inspection_id", "item_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     inspection_id: int = Field(foreign_key="inspection.id", index=True)
     item_id: int = Field(foreign_key="template_item.id")
-    result: Optional[str] = Field(default=None, max_length=4)  # pass | fail | na
-    value: Optional[str] = Field(default=None, max_length=2000)
+    result: str | None = Field(default=None, max_length=4)  # pass | fail | na
+    value: str | None = Field(default=None, max_length=2000)
     note: str = Field(default="", max_length=2000)
-    hazard_grade: Optional[str] = Field(default=None, max_length=10)
+    hazard_grade: str | None = Field(default=None, max_length=10)
     hazard_description: str = Field(default="", max_length=2000)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -260,15 +262,31 @@ class Hazard(SQLModel, table=True):
         Index("ix_hazard_district_created", "district_id", "created_at"),
         Index("ix_hazard_grade_status", "grade", "status"),
         # Covering indexes of the district statistics (domain/stats.py): each figure is one range scan.
-        Index("ix_hazard_accepted_cover", "accepted_at", "created_at", "district_id", "grade", "deadline"),
+        Index(
+            "ix_hazard_accepted_cover",
+            "accepted_at",
+            "created_at",
+            "district_id",
+            "grade",
+            "deadline",
+        ),
         Index("ix_hazard_created_cover", "created_at", "district_id", "grade"),
         Index("ix_hazard_deadline_cover", "deadline", "district_id", "grade", "accepted_at"),
         # The map (domain/geo.py hazard_map): open hazards' positions without touching the table.
-        Index("ix_hazard_status_map", "status", "lat", "lon", "grade", "deadline", "site_id", "district_id"),
+        Index(
+            "ix_hazard_status_map",
+            "status",
+            "lat",
+            "lon",
+            "grade",
+            "deadline",
+            "site_id",
+            "district_id",
+        ),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
-    inspection_id: Optional[int] = Field(default=None, foreign_key="inspection.id", index=True)
-    item_id: Optional[int] = Field(default=None, foreign_key="template_item.id")
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int | None = Field(default=None, foreign_key="inspection.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="template_item.id")
     site_id: int = Field(foreign_key="site.id", index=True)
     district_id: int = Field(foreign_key="district.id")
     reporter_id: int = Field(foreign_key="user.id", index=True)
@@ -278,13 +296,13 @@ class Hazard(SQLModel, table=True):
     status: str = Field(default="reported", max_length=12)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
-    lat: Optional[float] = None
-    lon: Optional[float] = None
+    lat: float | None = None
+    lon: float | None = None
     # Set when the reported point lies in another district's boundary than the site's.
-    location_district_id: Optional[int] = Field(default=None, foreign_key="district.id")
-    deadline: Optional[date] = None  # the plan's deadline, copied here for overdue queries
-    rectified_at: Optional[datetime] = None
-    accepted_at: Optional[datetime] = Field(default=None, index=True)
+    location_district_id: int | None = Field(default=None, foreign_key="district.id")
+    deadline: date | None = None  # the plan's deadline, copied here for overdue queries
+    rectified_at: datetime | None = None
+    accepted_at: datetime | None = Field(default=None, index=True)
     version: int = 1  # optimistic lock: every transition bumps it
 
 
@@ -300,7 +318,7 @@ class RectificationPlan(SQLModel, table=True):
     """The five determinations (五定), plus what a major-hazard governance plan must state."""
 
     __tablename__ = "rectification_plan"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     hazard_id: int = Field(foreign_key="hazard.id", unique=True)
     responsible_person: str = Field(max_length=100)
     measures: str = Field(max_length=2000)
@@ -309,7 +327,7 @@ class RectificationPlan(SQLModel, table=True):
     acceptor: str = Field(max_length=100)
     funds: str = Field(default="", max_length=500)
     interim_measures: str = Field(default="", max_length=2000)
-    stop_production: Optional[bool] = None
+    stop_production: bool | None = None
     set_by: int = Field(foreign_key="user.id")
     set_at: datetime = Field(default_factory=utcnow)
 
@@ -318,14 +336,14 @@ class HazardEvent(SQLModel, table=True):
     """Append-only history of a hazard: never updated, never deleted."""
 
     __tablename__ = "hazard_event"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     hazard_id: int = Field(foreign_key="hazard.id", index=True)
     actor_id: int = Field(foreign_key="user.id")
     at: datetime = Field(default_factory=utcnow)
     action: str = Field(max_length=16)  # created | plan | rectify | accept | reject
-    from_status: Optional[str] = Field(default=None, max_length=12)
+    from_status: str | None = Field(default=None, max_length=12)
     to_status: str = Field(max_length=12)
-    payload: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -335,11 +353,11 @@ class Report(SQLModel, table=True):
     """A stored weekly report: served again until the data of its week changes."""
 
     __table_args__ = (Index("ix_report_week_district", "week", "district_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     week: str = Field(max_length=8)  # 2026-W47
-    district_id: Optional[int] = Field(default=None, foreign_key="district.id")
+    district_id: int | None = Field(default=None, foreign_key="district.id")
     data_version: str = Field(max_length=64)
     sha256: str = Field(max_length=64)
     size: int
     created_at: datetime = Field(default_factory=utcnow)
-    created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    created_by: int | None = Field(default=None, foreign_key="user.id")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, Optional, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -36,8 +36,8 @@ class PhotoOut(BaseModel):
     width: int
     height: int
     sha256: str
-    taken_at: Optional[datetime] = None
-    gps: Optional[LatLon] = None
+    taken_at: datetime | None = None
+    gps: LatLon | None = None
     url: str
     thumb_url: str
 
@@ -46,7 +46,7 @@ class DistrictOut(BaseModel):
     id: int
     name: str
     code: str
-    centroid: Optional[LatLon] = None
+    centroid: LatLon | None = None
 
 
 class SiteOut(BaseModel):
@@ -57,8 +57,8 @@ class SiteOut(BaseModel):
     district: str
     risk_class: str
     cadence_days: int
-    location: Optional[LatLon] = None
-    last_inspected_at: Optional[datetime] = None
+    location: LatLon | None = None
+    last_inspected_at: datetime | None = None
     is_active: bool
 
 
@@ -70,9 +70,9 @@ class ItemOut(BaseModel):
     guidance: str
     basis: str
     response_type: str
-    choices: Optional[list[str]] = None
-    min_value: Optional[float] = None
-    max_value: Optional[float] = None
+    choices: list[str] | None = None
+    min_value: float | None = None
+    max_value: float | None = None
     unit: str
     photo_required_on_fail: bool
     required: bool
@@ -94,7 +94,7 @@ class TemplateOut(BaseModel):
     name_en: str
     version_id: int
     version: int
-    published_at: Optional[datetime] = None
+    published_at: datetime | None = None
 
 
 class TemplateDetail(TemplateOut):
@@ -114,19 +114,19 @@ class PlanOut(BaseModel):
     acceptor: str
     funds: str = ""
     interim_measures: str = ""
-    stop_production: Optional[bool] = None
+    stop_production: bool | None = None
     set_at: datetime
 
 
 class EventOut(BaseModel):
     id: int
     action: str
-    from_status: Optional[str]
+    from_status: str | None
     to_status: str
     at: datetime
     actor_id: int
     actor: str
-    payload: Optional[dict[str, Any]] = None
+    payload: dict[str, Any] | None = None
 
 
 class PhotoRef(BaseModel):
@@ -143,20 +143,20 @@ class HazardOut(BaseModel):
     description: str
     status: str
     overdue: bool
-    deadline: Optional[date] = None
+    deadline: date | None = None
     created_at: datetime
-    accepted_at: Optional[datetime] = None
+    accepted_at: datetime | None = None
     site: NamedRef
     district: NamedRef
-    location: Optional[LatLon] = None
-    inspection_id: Optional[int] = None
-    item_id: Optional[int] = None
+    location: LatLon | None = None
+    inspection_id: int | None = None
+    item_id: int | None = None
     reporter_id: int
     version: int
 
 
 class HazardDetail(HazardOut):
-    plan: Optional[PlanOut] = None
+    plan: PlanOut | None = None
     photos: list[PhotoRef] = []
     events: list[EventOut] = []
 
@@ -165,8 +165,9 @@ class HazardDetail(HazardOut):
 
 
 class TransitionIn(BaseModel):
-    version: Optional[int] = Field(
-        default=None, description="the hazard version the client saw; a stale one is refused with 409"
+    version: int | None = Field(
+        default=None,
+        description="the hazard version the client saw; a stale one is refused with 409",
     )
 
 
@@ -181,7 +182,7 @@ class PlanIn(TransitionIn):
     acceptor: str = Field(max_length=100)
     funds: str = Field(default="", max_length=500)
     interim_measures: str = Field(default="", max_length=2000)
-    stop_production: Optional[bool] = None
+    stop_production: bool | None = None
 
 
 class RectifyIn(TransitionIn):
@@ -198,14 +199,18 @@ class RejectIn(TransitionIn):
 
 class AnswerIn(BaseModel):
     item_id: int
-    result: Optional[Literal["pass", "fail", "na"]] = None
-    value: Optional[str | float | int] = Field(default=None, description="number, text or choice items")
+    result: Literal["pass", "fail", "na"] | None = None
+    value: str | float | int | None = Field(
+        default=None, description="number, text or choice items"
+    )
     note: str = Field(default="", max_length=2000)
     photo_ids: list[int] = Field(default=[], max_length=50)
-    hazard_grade: Optional[Literal["general", "major"]] = Field(
+    hazard_grade: Literal["general", "major"] | None = Field(
         default=None, description="when failed: the hazard's grade (default: the item's)"
     )
-    hazard_description: str = Field(default="", max_length=2000, description="when failed (default: the prompt)")
+    hazard_description: str = Field(
+        default="", max_length=2000, description="when failed (default: the prompt)"
+    )
 
 
 class InspectionIn(BaseModel):
@@ -214,17 +219,17 @@ class InspectionIn(BaseModel):
     client_uuid: str = Field(min_length=1, max_length=64)
     template_id: int
     site_id: int
-    location: Optional[LatLon] = None
+    location: LatLon | None = None
     answers: list[AnswerIn] = Field(default=[], max_length=1000)
 
 
 class AnswerOut(BaseModel):
     item_id: int
     item_key: str
-    result: Optional[str] = None
-    value: Optional[str] = None
+    result: str | None = None
+    value: str | None = None
     note: str = ""
-    hazard_grade: Optional[str] = None
+    hazard_grade: str | None = None
     hazard_description: str = ""
     photo_ids: list[int] = []
     photos: list[PhotoRef] = []
@@ -246,10 +251,10 @@ class InspectionOut(BaseModel):
     district: NamedRef
     inspector: NamedRef
     started_at: datetime
-    submitted_at: Optional[datetime] = None
-    location: Optional[LatLon] = None
-    location_source: Optional[str] = None
-    location_district_id: Optional[int] = None
+    submitted_at: datetime | None = None
+    location: LatLon | None = None
+    location_source: str | None = None
+    location_district_id: int | None = None
     answered: int
     total: int
     failed: int

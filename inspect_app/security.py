@@ -50,7 +50,9 @@ class _CsrfMultipartParser:
     FileClass(...).write(data) for the first byte of a file part (which asgi-csrf refuses).
     """
 
-    def __init__(self, content_type, on_field, on_end=None, boundary=None, FileClass=None, **_ignored):
+    def __init__(
+        self, content_type, on_field, on_end=None, boundary=None, FileClass=None, **_ignored
+    ):
         from python_multipart import MultipartParser
         from python_multipart.multipart import parse_options_header
 
@@ -86,10 +88,17 @@ class _CsrfMultipartParser:
                 self._on_field(field)
             headers.clear()
 
-        self._parser = MultipartParser(boundary, {
-            "on_header_field": header_field, "on_header_value": header_value, "on_header_end": header_end,
-            "on_headers_finished": headers_finished, "on_part_data": part_data, "on_part_end": part_end,
-        })
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_header_field": header_field,
+                "on_header_value": header_value,
+                "on_header_end": header_end,
+                "on_headers_finished": headers_finished,
+                "on_part_data": part_data,
+                "on_part_end": part_end,
+            },
+        )
 
     def write(self, data: bytes) -> int:
         return self._parser.write(data)

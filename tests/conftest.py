@@ -78,7 +78,11 @@ def _empty_database(engine, settings):
     with engine.begin() as conn:
         tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
         else:
             for t in tables:
                 conn.execute(text(f'DELETE FROM "{t}"'))
@@ -120,19 +124,44 @@ def region(session):
     districts = {d.name: d for d in session.exec(select(District)).all()}
     z, h = districts["蒸湘区"], districts["珠晖区"]
     sites = [
-        Site(name="蒸湘化工仓库", address="蒸湘区长丰大道1号", district_id=z.id, risk_class="A", cadence_days=30,
-             lat=26.8968, lon=112.5719),
-        Site(name="蒸湘超市", address="蒸湘区华新开发区", district_id=z.id, risk_class="C", cadence_days=90,
-             lat=26.9001, lon=112.5702),
-        Site(name="珠晖机械厂", address="珠晖区东风路", district_id=h.id, risk_class="B", cadence_days=60,
-             lat=26.8984, lon=112.6150),
+        Site(
+            name="蒸湘化工仓库",
+            address="蒸湘区长丰大道1号",
+            district_id=z.id,
+            risk_class="A",
+            cadence_days=30,
+            lat=26.8968,
+            lon=112.5719,
+        ),
+        Site(
+            name="蒸湘超市",
+            address="蒸湘区华新开发区",
+            district_id=z.id,
+            risk_class="C",
+            cadence_days=90,
+            lat=26.9001,
+            lon=112.5702,
+        ),
+        Site(
+            name="珠晖机械厂",
+            address="珠晖区东风路",
+            district_id=h.id,
+            risk_class="B",
+            cadence_days=60,
+            lat=26.8984,
+            lon=112.6150,
+        ),
     ]
     for s in sites:
         session.add(s)
     session.commit()
     version = checklists.import_yaml_file(session, DATA / "routine-checklist.yaml")
-    return {"districts": districts, "sites": sites, "template_version": version,
-            "template_id": version.template_id}
+    return {
+        "districts": districts,
+        "sites": sites,
+        "template_version": version,
+        "template_id": version.template_id,
+    }
 
 
 @pytest.fixture
@@ -161,7 +190,12 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> TestCl
     assert page.status_code == 200
     r = client.post(
         "/login",
-        data={"username": username, "password": password, "csrftoken": form_token(page.text), "next": "/"},
+        data={
+            "username": username,
+            "password": password,
+            "csrftoken": form_token(page.text),
+            "next": "/",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text

@@ -32,18 +32,35 @@ def table_rows(engine) -> dict[str, list[tuple]]:
 
 def upload_files(root: Path) -> dict[str, str]:
     """relative path -> sha256 of every file under the upload folder (but the dev secret key)."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file() and p.name != ".dev-secret-key"}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file() and p.name != ".dev-secret-key"
+    }
 
 
 # --- a small world with one object of each kind, owned by known principals ---------------------
 
 # Who calls: the owner is "inspector" (of 蒸湘区, where the world's objects are); "inspector_other"
 # is a second inspector of the same district; "officer_other" is the officer of another district.
-PRINCIPALS = ("anonymous", "inspector", "inspector_other", "officer", "officer_other", "office", "admin")
-_ROLES = {"inspector": ("inspector", "蒸湘区"), "inspector_other": ("inspector", "蒸湘区"),
-          "officer": ("officer", "蒸湘区"), "officer_other": ("officer", "珠晖区"),
-          "office": ("office", None), "admin": ("admin", None), "victim": ("inspector", "珠晖区")}
+PRINCIPALS = (
+    "anonymous",
+    "inspector",
+    "inspector_other",
+    "officer",
+    "officer_other",
+    "office",
+    "admin",
+)
+_ROLES = {
+    "inspector": ("inspector", "蒸湘区"),
+    "inspector_other": ("inspector", "蒸湘区"),
+    "officer": ("officer", "蒸湘区"),
+    "officer_other": ("officer", "珠晖区"),
+    "office": ("office", None),
+    "admin": ("admin", None),
+    "victim": ("inspector", "珠晖区"),
+}
 _PASSWORD_HASH: list[str] = []
 
 
@@ -57,7 +74,9 @@ def _password_hash() -> str:
     return _PASSWORD_HASH[0]
 
 
-def complete_answers(session, version_id: int, fail: dict[int, list[int]] | None = None) -> list[dict]:
+def complete_answers(
+    session, version_id: int, fail: dict[int, list[int]] | None = None
+) -> list[dict]:
     """An answer for every item of a checklist version: pass (or a valid value), except the
     items in fail (item id -> photo ids), which fail with those photos."""
     from sqlmodel import select
@@ -66,8 +85,9 @@ def complete_answers(session, version_id: int, fail: dict[int, list[int]] | None
 
     fail = fail or {}
     out = []
-    for item in session.exec(select(TemplateItem).where(TemplateItem.version_id == version_id)
-                             .order_by(TemplateItem.id)).all():
+    for item in session.exec(
+        select(TemplateItem).where(TemplateItem.version_id == version_id).order_by(TemplateItem.id)
+    ).all():
         answer: dict = {"item_id": item.id, "result": "pass"}
         if item.response_type == "number":
             low = item.min_value if item.min_value is not None else 0
@@ -77,8 +97,12 @@ def complete_answers(session, version_id: int, fail: dict[int, list[int]] | None
         elif item.response_type == "choice":
             answer = {"item_id": item.id, "value": (item.choices or [""])[0]}
         if item.id in fail:
-            answer = {"item_id": item.id, "result": "fail", "photo_ids": fail[item.id],
-                      "hazard_description": "消防通道堵塞"}
+            answer = {
+                "item_id": item.id,
+                "result": "fail",
+                "photo_ids": fail[item.id],
+                "hazard_description": "消防通道堵塞",
+            }
         out.append(answer)
     return out
 
@@ -89,9 +113,14 @@ def failable_item(session, version_id: int):
 
     from inspect_app.models import TemplateItem
 
-    return session.exec(select(TemplateItem).where(TemplateItem.version_id == version_id,
-                                                   TemplateItem.response_type.in_(("pass_fail", "pass_fail_na")))
-                        .order_by(TemplateItem.id)).first()
+    return session.exec(
+        select(TemplateItem)
+        .where(
+            TemplateItem.version_id == version_id,
+            TemplateItem.response_type.in_(("pass_fail", "pass_fail_na")),
+        )
+        .order_by(TemplateItem.id)
+    ).first()
 
 
 def build_world(session, settings, region) -> dict:
@@ -101,7 +130,6 @@ def build_world(session, settings, region) -> dict:
     import uuid
 
     from itsdangerous.url_safe import URLSafeSerializer
-
     from sqlmodel import select
 
     from inspect_app.domain import accounts, inspections
@@ -111,8 +139,13 @@ def build_world(session, settings, region) -> dict:
     districts = region["districts"]
     users, tokens = {}, {}
     for name, (role, district) in _ROLES.items():
-        user = User(username=f"w_{name}", display_name=name, password_hash=_password_hash(), role=role,
-                    district_id=districts[district].id if district else None)
+        user = User(
+            username=f"w_{name}",
+            display_name=name,
+            password_hash=_password_hash(),
+            role=role,
+            district_id=districts[district].id if district else None,
+        )
         session.add(user)
         session.commit()
         users[name] = user
@@ -122,31 +155,67 @@ def build_world(session, settings, region) -> dict:
     site = region["sites"][0]
     photo = photo_domain.ingest_bytes(session, settings, owner, jpeg_bytes(1))
     item = failable_item(session, version.id)
-    payload = {"client_uuid": str(uuid.uuid4()), "template_id": region["template_id"], "site_id": site.id,
-               "location": None, "answers": complete_answers(session, version.id, {item.id: [photo.id]})}
+    payload = {
+        "client_uuid": str(uuid.uuid4()),
+        "template_id": region["template_id"],
+        "site_id": site.id,
+        "location": None,
+        "answers": complete_answers(session, version.id, {item.id: [photo.id]}),
+    }
     submitted, _created, _new = inspections.submit_payload(session, owner, payload)
     hazard = session.exec(select(Hazard).where(Hazard.inspection_id == submitted.id)).one()
-    draft = inspections.start_draft(session, owner, site.id, region["template_id"], str(uuid.uuid4()))
-    section = session.exec(select(TemplateSection).where(TemplateSection.version_id == version.id)
-                           .order_by(TemplateSection.position)).first()
+    draft = inspections.start_draft(
+        session, owner, site.id, region["template_id"], str(uuid.uuid4())
+    )
+    section = session.exec(
+        select(TemplateSection)
+        .where(TemplateSection.version_id == version.id)
+        .order_by(TemplateSection.position)
+    ).first()
     pdf = b"%PDF-1.4\n% a stored report\n%%EOF\n"
     sha = hashlib.sha256(pdf).hexdigest()
-    report = Report(week="2026-W47", district_id=districts["蒸湘区"].id, data_version="w", sha256=sha, size=len(pdf))
+    report = Report(
+        week="2026-W47",
+        district_id=districts["蒸湘区"].id,
+        data_version="w",
+        sha256=sha,
+        size=len(pdf),
+    )
     session.add(report)
     session.commit()
     path = Path(settings.upload_dir) / "reports" / f"{sha}.pdf"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pdf)
     return {
-        "users": users, "tokens": tokens, "site": site, "photo": photo, "hazard": hazard, "item": item,
-        "submitted": submitted, "draft": draft, "section": section, "version": version, "report": report,
+        "users": users,
+        "tokens": tokens,
+        "site": site,
+        "photo": photo,
+        "hazard": hazard,
+        "item": item,
+        "submitted": submitted,
+        "draft": draft,
+        "section": section,
+        "version": version,
+        "report": report,
         # What GET /login hands a browser: the signed CSRF token of its cookie and form.
         "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
         "ids": {
-            "inspection_id": submitted.id, "hazard_id": hazard.id, "photo_id": photo.id, "item_id": item.id,
-            "template_id": region["template_id"], "section_id": section.id, "version_id": version.id,
-            "site_id": site.id, "user_id": users["victim"].id, "report_id": report.id, "week": "2026-W47",
-            "code": "en", "key": section.key, "kind": "items", "object_id": item.id,
+            "inspection_id": submitted.id,
+            "hazard_id": hazard.id,
+            "photo_id": photo.id,
+            "item_id": item.id,
+            "template_id": region["template_id"],
+            "section_id": section.id,
+            "version_id": version.id,
+            "site_id": site.id,
+            "user_id": users["victim"].id,
+            "report_id": report.id,
+            "week": "2026-W47",
+            "code": "en",
+            "key": section.key,
+            "kind": "items",
+            "object_id": item.id,
         },
     }
 
@@ -172,9 +241,13 @@ class Server:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "INSPECT_DATABASE_URL": settings.database_url,
-                    "INSPECT_UPLOAD_DIR": str(settings.upload_dir), "INSPECT_SECRET_KEY": settings.secret_key,
-                    "INSPECT_ENV": env}
+        self.env = {
+            **os.environ,
+            "INSPECT_DATABASE_URL": settings.database_url,
+            "INSPECT_UPLOAD_DIR": str(settings.upload_dir),
+            "INSPECT_SECRET_KEY": settings.secret_key,
+            "INSPECT_ENV": env,
+        }
         self.process = None
         self.starts = 0
 
@@ -188,13 +261,18 @@ class Server:
         with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "inspect_app.cli", "serve", "--port", str(self.port)],
-                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}: {self.log_tail()}")
+                raise RuntimeError(
+                    f"the server exited with {self.process.returncode}: {self.log_tail()}"
+                )
             try:
                 if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
                     return
@@ -248,7 +326,9 @@ class Submission:
         self.photo_bytes = [jpeg_bytes(seed * 2 + k) for k in range(2)]
         self.photo_ids: list[int | None] = [None, None]
         self.answers_for = answers_for  # photo ids -> the answers list
-        self.acks: list[tuple[int, int, tuple[int, ...]]] = []  # (status, inspection id, hazard ids)
+        self.acks: list[
+            tuple[int, int, tuple[int, ...]]
+        ] = []  # (status, inspection id, hazard ids)
         self.surprises: list[str] = []  # any answer other than 2xx or a dropped connection
 
     @property
@@ -256,8 +336,13 @@ class Submission:
         return bool(self.acks)
 
     def payload(self) -> dict:
-        return {"client_uuid": self.client_uuid, "template_id": self.template_id, "site_id": self.site_id,
-                "location": None, "answers": self.answers_for(self.photo_ids)}
+        return {
+            "client_uuid": self.client_uuid,
+            "template_id": self.template_id,
+            "site_id": self.site_id,
+            "location": None,
+            "answers": self.answers_for(self.photo_ids),
+        }
 
     def step(self, client, timeout: float = 10) -> bool:
         """One attempt at the next missing piece; True once the inspection is acknowledged.
@@ -265,17 +350,25 @@ class Submission:
         headers = {"Authorization": f"Bearer {self.token}"}
         for k, data in enumerate(self.photo_bytes):
             if self.photo_ids[k] is None:
-                r = client.post("/api/v1/photos", headers=headers, files={"file": (f"p{k}.jpg", data, "image/jpeg")},
-                                timeout=timeout)
+                r = client.post(
+                    "/api/v1/photos",
+                    headers=headers,
+                    files={"file": (f"p{k}.jpg", data, "image/jpeg")},
+                    timeout=timeout,
+                )
                 if r.status_code in (200, 201):
                     self.photo_ids[k] = r.json()["id"]
                 else:
                     self.surprises.append(f"photo {r.status_code} {r.text[:200]}")
                     return False
-        r = client.post("/api/v1/inspections", headers=headers, json=self.payload(), timeout=timeout)
+        r = client.post(
+            "/api/v1/inspections", headers=headers, json=self.payload(), timeout=timeout
+        )
         if r.status_code in (200, 201):
             body = r.json()
-            self.acks.append((r.status_code, body["id"], tuple(sorted(h["id"] for h in body["hazards"]))))
+            self.acks.append(
+                (r.status_code, body["id"], tuple(sorted(h["id"] for h in body["hazards"])))
+            )
             return True
         self.surprises.append(f"inspection {r.status_code} {r.text[:200]}")
         return False
@@ -290,9 +383,17 @@ def answers_factory(session, version_id: int):
 
     from inspect_app.models import TemplateItem
 
-    failable = [item.id for item in session.exec(select(TemplateItem).where(
-        TemplateItem.version_id == version_id,
-        TemplateItem.response_type.in_(("pass_fail", "pass_fail_na"))).order_by(TemplateItem.id)).all()[:2]]
+    failable = [
+        item.id
+        for item in session.exec(
+            select(TemplateItem)
+            .where(
+                TemplateItem.version_id == version_id,
+                TemplateItem.response_type.in_(("pass_fail", "pass_fail_na")),
+            )
+            .order_by(TemplateItem.id)
+        ).all()[:2]
+    ]
     base = complete_answers(session, version_id, {item_id: [] for item_id in failable})
 
     def answers_for(photo_ids):
@@ -333,51 +434,96 @@ def check_store(engine, settings, submissions: list[Submission]) -> dict:
             if sub is None:
                 problems.append(f"{where}: nobody submitted it")
                 continue
-            items = session.exec(select(func.count()).select_from(TemplateItem).where(
-                TemplateItem.version_id == inspection.template_version_id)).one()
-            answers = session.exec(select(Answer).where(Answer.inspection_id == inspection.id)).all()
+            items = session.exec(
+                select(func.count())
+                .select_from(TemplateItem)
+                .where(TemplateItem.version_id == inspection.template_version_id)
+            ).one()
+            answers = session.exec(
+                select(Answer).where(Answer.inspection_id == inspection.id)
+            ).all()
             failed = [a for a in answers if a.result == "fail"]
-            hazards = session.exec(select(Hazard).where(Hazard.inspection_id == inspection.id)).all()
+            hazards = session.exec(
+                select(Hazard).where(Hazard.inspection_id == inspection.id)
+            ).all()
             if inspection.status != "submitted" or len(answers) != items:
-                problems.append(f"{where}: half-present: {inspection.status}, {len(answers)}/{items} answers")
+                problems.append(
+                    f"{where}: half-present: {inspection.status}, {len(answers)}/{items} answers"
+                )
             if len(failed) != 2 or len(hazards) != 2:
-                problems.append(f"{where}: {len(failed)} failed answers, {len(hazards)} hazards (want 2 and 2)")
+                problems.append(
+                    f"{where}: {len(failed)} failed answers, {len(hazards)} hazards (want 2 and 2)"
+                )
             for hazard in hazards:
-                n_photos = session.exec(select(func.count()).select_from(HazardPhoto).where(
-                    HazardPhoto.hazard_id == hazard.id)).one()
-                n_events = session.exec(select(func.count()).select_from(HazardEvent).where(
-                    HazardEvent.hazard_id == hazard.id, HazardEvent.action == "created")).one()
+                n_photos = session.exec(
+                    select(func.count())
+                    .select_from(HazardPhoto)
+                    .where(HazardPhoto.hazard_id == hazard.id)
+                ).one()
+                n_events = session.exec(
+                    select(func.count())
+                    .select_from(HazardEvent)
+                    .where(HazardEvent.hazard_id == hazard.id, HazardEvent.action == "created")
+                ).one()
                 if n_photos != 1 or n_events != 1:
-                    problems.append(f"{where}: hazard {hazard.id} has {n_photos} photos, {n_events} created events")
+                    problems.append(
+                        f"{where}: hazard {hazard.id} has {n_photos} photos, {n_events} created events"
+                    )
             for answer in failed:
-                if session.exec(select(func.count()).select_from(AnswerPhoto).where(
-                        AnswerPhoto.answer_id == answer.id)).one() != 1:
+                if (
+                    session.exec(
+                        select(func.count())
+                        .select_from(AnswerPhoto)
+                        .where(AnswerPhoto.answer_id == answer.id)
+                    ).one()
+                    != 1
+                ):
                     problems.append(f"{where}: failed answer {answer.id} lost its photo")
             if sub.acked:
                 ids = {ack[1] for ack in sub.acks}
                 hazard_sets = {ack[2] for ack in sub.acks}
                 if ids != {inspection.id} or hazard_sets != {tuple(sorted(h.id for h in hazards))}:
-                    problems.append(f"{where}: acknowledged as {ids} {hazard_sets}, stored as {inspection.id}")
+                    problems.append(
+                        f"{where}: acknowledged as {ids} {hazard_sets}, stored as {inspection.id}"
+                    )
         stored = {i.client_uuid for i in inspections}
         lost = [s.client_uuid for s in submissions if s.acked and s.client_uuid not in stored]
         problems += [f"acknowledged but lost: {u}" for u in lost]
         duplicates = len(inspections) - len(stored)
-        orphan_hazards = session.exec(select(func.count()).select_from(Hazard).where(
-            Hazard.inspection_id.is_not(None), Hazard.inspection_id.not_in(select(Inspection.id)))).one()
+        orphan_hazards = session.exec(
+            select(func.count())
+            .select_from(Hazard)
+            .where(
+                Hazard.inspection_id.is_not(None),
+                Hazard.inspection_id.not_in(select(Inspection.id)),
+            )
+        ).one()
         if orphan_hazards:
             problems.append(f"{orphan_hazards} hazards without their inspection")
         gc = housekeeping.gc(session, settings, grace_seconds=0)
-        missing = [p.id for p in session.exec(select(Photo)).all()
-                   if not all(photo_domain.path_for(settings, p, v).is_file() for v in ("web", "thumb"))]
+        missing = [
+            p.id
+            for p in session.exec(select(Photo)).all()
+            if not all(photo_domain.path_for(settings, p, v).is_file() for v in ("web", "thumb"))
+        ]
         if missing:
             problems.append(f"photos without their files: {missing}")
         acked_photos = {pid for s in submissions for pid in s.photo_ids if pid is not None}
         known = set(session.exec(select(Photo.id)).all())
         if acked_photos - known:
             problems.append(f"acknowledged photos lost: {sorted(acked_photos - known)}")
-        repeat_201 = [s.client_uuid for s in submissions if sum(1 for a in s.acks if a[0] == 201) > 1]
+        repeat_201 = [
+            s.client_uuid for s in submissions if sum(1 for a in s.acks if a[0] == 201) > 1
+        ]
         problems += [f"201 Created more than once for {u}" for u in repeat_201]
-    return {"problems": problems, "inspections": len(inspections), "acked": sum(s.acked for s in submissions),
-            "attempted": len(submissions), "duplicates": duplicates, "lost": len(lost),
-            "orphan_files_removed": len(gc.orphans), "temp_files_removed": len(gc.temporary),
-            "surprises": [x for s in submissions for x in s.surprises]}
+    return {
+        "problems": problems,
+        "inspections": len(inspections),
+        "acked": sum(s.acked for s in submissions),
+        "attempted": len(submissions),
+        "duplicates": duplicates,
+        "lost": len(lost),
+        "orphan_files_removed": len(gc.orphans),
+        "temp_files_removed": len(gc.temporary),
+        "surprises": [x for s in submissions for x in s.surprises],
+    }

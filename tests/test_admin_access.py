@@ -15,14 +15,30 @@ def admin_routes(_app=None):
 
 
 def concrete(path: str) -> str:
-    return path.replace("{kind}", "items").replace("{version_id}", "1").replace("{", "").replace("}", "") \
-        .replace("template_id", "1").replace("section_id", "1").replace("item_id", "1") \
-        .replace("site_id", "1").replace("user_id", "1").replace("object_id", "1")
+    return (
+        path.replace("{kind}", "items")
+        .replace("{version_id}", "1")
+        .replace("{", "")
+        .replace("}", "")
+        .replace("template_id", "1")
+        .replace("section_id", "1")
+        .replace("item_id", "1")
+        .replace("site_id", "1")
+        .replace("user_id", "1")
+        .replace("object_id", "1")
+    )
 
 
 def test_the_admin_area_has_the_pages_of_the_issue(app):
     paths = {p for _m, p in admin_routes(app)}
-    for page in ("/admin", "/admin/users", "/admin/templates", "/admin/sites", "/admin/districts", "/admin/audit"):
+    for page in (
+        "/admin",
+        "/admin/users",
+        "/admin/templates",
+        "/admin/sites",
+        "/admin/districts",
+        "/admin/audit",
+    ):
         assert page in paths
 
 
@@ -50,8 +66,17 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
 def test_every_admin_page_renders_for_an_admin(login_as, region):
     client, _user = login_as("admin")
     tid = region["template_id"]
-    for page in ("/admin", "/admin/users", "/admin/templates", f"/admin/templates/{tid}", "/admin/sites",
-                 "/admin/sites/new", f"/admin/sites/{region['sites'][0].id}", "/admin/districts", "/admin/audit"):
+    for page in (
+        "/admin",
+        "/admin/users",
+        "/admin/templates",
+        f"/admin/templates/{tid}",
+        "/admin/sites",
+        "/admin/sites/new",
+        f"/admin/sites/{region['sites'][0].id}",
+        "/admin/districts",
+        "/admin/audit",
+    ):
         r = client.get(page)
         assert r.status_code == 200, (page, r.text[:2000])
         assert 'class="admin-tabs"' in r.text

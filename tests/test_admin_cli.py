@@ -14,8 +14,12 @@ from tests.test_cli import DATA, run
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     """The command line on its own database and upload folder, in English."""
-    return {**os.environ, "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-            "INSPECT_UPLOAD_DIR": str(tmp_path / "up"), "LANG": "en_US.UTF-8"}
+    return {
+        **os.environ,
+        "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "INSPECT_UPLOAD_DIR": str(tmp_path / "up"),
+        "LANG": "en_US.UTF-8",
+    }
 
 
 def test_template_export_then_import_round_trip(env, tmp_path):

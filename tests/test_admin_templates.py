@@ -17,8 +17,24 @@ from inspect_app.models import AuditLog, Inspection, TemplateItem, TemplateVersi
 from tests.conftest import csrf
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-HEADER = ["section", "section_zh", "section_en", "key", "prompt_zh", "prompt_en", "type", "min", "max", "unit",
-          "choices", "photo", "grade", "required", "basis", "guidance"]
+HEADER = [
+    "section",
+    "section_zh",
+    "section_en",
+    "key",
+    "prompt_zh",
+    "prompt_en",
+    "type",
+    "min",
+    "max",
+    "unit",
+    "choices",
+    "photo",
+    "grade",
+    "required",
+    "basis",
+    "guidance",
+]
 
 
 def workbook_bytes(rows, header=HEADER, settings=None) -> bytes:
@@ -37,8 +53,24 @@ def workbook_bytes(rows, header=HEADER, settings=None) -> bytes:
     return out.getvalue()
 
 
-GOOD_ROW = ["fire", "消防安全", "Fire", "F1", "灭火器有效", "Extinguishers valid", "pass_fail", None, None, None, None,
-            "yes", "major", "yes", "GB 50140", "看压力表"]
+GOOD_ROW = [
+    "fire",
+    "消防安全",
+    "Fire",
+    "F1",
+    "灭火器有效",
+    "Extinguishers valid",
+    "pass_fail",
+    None,
+    None,
+    None,
+    None,
+    "yes",
+    "major",
+    "yes",
+    "GB 50140",
+    "看压力表",
+]
 
 
 @pytest.fixture
@@ -55,8 +87,12 @@ def versions_count(session) -> int:
 
 def upload(client, data: bytes, filename="checklist.xlsx", **form):
     """As the plain form sends it: the CSRF token is a field before the file."""
-    return client.post("/admin/templates/import", files={"file": (filename, data, XLSX)},
-                       data={"csrftoken": csrf(client)["x-csrftoken"], **form}, headers={"accept": "text/html"})
+    return client.post(
+        "/admin/templates/import",
+        files={"file": (filename, data, XLSX)},
+        data={"csrftoken": csrf(client)["x-csrftoken"], **form},
+        headers={"accept": "text/html"},
+    )
 
 
 # --- Excel round trip ----------------------------------------------------------------------------
@@ -84,13 +120,68 @@ def test_export_then_import_gives_the_same_template(admin_client, region, sessio
 def test_every_item_field_survives_the_round_trip(session, region):
     rows = [
         GOOD_ROW,
-        ["fire", "消防安全", "Fire", "F2", "压力值", "", "number", 0.5, 4, "MPa", None, "no", "general", "no", "", ""],
-        ["fire", "消防安全", "Fire", "F3", "类型", "", "choice", None, None, None, "干粉|二氧化碳|水基", "no", "general",
-         "yes", "", ""],
-        ["other", "其他", "", "O1", "其他情况", "", "text", None, None, None, None, None, None, None, None, None],
+        [
+            "fire",
+            "消防安全",
+            "Fire",
+            "F2",
+            "压力值",
+            "",
+            "number",
+            0.5,
+            4,
+            "MPa",
+            None,
+            "no",
+            "general",
+            "no",
+            "",
+            "",
+        ],
+        [
+            "fire",
+            "消防安全",
+            "Fire",
+            "F3",
+            "类型",
+            "",
+            "choice",
+            None,
+            None,
+            None,
+            "干粉|二氧化碳|水基",
+            "no",
+            "general",
+            "yes",
+            "",
+            "",
+        ],
+        [
+            "other",
+            "其他",
+            "",
+            "O1",
+            "其他情况",
+            "",
+            "text",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ],
     ]
-    spec = checklists.parse_xlsx(workbook_bytes(rows, settings=["extinguishers", "灭火器检查", "Extinguishers"]))
-    assert spec["key"] == "extinguishers" and [s["key"] for s in spec["sections"]] == ["fire", "other"]
+    spec = checklists.parse_xlsx(
+        workbook_bytes(rows, settings=["extinguishers", "灭火器检查", "Extinguishers"])
+    )
+    assert spec["key"] == "extinguishers" and [s["key"] for s in spec["sections"]] == [
+        "fire",
+        "other",
+    ]
     f2 = spec["sections"][0]["items"][1]
     assert (f2["min_value"], f2["max_value"], f2["unit"], f2["required"]) == (0.5, 4, "MPa", False)
     assert spec["sections"][0]["items"][2]["choices"] == ["干粉", "二氧化碳", "水基"]
@@ -100,7 +191,9 @@ def test_every_item_field_survives_the_round_trip(session, region):
     assert checklists.parse_xlsx(checklists.spec_to_xlsx(stored)) == stored
 
 
-def test_an_import_without_settings_sheet_takes_the_name_from_the_form(admin_client, region, session):
+def test_an_import_without_settings_sheet_takes_the_name_from_the_form(
+    admin_client, region, session
+):
     client, _admin = admin_client
     r = upload(client, workbook_bytes([GOOD_ROW]), name_zh="新检查表", key="new-list")
     assert r.status_code == 200, r.text[:1500]
@@ -135,28 +228,60 @@ def test_missing_column_is_refused(admin_client, region, session):
     client, _admin = admin_client
     header = [h for h in HEADER if h != "prompt_zh"]
     row = [v for h, v in zip(HEADER, GOOD_ROW) if h != "prompt_zh"]
-    refused(client, session, workbook_bytes([row], header=header), 422, "Row 1: missing column(s): prompt_zh.")
+    refused(
+        client,
+        session,
+        workbook_bytes([row], header=header),
+        422,
+        "Row 1: missing column(s): prompt_zh.",
+    )
 
 
 def test_every_bad_row_is_reported_at_once_with_its_row_number(admin_client, region, session):
     client, _admin = admin_client
     rows = [
         GOOD_ROW,
-        ["fire", "消防安全", "Fire", "F1", "重复", "", "pass_fail"] + [None] * 9,               # row 3: duplicate key
-        ["fire", "消防安全", "Fire", 42, "数字做键", "", "pass_fail"] + [None] * 9,              # row 4: number as text
-        ["fire", "消防安全", "Fire", "F4", "类型错", "", "dropdown"] + [None] * 9,               # row 5: unknown type
-        ["fire", "消防安全", "Fire", "F5", "等级错", "", "pass_fail", None, None, None, None, "maybe", "severe"]
-        + [None] * 3,                                                                           # row 6: photo, grade
-        ["fire", "消防安全", "Fire", "F6", "限值", "", "number", "low", 3] + [None] * 7,          # row 7: min not a number
-        ["fire", "消防安全", "Fire", "F7", "", "", "choice", None, None, None, "唯一"] + [None] * 5,  # row 8
+        ["fire", "消防安全", "Fire", "F1", "重复", "", "pass_fail"]
+        + [None] * 9,  # row 3: duplicate key
+        ["fire", "消防安全", "Fire", 42, "数字做键", "", "pass_fail"]
+        + [None] * 9,  # row 4: number as text
+        ["fire", "消防安全", "Fire", "F4", "类型错", "", "dropdown"]
+        + [None] * 9,  # row 5: unknown type
+        [
+            "fire",
+            "消防安全",
+            "Fire",
+            "F5",
+            "等级错",
+            "",
+            "pass_fail",
+            None,
+            None,
+            None,
+            None,
+            "maybe",
+            "severe",
+        ]
+        + [None] * 3,  # row 6: photo, grade
+        ["fire", "消防安全", "Fire", "F6", "限值", "", "number", "low", 3]
+        + [None] * 7,  # row 7: min not a number
+        ["fire", "消防安全", "Fire", "F7", "", "", "choice", None, None, None, "唯一"]
+        + [None] * 5,  # row 8
     ]
-    r = refused(client, session, workbook_bytes(rows), 422,
-                "Row 3: the key F1 is used again (first in row 2).",
-                "Row 4: key must be text, not 42.",
-                "Row 5: unknown type dropdown",
-                "Row 6: photo must be yes or no.", "Row 6: unknown grade severe",
-                "Row 7: min must be a number.",
-                "Row 8: prompt_zh is empty.", "Row 8: a choice item needs at least two choices")
+    r = refused(
+        client,
+        session,
+        workbook_bytes(rows),
+        422,
+        "Row 3: the key F1 is used again (first in row 2).",
+        "Row 4: key must be text, not 42.",
+        "Row 5: unknown type dropdown",
+        "Row 6: photo must be yes or no.",
+        "Row 6: unknown grade severe",
+        "Row 7: min must be a number.",
+        "Row 8: prompt_zh is empty.",
+        "Row 8: a choice item needs at least two choices",
+    )
     assert "nothing was imported" in r.text
 
 
@@ -172,7 +297,14 @@ def test_formulas_are_refused(admin_client, region, session):
     out = io.BytesIO()
     wb.save(out)
     assert ws["E3"].data_type == "f"
-    refused(client, session, out.getvalue(), 422, "Row 3: prompt_zh holds a formula", "Row 4: max holds a formula")
+    refused(
+        client,
+        session,
+        out.getvalue(),
+        422,
+        "Row 3: prompt_zh holds a formula",
+        "Row 4: max holds a formula",
+    )
 
 
 @pytest.fixture
@@ -241,9 +373,21 @@ def test_an_empty_sheet_is_refused(admin_client, region, session):
 
 
 def item_form(**overrides):
-    form = {"prompt_zh": "安全出口畅通", "prompt_en": "Exits clear", "response_type": "pass_fail",
-            "default_grade": "major", "photo_required_on_fail": "1", "required": "1", "basis": "消防法",
-            "guidance": "逐个查看", "key": "", "min_value": "", "max_value": "", "unit": "", "choices": ""}
+    form = {
+        "prompt_zh": "安全出口畅通",
+        "prompt_en": "Exits clear",
+        "response_type": "pass_fail",
+        "default_grade": "major",
+        "photo_required_on_fail": "1",
+        "required": "1",
+        "basis": "消防法",
+        "guidance": "逐个查看",
+        "key": "",
+        "min_value": "",
+        "max_value": "",
+        "unit": "",
+        "choices": "",
+    }
     form.update(overrides)
     return form
 
@@ -251,46 +395,103 @@ def item_form(**overrides):
 def test_build_and_publish_a_template_in_the_editor(admin_client, region, session):
     client, admin = admin_client
     h = csrf(client)
-    r = client.post("/admin/templates", data={"name_zh": "消防专项检查", "name_en": "Fire check", "key": ""},
-                    headers=h, follow_redirects=False)
+    r = client.post(
+        "/admin/templates",
+        data={"name_zh": "消防专项检查", "name_en": "Fire check", "key": ""},
+        headers=h,
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     tid = int(r.headers["location"].rsplit("/", 1)[1])
     draft = checklists.current_draft(session, tid)
     assert draft.version == 1
     # An empty draft cannot be published.
-    assert client.post(f"/admin/templates/{tid}/publish", headers={**h, "accept": "text/html"}).status_code == 422
-    client.post(f"/admin/templates/{tid}/sections", data={"title_zh": "疏散", "title_en": "Escape"}, headers=h)
-    client.post(f"/admin/templates/{tid}/sections", data={"title_zh": "器材", "key": "gear"}, headers=h)
+    assert (
+        client.post(
+            f"/admin/templates/{tid}/publish", headers={**h, "accept": "text/html"}
+        ).status_code
+        == 422
+    )
+    client.post(
+        f"/admin/templates/{tid}/sections",
+        data={"title_zh": "疏散", "title_en": "Escape"},
+        headers=h,
+    )
+    client.post(
+        f"/admin/templates/{tid}/sections", data={"title_zh": "器材", "key": "gear"}, headers=h
+    )
     sections = checklists.sections_of(session, draft.id)
     assert [(s.key, s.title_zh) for s in sections] == [("S1", "疏散"), ("gear", "器材")]
-    r = client.post(f"/admin/templates/{tid}/sections/{sections[0].id}/items", data=item_form(), headers=h,
-                    follow_redirects=False)
+    r = client.post(
+        f"/admin/templates/{tid}/sections/{sections[0].id}/items",
+        data=item_form(),
+        headers=h,
+        follow_redirects=False,
+    )
     assert r.status_code == 303
-    client.post(f"/admin/templates/{tid}/sections/{sections[0].id}/items",
-                data=item_form(prompt_zh="应急照明", default_grade="general", required=""), headers=h)
-    client.post(f"/admin/templates/{tid}/sections/{sections[1].id}/items",
-                data=item_form(prompt_zh="灭火器压力", response_type="number", min_value="0.8", max_value="1.2",
-                               unit="MPa", photo_required_on_fail=""), headers=h)
+    client.post(
+        f"/admin/templates/{tid}/sections/{sections[0].id}/items",
+        data=item_form(prompt_zh="应急照明", default_grade="general", required=""),
+        headers=h,
+    )
+    client.post(
+        f"/admin/templates/{tid}/sections/{sections[1].id}/items",
+        data=item_form(
+            prompt_zh="灭火器压力",
+            response_type="number",
+            min_value="0.8",
+            max_value="1.2",
+            unit="MPa",
+            photo_required_on_fail="",
+        ),
+        headers=h,
+    )
     session.expire_all()
     first, second = checklists.items_of(session, draft.id, sections[0].id)
-    assert (first.key, first.default_grade, first.photo_required_on_fail, first.required) == ("S1-1", "major", True, True)
+    assert (first.key, first.default_grade, first.photo_required_on_fail, first.required) == (
+        "S1-1",
+        "major",
+        True,
+        True,
+    )
     assert (second.key, second.required) == ("S1-2", False)
     # Reorder: the second item up, the second section up.
     client.post(f"/admin/templates/{tid}/items/{second.id}/move", data={"step": "-1"}, headers=h)
-    client.post(f"/admin/templates/{tid}/sections/{sections[1].id}/move", data={"step": "-1"}, headers=h)
+    client.post(
+        f"/admin/templates/{tid}/sections/{sections[1].id}/move", data={"step": "-1"}, headers=h
+    )
     session.expire_all()
-    assert [i.prompt_zh for i in checklists.items_of(session, draft.id, sections[0].id)] == ["应急照明", "安全出口畅通"]
+    assert [i.prompt_zh for i in checklists.items_of(session, draft.id, sections[0].id)] == [
+        "应急照明",
+        "安全出口畅通",
+    ]
     assert [s.key for s in checklists.sections_of(session, draft.id)] == ["gear", "S1"]
     # Edit an item: every field.
-    r = client.post(f"/admin/templates/{tid}/items/{first.id}",
-                    data=item_form(prompt_zh="出口", response_type="choice", choices="畅通\n堵塞", key="EXIT",
-                                   default_grade="general", photo_required_on_fail="", guidance="g", basis="b"),
-                    headers=h, follow_redirects=False)
+    r = client.post(
+        f"/admin/templates/{tid}/items/{first.id}",
+        data=item_form(
+            prompt_zh="出口",
+            response_type="choice",
+            choices="畅通\n堵塞",
+            key="EXIT",
+            default_grade="general",
+            photo_required_on_fail="",
+            guidance="g",
+            basis="b",
+        ),
+        headers=h,
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     session.expire_all()
     edited = session.get(TemplateItem, first.id)
-    assert (edited.key, edited.response_type, edited.choices, edited.photo_required_on_fail, edited.guidance) == (
-        "EXIT", "choice", ["畅通", "堵塞"], False, "g")
+    assert (
+        edited.key,
+        edited.response_type,
+        edited.choices,
+        edited.photo_required_on_fail,
+        edited.guidance,
+    ) == ("EXIT", "choice", ["畅通", "堵塞"], False, "g")
     page = client.get(f"/admin/templates/{tid}")
     assert "应急照明" in page.text and 'class="phone"' in page.text  # the phone preview
     r = client.post(f"/admin/templates/{tid}/publish", headers=h, follow_redirects=False)
@@ -301,9 +502,16 @@ def test_build_and_publish_a_template_in_the_editor(admin_client, region, sessio
     assert published.published_at is not None
     api = client.get(f"/api/v1/templates/{tid}").json()
     assert api["version"] == 1 and [s["key"] for s in api["sections"]] == ["gear", "S1"]
-    actions = [a.action for a in session.exec(select(AuditLog).where(AuditLog.object_id == tid)).all()]
+    actions = [
+        a.action for a in session.exec(select(AuditLog).where(AuditLog.object_id == tid)).all()
+    ]
     assert actions[0] == "template.create" and actions[-1] == "template.publish"
-    assert {"template.section.add", "template.item.add", "template.item.move", "template.item"} <= set(actions)
+    assert {
+        "template.section.add",
+        "template.item.add",
+        "template.item.move",
+        "template.item",
+    } <= set(actions)
 
 
 def test_item_form_problems_are_shown_by_field(admin_client, region, session):
@@ -313,13 +521,18 @@ def test_item_form_problems_are_shown_by_field(admin_client, region, session):
     draft = checklists.current_draft(session, tid)
     section = checklists.sections_of(session, draft.id)[0]
     before = len(checklists.items_of(session, draft.id))
-    r = client.post(f"/admin/templates/{tid}/sections/{section.id}/items",
-                    data=item_form(prompt_zh="", response_type="number", min_value="5", max_value="x"),
-                    headers={**csrf(client), "accept": "text/html"})
+    r = client.post(
+        f"/admin/templates/{tid}/sections/{section.id}/items",
+        data=item_form(prompt_zh="", response_type="number", min_value="5", max_value="x"),
+        headers={**csrf(client), "accept": "text/html"},
+    )
     assert r.status_code == 422
     assert "A prompt in Chinese is required." in r.text and "A number, or nothing." in r.text
-    r = client.post(f"/admin/templates/{tid}/sections/{section.id}/items", data=item_form(key="R2"),
-                    headers={**csrf(client), "accept": "text/html"})
+    r = client.post(
+        f"/admin/templates/{tid}/sections/{section.id}/items",
+        data=item_form(key="R2"),
+        headers={**csrf(client), "accept": "text/html"},
+    )
     assert r.status_code == 422 and "Item key missing or repeated: R2" in r.text
     assert len(checklists.items_of(session, draft.id)) == before
 
@@ -331,8 +544,11 @@ def test_htmx_gets_only_the_editor_back(admin_client, region):
     assert r.status_code == 200
     assert r.text.lstrip().startswith('<div id="editor"') and "<html" not in r.text
     # A refused action still swaps (200) and shows the problem.
-    r = client.post(f"/admin/templates/{tid}/sections", data={"title_zh": ""},
-                    headers={**csrf(client), "HX-Request": "true"})
+    r = client.post(
+        f"/admin/templates/{tid}/sections",
+        data={"title_zh": ""},
+        headers={**csrf(client), "HX-Request": "true"},
+    )
     assert r.status_code == 200 and "Section S8 has no title." in r.text
 
 
@@ -340,8 +556,12 @@ def test_an_inspection_in_progress_keeps_its_version(admin_client, region, sessi
     client, _admin = admin_client
     tid, old = region["template_id"], region["template_version"]
     inspector = make_user("inspector")
-    inspection = Inspection(client_uuid="in-progress-1", template_version_id=old.id, site_id=region["sites"][0].id,
-                            inspector_id=inspector.id)
+    inspection = Inspection(
+        client_uuid="in-progress-1",
+        template_version_id=old.id,
+        site_id=region["sites"][0].id,
+        inspector_id=inspector.id,
+    )
     session.add(inspection)
     session.commit()
     old_spec = checklists.version_spec(session, old)
@@ -351,7 +571,11 @@ def test_an_inspection_in_progress_keeps_its_version(admin_client, region, sessi
     draft = checklists.current_draft(session, tid)
     assert draft.id != old.id and draft.version == 2
     item = checklists.items_of(session, draft.id)[0]
-    client.post(f"/admin/templates/{tid}/items/{item.id}", data=item_form(prompt_zh="新的说法", key=item.key), headers=h)
+    client.post(
+        f"/admin/templates/{tid}/items/{item.id}",
+        data=item_form(prompt_zh="新的说法", key=item.key),
+        headers=h,
+    )
     client.post(f"/admin/templates/{tid}/publish", headers=h)
 
     session.expire_all()
@@ -369,9 +593,21 @@ def test_a_published_version_is_never_edited(admin_client, region, session):
     item = checklists.items_of(session, old.id)[0]
     section = checklists.sections_of(session, old.id)[0]
     h = {**csrf(client), "accept": "text/html"}
-    assert client.post(f"/admin/templates/{tid}/items/{item.id}", data=item_form(), headers=h).status_code == 409
-    assert client.post(f"/admin/templates/{tid}/items/{item.id}/delete", headers=h).status_code == 409
-    assert client.post(f"/admin/templates/{tid}/sections/{section.id}/move", data={"step": 1}, headers=h).status_code == 409
+    assert (
+        client.post(
+            f"/admin/templates/{tid}/items/{item.id}", data=item_form(), headers=h
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(f"/admin/templates/{tid}/items/{item.id}/delete", headers=h).status_code == 409
+    )
+    assert (
+        client.post(
+            f"/admin/templates/{tid}/sections/{section.id}/move", data={"step": 1}, headers=h
+        ).status_code
+        == 409
+    )
     assert client.post(f"/admin/templates/{tid}/publish", headers=h).status_code == 409
     assert client.get(f"/admin/templates/{tid}/items/{item.id}", headers=h).status_code == 409
     session.expire_all()
@@ -382,7 +618,10 @@ def test_items_of_another_template_are_not_found(admin_client, region, session):
     client, _admin = admin_client
     other = checklists.create_template(session, None, "", "另一个")
     item = checklists.items_of(session, region["template_version"].id)[0]
-    r = client.post(f"/admin/templates/{other.id}/items/{item.id}/delete", headers={**csrf(client), "accept": "text/html"})
+    r = client.post(
+        f"/admin/templates/{other.id}/items/{item.id}/delete",
+        headers={**csrf(client), "accept": "text/html"},
+    )
     assert r.status_code == 404
 
 

@@ -19,20 +19,38 @@ def test_passwords_are_argon2_hashes():
 def test_login_sets_httponly_samesite_cookie_and_redirects_home(client, make_user, session):
     user = make_user("office")
     client.get("/login")
-    r = client.post("/login", data={"username": user.username, "password": PASSWORD,
-                                     "csrftoken": client.cookies["csrftoken"], "next": "/"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={
+            "username": user.username,
+            "password": PASSWORD,
+            "csrftoken": client.cookies["csrftoken"],
+            "next": "/",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     cookie = r.headers["set-cookie"]
-    assert SESSION_COOKIE in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert (
+        SESSION_COOKIE in cookie
+        and "HttpOnly" in cookie
+        and "SameSite=lax" in cookie.replace("Lax", "lax")
+    )
     stored = session.exec(select(AuthSession)).all()
-    assert len(stored) == 1 and stored[0].token_hash != client.cookies[SESSION_COOKIE]  # only the hash
+    assert (
+        len(stored) == 1 and stored[0].token_hash != client.cookies[SESSION_COOKIE]
+    )  # only the hash
     home = client.get("/", follow_redirects=False)
     assert home.headers["location"] == "/dashboard"
 
 
 def test_each_role_lands_on_its_home(app, make_user):
-    for role, home in [("inspector", "/inspections"), ("officer", "/hazards"), ("office", "/dashboard"), ("admin", "/admin")]:
+    for role, home in [
+        ("inspector", "/inspections"),
+        ("officer", "/hazards"),
+        ("office", "/dashboard"),
+        ("admin", "/admin"),
+    ]:
         with TestClient(app) as c:
             login(c, make_user(role).username)
             assert c.get("/", follow_redirects=False).headers["location"] == home
@@ -42,7 +60,9 @@ def test_wrong_password_and_unknown_user_look_the_same(client, make_user):
     user = make_user("office")
     client.get("/login")
     token = client.cookies["csrftoken"]
-    a = client.post("/login", data={"username": user.username, "password": "nope", "csrftoken": token})
+    a = client.post(
+        "/login", data={"username": user.username, "password": "nope", "csrftoken": token}
+    )
     b = client.post("/login", data={"username": "ghost", "password": "nope", "csrftoken": token})
     assert a.status_code == b.status_code == 401
     assert SESSION_COOKIE not in client.cookies
@@ -55,9 +75,16 @@ def test_login_is_rate_limited_per_user(client, make_user, session, settings):
     client.get("/login")
     token = client.cookies["csrftoken"]
     for _ in range(settings.login_max_failures_per_user):
-        assert client.post("/login", data={"username": user.username, "password": "bad", "csrftoken": token}).status_code == 401
+        assert (
+            client.post(
+                "/login", data={"username": user.username, "password": "bad", "csrftoken": token}
+            ).status_code
+            == 401
+        )
     # Now even the right password is refused for a while.
-    r = client.post("/login", data={"username": user.username, "password": PASSWORD, "csrftoken": token})
+    r = client.post(
+        "/login", data={"username": user.username, "password": PASSWORD, "csrftoken": token}
+    )
     assert r.status_code == 429
     assert SESSION_COOKIE not in client.cookies
     api = client.post("/api/v1/auth/token", data={"username": user.username, "password": PASSWORD})
@@ -70,7 +97,9 @@ def test_login_is_rate_limited_per_address(client, make_user, settings):
     for i in range(settings.login_max_failures_per_address):
         client.post("/login", data={"username": f"guess{i}", "password": "bad", "csrftoken": token})
     user = make_user("office")
-    r = client.post("/login", data={"username": user.username, "password": PASSWORD, "csrftoken": token})
+    r = client.post(
+        "/login", data={"username": user.username, "password": PASSWORD, "csrftoken": token}
+    )
     assert r.status_code == 429
 
 
@@ -86,7 +115,9 @@ def test_login_form_without_csrf_token_is_refused(client, make_user, session):
 def test_forged_csrf_token_is_refused(client, make_user):
     user = make_user("office")
     client.get("/login")
-    r = client.post("/login", data={"username": user.username, "password": PASSWORD, "csrftoken": "forged"})
+    r = client.post(
+        "/login", data={"username": user.username, "password": PASSWORD, "csrftoken": "forged"}
+    )
     assert r.status_code == 403
 
 
@@ -105,8 +136,15 @@ def test_login_rotates_the_session(client, make_user, session):
     user = make_user("office")
     login(client, user.username)
     first = client.cookies[SESSION_COOKIE]
-    r = client.post("/login", data={"username": user.username, "password": PASSWORD,
-                                     "csrftoken": client.cookies["csrftoken"]}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={
+            "username": user.username,
+            "password": PASSWORD,
+            "csrftoken": client.cookies["csrftoken"],
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert client.cookies[SESSION_COOKIE] != first
     assert len(session.exec(select(AuthSession)).all()) == 1  # the old one is gone
@@ -118,7 +156,9 @@ def test_token_endpoint_and_bearer_access(client, make_user):
     assert r.status_code == 200
     body = r.json()
     assert body["token_type"] == "bearer" and len(body["access_token"]) > 20
-    ok = client.get("/api/v1/districts", headers={"Authorization": f"Bearer {body['access_token']}"})
+    ok = client.get(
+        "/api/v1/districts", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert ok.status_code == 200
 
 
@@ -135,7 +175,10 @@ def test_token_endpoint_refuses_bad_credentials(client, make_user):
 def test_forged_or_missing_credentials_are_401(client, make_user):
     make_user("office")
     assert client.get("/api/v1/districts").status_code == 401
-    assert client.get("/api/v1/districts", headers={"Authorization": "Bearer forged"}).status_code == 401
+    assert (
+        client.get("/api/v1/districts", headers={"Authorization": "Bearer forged"}).status_code
+        == 401
+    )
     client.cookies.set(SESSION_COOKIE, "forged")
     assert client.get("/api/v1/districts").status_code == 401
 
@@ -171,9 +214,16 @@ def test_pages_redirect_to_login_when_signed_out(client):
 def test_login_next_is_local_only(client, make_user):
     user = make_user("office")
     client.get("/login")
-    r = client.post("/login", data={"username": user.username, "password": PASSWORD,
-                                     "csrftoken": client.cookies["csrftoken"], "next": "https://evil.example/"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={
+            "username": user.username,
+            "password": PASSWORD,
+            "csrftoken": client.cookies["csrftoken"],
+            "next": "https://evil.example/",
+        },
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/"
 
 
@@ -188,7 +238,10 @@ def test_language_switch_sets_cookie_and_english_renders(client):
 def test_security_headers(client):
     r = client.get("/login")
     csp = r.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
     assert "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"]

@@ -29,10 +29,14 @@ IGNORED_PREFIXES = ("/static", "/docs", "/openapi.json", "/redoc")
 
 EVERYONE = frozenset(PRINCIPALS)
 SIGNED_IN = EVERYONE - {"anonymous"}
-INSPECTORS = frozenset({"inspector", "inspector_other", "admin"})  # the inspector role gate (admin passes)
+INSPECTORS = frozenset(
+    {"inspector", "inspector_other", "admin"}
+)  # the inspector role gate (admin passes)
 OWNER = frozenset({"inspector"})
 OWNER_ADMIN = OWNER | {"admin"}
-DISTRICT = frozenset({"officer", "office", "admin"})  # the object's district and the city-wide roles
+DISTRICT = frozenset(
+    {"officer", "office", "admin"}
+)  # the object's district and the city-wide roles
 OFFICERS = frozenset({"officer", "officer_other", "office", "admin"})  # any officer, office, admin
 CITY = frozenset({"office", "admin"})
 ADMIN = frozenset({"admin"})
@@ -102,59 +106,111 @@ POLICY: dict[str, frozenset[str]] = {
     "GET /reports/weekly/{week}.pdf": DISTRICT,
     "GET /reports/archive/{report_id}.pdf": DISTRICT,  # a stored 蒸湘区 report
     # administration: admin only
-    **{route: ADMIN for route in (
-        "GET /admin", "GET /admin/users", "POST /admin/users", "GET /admin/users/{user_id}",
-        "POST /admin/users/{user_id}", "POST /admin/users/{user_id}/password",
-        "POST /admin/users/{user_id}/active", "GET /admin/templates", "POST /admin/templates",
-        "POST /admin/templates/import", "GET /admin/templates/{template_id}",
-        "POST /admin/templates/{template_id}/draft", "POST /admin/templates/{template_id}/discard",
-        "POST /admin/templates/{template_id}/publish", "POST /admin/templates/{template_id}/sections",
-        "POST /admin/templates/{template_id}/sections/{section_id}",
-        "POST /admin/templates/{template_id}/{kind}/{object_id}/move",
-        "POST /admin/templates/{template_id}/{kind}/{object_id}/delete",
-        "GET /admin/templates/{template_id}/sections/{section_id}/items/new",
-        "GET /admin/templates/{template_id}/items/{item_id}",
-        "POST /admin/templates/{template_id}/items/{item_id}",
-        "POST /admin/templates/{template_id}/sections/{section_id}/items",
-        "GET /admin/templates/{template_id}/versions/{version_id}.xlsx",
-        "GET /admin/sites", "POST /admin/sites/import", "GET /admin/sites/new", "GET /admin/sites/{site_id}",
-        "POST /admin/sites/{site_id}", "POST /admin/sites", "POST /admin/sites/{site_id}/active",
-        "GET /admin/districts", "GET /admin/districts.geojson", "POST /admin/districts/import",
-        "GET /admin/audit",
-    )},
+    **{
+        route: ADMIN
+        for route in (
+            "GET /admin",
+            "GET /admin/users",
+            "POST /admin/users",
+            "GET /admin/users/{user_id}",
+            "POST /admin/users/{user_id}",
+            "POST /admin/users/{user_id}/password",
+            "POST /admin/users/{user_id}/active",
+            "GET /admin/templates",
+            "POST /admin/templates",
+            "POST /admin/templates/import",
+            "GET /admin/templates/{template_id}",
+            "POST /admin/templates/{template_id}/draft",
+            "POST /admin/templates/{template_id}/discard",
+            "POST /admin/templates/{template_id}/publish",
+            "POST /admin/templates/{template_id}/sections",
+            "POST /admin/templates/{template_id}/sections/{section_id}",
+            "POST /admin/templates/{template_id}/{kind}/{object_id}/move",
+            "POST /admin/templates/{template_id}/{kind}/{object_id}/delete",
+            "GET /admin/templates/{template_id}/sections/{section_id}/items/new",
+            "GET /admin/templates/{template_id}/items/{item_id}",
+            "POST /admin/templates/{template_id}/items/{item_id}",
+            "POST /admin/templates/{template_id}/sections/{section_id}/items",
+            "GET /admin/templates/{template_id}/versions/{version_id}.xlsx",
+            "GET /admin/sites",
+            "POST /admin/sites/import",
+            "GET /admin/sites/new",
+            "GET /admin/sites/{site_id}",
+            "POST /admin/sites/{site_id}",
+            "POST /admin/sites",
+            "POST /admin/sites/{site_id}/active",
+            "GET /admin/districts",
+            "GET /admin/districts.geojson",
+            "POST /admin/districts/import",
+            "GET /admin/audit",
+        )
+    },
 }
 
 # Routes that act on the owner's draft rather than the submitted inspection.
-DRAFT_ROUTES = {"POST /inspections/{inspection_id}/answers/{item_id}",
-                "POST /inspections/{inspection_id}/sections/{key}", "POST /inspections/{inspection_id}/submit"}
+DRAFT_ROUTES = {
+    "POST /inspections/{inspection_id}/answers/{item_id}",
+    "POST /inspections/{inspection_id}/sections/{key}",
+    "POST /inspections/{inspection_id}/submit",
+}
 
 
 def _plan(w) -> dict:
-    return {"responsible_person": "张三", "measures": "清理通道", "rectifier": "李四", "acceptor": "王五",
-            "deadline": (date.today() + timedelta(days=10)).isoformat(), "funds": "1000 元",
-            "interim_measures": "设置警示", "stop_production": False}
+    return {
+        "responsible_person": "张三",
+        "measures": "清理通道",
+        "rectifier": "李四",
+        "acceptor": "王五",
+        "deadline": (date.today() + timedelta(days=10)).isoformat(),
+        "funds": "1000 元",
+        "interim_measures": "设置警示",
+        "stop_production": False,
+    }
 
 
 def _inspection(w) -> dict:
-    return {"client_uuid": str(uuid.uuid4()), "template_id": w["version"].template_id, "site_id": w["site"].id,
-            "location": None, "answers": complete_answers(w["session"], w["version"].id)}
+    return {
+        "client_uuid": str(uuid.uuid4()),
+        "template_id": w["version"].template_id,
+        "site_id": w["site"].id,
+        "location": None,
+        "answers": complete_answers(w["session"], w["version"].id),
+    }
 
 
 # route -> request arguments made from the world (valid input, so that refusals come from authorisation).
 REQUESTS = {
     "POST /api/v1/auth/token": lambda w: {"data": {"username": "w_admin", "password": PASSWORD}},
-    "POST /login": lambda w: {"data": {"username": "w_admin", "password": PASSWORD, "next": "/",
-                                       "csrftoken": w["csrftoken"]},
-                              "cookies": {"csrftoken": w["csrftoken"]}},
+    "POST /login": lambda w: {
+        "data": {
+            "username": "w_admin",
+            "password": PASSWORD,
+            "next": "/",
+            "csrftoken": w["csrftoken"],
+        },
+        "cookies": {"csrftoken": w["csrftoken"]},
+    },
     "POST /api/v1/photos": lambda w: {"files": {"file": ("p.jpg", jpeg_bytes(5), "image/jpeg")}},
     "POST /api/v1/inspections": lambda w: {"json": _inspection(w)},
-    "POST /inspections/new": lambda w: {"data": {"site_id": w["site"].id, "template_id": w["version"].template_id,
-                                                 "client_uuid": str(uuid.uuid4()), "lat": "", "lon": ""}},
-    "POST /inspections/{inspection_id}/answers/{item_id}": lambda w: {"data": {f"result-{w['item'].id}": "pass"}},
+    "POST /inspections/new": lambda w: {
+        "data": {
+            "site_id": w["site"].id,
+            "template_id": w["version"].template_id,
+            "client_uuid": str(uuid.uuid4()),
+            "lat": "",
+            "lon": "",
+        }
+    },
+    "POST /inspections/{inspection_id}/answers/{item_id}": lambda w: {
+        "data": {f"result-{w['item'].id}": "pass"}
+    },
     "POST /inspections/{inspection_id}/sections/{key}": lambda w: {
-        "data": {"items": str(w["item"].id), f"result-{w['item'].id}": "pass"}},
+        "data": {"items": str(w["item"].id), f"result-{w['item'].id}": "pass"}
+    },
     "POST /api/v1/hazards/{hazard_id}/plan": lambda w: {"json": _plan(w)},
-    "POST /api/v1/hazards/{hazard_id}/rectify": lambda w: {"json": {"note": "已清理", "photo_ids": []}},
+    "POST /api/v1/hazards/{hazard_id}/rectify": lambda w: {
+        "json": {"note": "已清理", "photo_ids": []}
+    },
     "POST /api/v1/hazards/{hazard_id}/accept": lambda w: {"json": {}},
     "POST /api/v1/hazards/{hazard_id}/reject": lambda w: {"json": {"reason": "仍有堆放"}},
     "POST /hazards/{hazard_id}/plan": lambda w: {"data": {**_plan(w), "stop_production": "no"}},
@@ -167,14 +223,24 @@ REQUESTS = {
 
 # The status a hazard action needs, restored before every principal's call (the previous
 # principal may have moved the hazard on).
-HAZARD_PRECONDITION = {"plan": "reported", "rectify": "rectifying", "accept": "rectified", "reject": "rectified"}
+HAZARD_PRECONDITION = {
+    "plan": "reported",
+    "rectify": "rectifying",
+    "accept": "rectified",
+    "reject": "rectified",
+}
 
 
 def _prepare_hazard(session, w, status: str) -> None:
     hazard = session.get(Hazard, w["hazard"].id)
     session.refresh(hazard)
-    if status != "reported" and session.exec(select(RectificationPlan).where(
-            RectificationPlan.hazard_id == hazard.id)).first() is None:
+    if (
+        status != "reported"
+        and session.exec(
+            select(RectificationPlan).where(RectificationPlan.hazard_id == hazard.id)
+        ).first()
+        is None
+    ):
         plan = {k: v for k, v in _plan(w).items()}
         plan["deadline"] = date.fromisoformat(plan["deadline"])
         session.add(RectificationPlan(hazard_id=hazard.id, set_by=w["users"]["officer"].id, **plan))
@@ -185,7 +251,7 @@ def _prepare_hazard(session, w, status: str) -> None:
 
 
 def app_routes(app) -> set[str]:
-    """"METHOD /path" for every route of the app (HEAD is GET's twin), bar the ignored prefixes."""
+    """ "METHOD /path" for every route of the app (HEAD is GET's twin), bar the ignored prefixes."""
     routes = set()
     for route in iter_route_contexts(app.routes):
         if not route.methods or route.path.startswith(IGNORED_PREFIXES):
@@ -226,16 +292,26 @@ def test_route_answers_each_principal_as_declared(route, app, session, settings,
     if route in DRAFT_ROUTES:
         ids["inspection_id"] = world["draft"].id
     url = path.format(**ids)
-    action = path.rsplit("/", 1)[-1] if path.startswith(("/api/v1/hazards/{hazard_id}/", "/hazards/{hazard_id}/")) else None
+    action = (
+        path.rsplit("/", 1)[-1]
+        if path.startswith(("/api/v1/hazards/{hazard_id}/", "/hazards/{hazard_id}/"))
+        else None
+    )
     allowed, problems = set(), []
     with TestClient(app) as client:
         for principal in ORDER:
             if action in HAZARD_PRECONDITION:
                 _prepare_hazard(session, world, HAZARD_PRECONDITION[action])
             client.cookies.clear()
-            headers = {} if principal == "anonymous" else {"Authorization": f"Bearer {world['tokens'][principal]}"}
+            headers = (
+                {}
+                if principal == "anonymous"
+                else {"Authorization": f"Bearer {world['tokens'][principal]}"}
+            )
             kwargs = REQUESTS.get(route, lambda w: {})(world)
-            response = client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
+            response = client.request(
+                method, url, headers=headers, follow_redirects=False, **kwargs
+            )
             if response.status_code >= 500:
                 problems.append(f"{principal}: {response.status_code} {response.text[:200]}")
             elif not is_refused(route, response):

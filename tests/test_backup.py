@@ -38,8 +38,14 @@ def world(session, region, make_user, settings):
     site = region["sites"][0]
     stored = [photos.ingest_bytes(session, settings, inspector, jpeg_bytes(i)) for i in range(3)]
     for grade in ("general", "major"):
-        hazards.create_hazard(session, reporter=inspector, site=site, grade=grade, description=f"{grade} 隐患",
-                              photo_ids=[p.id for p in stored[:2]])
+        hazards.create_hazard(
+            session,
+            reporter=inspector,
+            site=site,
+            grade=grade,
+            description=f"{grade} 隐患",
+            photo_ids=[p.id for p in stored[:2]],
+        )
     session.commit()
     session.close()  # no transaction left open: a PostgreSQL restore drops and recreates tables
     return {"inspector": inspector, "site": site, "photos": stored}
@@ -58,19 +64,28 @@ def fresh_settings(database_url, tmp_path):
         url = database_url.rsplit("/", 1)[0] + "/" + name
     else:
         url = f"sqlite:///{tmp_path / 'restored.db'}"
-    yield Settings(database_url=url, upload_dir=tmp_path / "restored-uploads", secret_key="x" * 32, env="test")
+    yield Settings(
+        database_url=url, upload_dir=tmp_path / "restored-uploads", secret_key="x" * 32, env="test"
+    )
     if url.startswith("postgresql"):
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_backup_change_restore_gives_back_every_row_and_file(world, settings, engine, session, tmp_path):
+def test_backup_change_restore_gives_back_every_row_and_file(
+    world, settings, engine, session, tmp_path
+):
     before_rows, before_files = table_rows(engine), upload_files(settings.upload_dir)
     manifest = backup.backup(settings, tmp_path / "b1")
 
     assert manifest["database"]["alembic_revision"] == "0001"
-    assert manifest["database"]["tables"]["hazard"] == 2 and manifest["database"]["tables"]["photo"] == 3
-    assert manifest["photos"]["missing_files"] == [] and len(manifest["files"]) == 9  # web, thumb, original
+    assert (
+        manifest["database"]["tables"]["hazard"] == 2
+        and manifest["database"]["tables"]["photo"] == 3
+    )
+    assert (
+        manifest["photos"]["missing_files"] == [] and len(manifest["files"]) == 9
+    )  # web, thumb, original
     assert {k: v["sha256"] for k, v in manifest["files"].items()} == before_files
     assert json.loads((tmp_path / "b1" / "manifest.json").read_text())["app_version"]
 
@@ -99,7 +114,9 @@ def test_backup_change_restore_gives_back_every_row_and_file(world, settings, en
     session.commit()
 
 
-def test_restore_into_an_empty_database_needs_no_force(world, settings, engine, fresh_settings, tmp_path):
+def test_restore_into_an_empty_database_needs_no_force(
+    world, settings, engine, fresh_settings, tmp_path
+):
     backup.backup(settings, tmp_path / "b")
     upgrade(fresh_settings.database_url)  # migrated but empty still counts as empty
     backup.restore(fresh_settings, tmp_path / "b")
@@ -111,7 +128,9 @@ def test_restore_into_an_empty_database_needs_no_force(world, settings, engine, 
     assert upload_files(fresh_settings.upload_dir) == upload_files(settings.upload_dir)
 
 
-def test_backup_is_consistent_while_the_app_writes(world, settings, engine, fresh_settings, tmp_path):
+def test_backup_is_consistent_while_the_app_writes(
+    world, settings, engine, fresh_settings, tmp_path
+):
     """A writer commits audit rows two at a time; a consistent snapshot holds an even number."""
     stop = threading.Event()
     written = []
@@ -139,7 +158,10 @@ def test_backup_is_consistent_while_the_app_writes(world, settings, engine, fres
     restored = make_engine(fresh_settings)
     try:
         with restored.connect() as conn:
-            assert conn.execute(sa_select(func.count()).select_from(AuditLog.__table__)).scalar() == in_backup
+            assert (
+                conn.execute(sa_select(func.count()).select_from(AuditLog.__table__)).scalar()
+                == in_backup
+            )
     finally:
         restored.dispose()
 
@@ -162,7 +184,9 @@ def test_restore_refuses_a_newer_schema(world, settings, fresh_settings, tmp_pat
     assert backup.target_is_empty(fresh_settings)
 
 
-def test_restore_refuses_damaged_files_and_changes_nothing(world, settings, fresh_settings, tmp_path):
+def test_restore_refuses_damaged_files_and_changes_nothing(
+    world, settings, fresh_settings, tmp_path
+):
     manifest = backup.backup(settings, tmp_path / "b")
     rel = next(iter(manifest["files"]))
     (tmp_path / "b" / "uploads" / rel).write_bytes(b"bit rot")
@@ -172,7 +196,9 @@ def test_restore_refuses_damaged_files_and_changes_nothing(world, settings, fres
     assert backup.target_is_empty(fresh_settings)
 
 
-def test_restore_refuses_an_unfinished_backup_and_another_dialect(world, settings, fresh_settings, tmp_path):
+def test_restore_refuses_an_unfinished_backup_and_another_dialect(
+    world, settings, fresh_settings, tmp_path
+):
     backup.backup(settings, tmp_path / "b")
     (tmp_path / "half").mkdir()
     with pytest.raises(Invalid, match="manifest"):
@@ -186,13 +212,23 @@ def test_restore_refuses_an_unfinished_backup_and_another_dialect(world, setting
 
 
 def test_backup_and_restore_commands(world, settings, engine, tmp_path):
-    env = {**os.environ, "INSPECT_DATABASE_URL": settings.database_url,
-           "INSPECT_UPLOAD_DIR": str(settings.upload_dir), "INSPECT_SECRET_KEY": "x" * 32}
+    env = {
+        **os.environ,
+        "INSPECT_DATABASE_URL": settings.database_url,
+        "INSPECT_UPLOAD_DIR": str(settings.upload_dir),
+        "INSPECT_SECRET_KEY": "x" * 32,
+    }
     before = table_rows(engine)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "inspect_app.cli", *args], env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "inspect_app.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     out = run("backup", str(tmp_path / "cli"))
     assert out.returncode == 0, out.stderr

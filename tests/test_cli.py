@@ -14,18 +14,35 @@ DATA = Path(__file__).resolve().parents[1] / "inspect_app" / "data"
 @pytest.fixture
 def cli_env(tmp_path):
     env = dict(os.environ)
-    env.update(INSPECT_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", INSPECT_UPLOAD_DIR=str(tmp_path / "up"))
+    env.update(
+        INSPECT_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        INSPECT_UPLOAD_DIR=str(tmp_path / "up"),
+    )
     return env
 
 
 def run(env, *args, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "inspect_app.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "inspect_app.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_messages_follow_lang(cli_env):
-    out = run({**cli_env, "LANG": "en_US.UTF-8"}, "user", "add", "x", "--role", "officer", "--password-stdin",
-              stdin="long-enough-pw\n")
+    out = run(
+        {**cli_env, "LANG": "en_US.UTF-8"},
+        "user",
+        "add",
+        "x",
+        "--role",
+        "officer",
+        "--password-stdin",
+        stdin="long-enough-pw\n",
+    )
     assert "needs a district" in out.stderr
 
 
@@ -37,9 +54,22 @@ def test_help_lists_the_commands(cli_env):
 
 
 def test_user_add_reads_the_password_from_stdin(cli_env):
-    assert run(cli_env, "districts", "import", str(DATA / "hengyang_districts.geojson")).returncode == 0
-    out = run(cli_env, "user", "add", "li", "--role", "officer", "--district", "蒸湘区", "--password-stdin",
-              stdin="a-long-password\n")
+    assert (
+        run(cli_env, "districts", "import", str(DATA / "hengyang_districts.geojson")).returncode
+        == 0
+    )
+    out = run(
+        cli_env,
+        "user",
+        "add",
+        "li",
+        "--role",
+        "officer",
+        "--district",
+        "蒸湘区",
+        "--password-stdin",
+        stdin="a-long-password\n",
+    )
     assert out.returncode == 0, out.stderr
     assert "officer li" in out.stdout
     # The password works for the API.
@@ -48,8 +78,13 @@ def test_user_add_reads_the_password_from_stdin(cli_env):
     from inspect_app.config import Settings
     from inspect_app.main import create_app
 
-    app = create_app(Settings(database_url=cli_env["INSPECT_DATABASE_URL"], upload_dir=cli_env["INSPECT_UPLOAD_DIR"],
-                              secret_key="x" * 32))
+    app = create_app(
+        Settings(
+            database_url=cli_env["INSPECT_DATABASE_URL"],
+            upload_dir=cli_env["INSPECT_UPLOAD_DIR"],
+            secret_key="x" * 32,
+        )
+    )
     with TestClient(app) as c:
         r = c.post("/api/v1/auth/token", data={"username": "li", "password": "a-long-password"})
         assert r.status_code == 200
@@ -60,7 +95,11 @@ def test_user_add_reads_the_password_from_stdin(cli_env):
     [
         (["user", "add", "x", "--role", "officer", "--password-stdin"], "long-enough-pw\n", "区县"),
         (["user", "add", "x", "--role", "office", "--password-stdin"], "short\n", "8"),
-        (["user", "add", "x", "--role", "inspector", "--district", "火星区", "--password-stdin"], "long-enough-pw\n", "火星区"),
+        (
+            ["user", "add", "x", "--role", "inspector", "--district", "火星区", "--password-stdin"],
+            "long-enough-pw\n",
+            "火星区",
+        ),
         (["user", "add", "x", "--role", "office"], "", "--password-stdin"),
     ],
 )
@@ -71,7 +110,9 @@ def test_user_add_errors_say_what_to_do(cli_env, args, stdin, message):
 
 
 def test_user_add_unknown_role_is_refused(cli_env):
-    out = run(cli_env, "user", "add", "x", "--role", "mayor", "--password-stdin", stdin="long-enough-pw\n")
+    out = run(
+        cli_env, "user", "add", "x", "--role", "mayor", "--password-stdin", stdin="long-enough-pw\n"
+    )
     assert out.returncode != 0 and "invalid choice" in out.stderr
 
 
@@ -81,8 +122,12 @@ def test_template_import_is_idempotent_and_versions_changes(cli_env, tmp_path):
     again = run(cli_env, "template", "import", str(DATA / "routine-checklist.yaml"))
     assert "version 1" in again.stdout  # same content: no new version
     changed = tmp_path / "changed.yaml"
-    changed.write_text((DATA / "routine-checklist.yaml").read_text(encoding="utf-8").replace("灭火器配置数量足够", "灭火器数量足够"),
-                       encoding="utf-8")
+    changed.write_text(
+        (DATA / "routine-checklist.yaml")
+        .read_text(encoding="utf-8")
+        .replace("灭火器配置数量足够", "灭火器数量足够"),
+        encoding="utf-8",
+    )
     third = run(cli_env, "template", "import", str(changed))
     assert "version 2" in third.stdout
 

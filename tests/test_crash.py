@@ -26,7 +26,9 @@ SEED = 20261126
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_nothing_acknowledged(session, settings, engine, region, make_user, tmp_path):
+def test_sigkill_at_random_moments_loses_nothing_acknowledged(
+    session, settings, engine, region, make_user, tmp_path
+):
     rng = random.Random(SEED)
     version, site = region["template_version"], region["sites"][0]
     answers_for = answers_factory(session, version.id)
@@ -73,10 +75,12 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(session, settings,
             t.join(timeout=30)
         server.kill()  # the last one too: whatever was in flight is cut
     figures = check_store(engine, settings, submissions)
-    print(f"\ncrash: {kills} kills survived, {figures['attempted']} submissions attempted, "
-          f"{figures['acked']} acknowledged, {figures['inspections']} stored, {dropped[0]} requests dropped, "
-          f"{figures['duplicates']} duplicates, {figures['lost']} lost, "
-          f"{figures['orphan_files_removed']} orphan files and {figures['temp_files_removed']} temp files removed by gc")
+    print(
+        f"\ncrash: {kills} kills survived, {figures['attempted']} submissions attempted, "
+        f"{figures['acked']} acknowledged, {figures['inspections']} stored, {dropped[0]} requests dropped, "
+        f"{figures['duplicates']} duplicates, {figures['lost']} lost, "
+        f"{figures['orphan_files_removed']} orphan files and {figures['temp_files_removed']} temp files removed by gc"
+    )
     assert figures["surprises"] == []
     assert figures["problems"] == []
     assert figures["acked"] >= PHONES  # the test did real work

@@ -24,9 +24,12 @@ def open_hazards(session, region, make_user):
     reporter = make_user("inspector")
     z_site, _, h_site = region["sites"]
     when = start_of_day(TODAY - timedelta(days=2)) + timedelta(hours=9)
-    major = hz.create_hazard(session, reporter=reporter, site=z_site, grade="major", description="leak", now=when)
-    general = hz.create_hazard(session, reporter=reporter, site=h_site, grade="general", description="exit",
-                               now=when)
+    major = hz.create_hazard(
+        session, reporter=reporter, site=z_site, grade="major", description="leak", now=when
+    )
+    general = hz.create_hazard(
+        session, reporter=reporter, site=h_site, grade="general", description="exit", now=when
+    )
     general.status, general.deadline = HazardStatus.rectifying, TODAY - timedelta(days=1)
     session.add(general)
     session.commit()
@@ -50,7 +53,7 @@ def test_dashboard_shows_each_district_with_its_level_and_links(login_as, open_h
     assert f"/hazards?district={z.id}&amp;status=open&amp;until={TODAY.isoformat()}" in html
     h = region["districts"]["珠晖区"]
     assert f"/hazards?district={h.id}&amp;status=open&amp;overdue=true" in html
-    assert "<svg class=\"spark\"" in html and "<polyline" in html  # server-rendered trends
+    assert '<svg class="spark"' in html and "<polyline" in html  # server-rendered trends
     assert "open_major &gt;= 1" in html  # the rule is shown
     assert "<script>" not in html
 
@@ -92,12 +95,15 @@ def test_inspectors_are_refused_and_strangers_sent_to_sign_in(login_as, client, 
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
-@pytest.mark.parametrize("params", [
-    {"since": "2026-05-02", "until": "2026-05-01"},
-    {"since": "1980-01-01", "until": "1980-01-02"},
-    {"until": "not-a-date"},
-    {"district": "atlantis"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "2026-05-02", "until": "2026-05-01"},
+        {"since": "1980-01-01", "until": "1980-01-02"},
+        {"until": "not-a-date"},
+        {"district": "atlantis"},
+    ],
+)
 def test_bad_period_or_district_is_422_page(login_as, region, params):
     c, _user = login_as("office")
     for path in ("/dashboard", "/map"):
@@ -108,8 +114,13 @@ def test_bad_period_or_district_is_422_page(login_as, region, params):
 
 def test_map_page_passes_its_urls_in_data_attributes(login_as, region):
     c, _user = login_as("office")
-    html = c.get("/map", params={"grade": "major", "since": "2026-01-01", "until": "2026-01-31"}).text
-    assert 'data-districts-url="/api/v1/map/districts.geojson?since=2026-01-01&amp;until=2026-01-31"' in html
+    html = c.get(
+        "/map", params={"grade": "major", "since": "2026-01-01", "until": "2026-01-31"}
+    ).text
+    assert (
+        'data-districts-url="/api/v1/map/districts.geojson?since=2026-01-01&amp;until=2026-01-31"'
+        in html
+    )
     assert 'data-hazards-url="/api/v1/map/hazards.geojson?status=open&amp;grade=major"' in html
     assert "/static/map.js" in html and "leaflet" in html
     assert "<script>" not in html  # no inline scripts (CSP)

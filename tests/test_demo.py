@@ -12,8 +12,10 @@ from inspect_app.models import District, Hazard, HazardEvent, Inspection, Photo,
 
 
 def counts(session):
-    return {m.__name__: session.exec(select(func.count()).select_from(m)).one()
-            for m in (District, Site, User, Inspection, Hazard, HazardEvent, Photo)}
+    return {
+        m.__name__: session.exec(select(func.count()).select_from(m)).one()
+        for m in (District, Site, User, Inspection, Hazard, HazardEvent, Photo)
+    }
 
 
 def test_demo_city(session, settings, monkeypatch):
@@ -31,12 +33,18 @@ def test_demo_city(session, settings, monkeypatch):
     assert len({s.name for s in sites}) == len(sites)
 
     roles = Counter(u.role for u in session.exec(select(User)).all())
-    assert roles[Role.admin] >= 1 and roles[Role.office] >= 1 and roles[Role.officer] == 12 and roles[Role.inspector] == 12
+    assert (
+        roles[Role.admin] >= 1
+        and roles[Role.office] >= 1
+        and roles[Role.officer] == 12
+        and roles[Role.inspector] == 12
+    )
 
     all_hazards = session.exec(select(Hazard)).all()
     statuses = Counter(h.status for h in all_hazards)
     assert set(statuses) == {"reported", "rectifying", "rectified", "accepted"} or (
-        statuses["accepted"] and statuses["rectifying"]), statuses
+        statuses["accepted"] and statuses["rectifying"]
+    ), statuses
     assert any(h.grade == "major" for h in all_hazards)
     today = local_today()
     assert any(hazards.is_overdue(h, today) for h in all_hazards)

@@ -25,14 +25,40 @@ def hazards(session, region, make_user):
     second = make_user("inspector", "珠晖区")
     today = local_today()
     made = [
-        add_hazard(session, zx_plant, first, created=at(today - timedelta(days=20)), grade="major",
-                   deadline=today - timedelta(days=3), description="液氨储罐泄漏报警器失效"),
-        add_hazard(session, zx_shop, first, created=at(today - timedelta(days=10)), deadline=today,
-                   accepted=at(today - timedelta(days=1)), description="灭火器过期"),
-        add_hazard(session, zx_shop, first, created=at(today - timedelta(days=2)), plan=False,
-                   description='=HYPERLINK("http://x")'),
-        add_hazard(session, zh_plant, second, created=at(today - timedelta(days=5)),
-                   deadline=today + timedelta(days=5), description="配电箱未上锁，\n线路老化"),
+        add_hazard(
+            session,
+            zx_plant,
+            first,
+            created=at(today - timedelta(days=20)),
+            grade="major",
+            deadline=today - timedelta(days=3),
+            description="液氨储罐泄漏报警器失效",
+        ),
+        add_hazard(
+            session,
+            zx_shop,
+            first,
+            created=at(today - timedelta(days=10)),
+            deadline=today,
+            accepted=at(today - timedelta(days=1)),
+            description="灭火器过期",
+        ),
+        add_hazard(
+            session,
+            zx_shop,
+            first,
+            created=at(today - timedelta(days=2)),
+            plan=False,
+            description='=HYPERLINK("http://x")',
+        ),
+        add_hazard(
+            session,
+            zh_plant,
+            second,
+            created=at(today - timedelta(days=5)),
+            deadline=today + timedelta(days=5),
+            description="配电箱未上锁，\n线路老化",
+        ),
     ]
     return {"made": made, "first": first, "second": second}
 
@@ -54,7 +80,9 @@ def listed(client, **params) -> list[dict]:
 
 
 def assert_rows_match_list(rows: list[list], items: list[dict]) -> None:
-    assert [int(row[0]) for row in rows] == [item["id"] for item in items]  # same hazards, same order
+    assert [int(row[0]) for row in rows] == [
+        item["id"] for item in items
+    ]  # same hazards, same order
     for row, item in zip(rows, items):
         assert row[1] == item["district"]["name"] and row[2] == item["site"]["name"]
         assert row[3] == ("重大隐患" if item["grade"] == "major" else "一般隐患")
@@ -69,22 +97,40 @@ def test_csv_has_bom_header_and_one_row_per_listed_hazard(api_as, hazards):
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     header, *rows = read_csv(r.content)
-    assert header == ["编号", "区县", "生产经营单位", "隐患等级", "状态", "类别", "隐患描述", "发现时间", "整改期限",
-                      "已验收", "已逾期", "责任人", "整改措施", "整改人", "验收人"]
+    assert header == [
+        "编号",
+        "区县",
+        "生产经营单位",
+        "隐患等级",
+        "状态",
+        "类别",
+        "隐患描述",
+        "发现时间",
+        "整改期限",
+        "已验收",
+        "已逾期",
+        "责任人",
+        "整改措施",
+        "整改人",
+        "验收人",
+    ]
     assert_rows_match_list(rows, listed(client))
     by_id = {int(row[0]): row for row in rows}
     planned, accepted, formula, multiline = hazards["made"]
     assert by_id[planned.id][11:] == ["张三", "清理通道，设置标识", "李四", "王五"]
     assert by_id[accepted.id][4] == "已验收" and by_id[accepted.id][9]
     assert by_id[multiline.id][6] == "配电箱未上锁，\n线路老化"
-    assert by_id[formula.id][6] == "'=HYPERLINK(\"http://x\")"  # never a live formula in Excel
+    assert by_id[formula.id][6] == '\'=HYPERLINK("http://x")'  # never a live formula in Excel
 
 
 def test_xlsx_matches_the_list_with_a_frozen_header_and_widths(api_as, hazards):
     client, _ = api_as("office")
     r = client.get("/exports/hazards.xlsx")
     assert r.status_code == 200
-    assert r.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert (
+        r.headers["content-type"]
+        == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     book = load_workbook(io.BytesIO(r.content))
     sheet = book.active
     assert sheet.freeze_panes == "A2"
@@ -96,10 +142,17 @@ def test_xlsx_matches_the_list_with_a_frozen_header_and_widths(api_as, hazards):
     assert hasattr(created, "year")  # a real date-time cell, sortable in Excel
 
 
-@pytest.mark.parametrize("params", [
-    {"district": "珠晖区"}, {"grade": "major"}, {"status": "open"}, {"overdue": "true"},
-    {"status": "accepted"}, {"since": (local_today() - timedelta(days=6)).isoformat()},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"district": "珠晖区"},
+        {"grade": "major"},
+        {"status": "open"},
+        {"overdue": "true"},
+        {"status": "accepted"},
+        {"since": (local_today() - timedelta(days=6)).isoformat()},
+    ],
+)
 def test_exports_apply_the_hazard_list_filters(api_as, hazards, params):
     client, _ = api_as("office")
     items = listed(client, **params)
@@ -116,7 +169,10 @@ def test_officer_exports_only_their_district(login_as, hazards):
     assert {row[1] for row in rows} == {"珠晖区"}
     assert_rows_match_list(rows, listed(client))
     # asking for another district's hazards gives nothing rather than them
-    assert read_csv(client.get("/exports/hazards.csv", params={"district": "蒸湘区"}).content)[1:] == []
+    assert (
+        read_csv(client.get("/exports/hazards.csv", params={"district": "蒸湘区"}).content)[1:]
+        == []
+    )
 
 
 def test_inspector_exports_only_what_they_reported(api_as, hazards, session, region):
@@ -132,7 +188,12 @@ def test_bad_filters_are_refused(api_as, hazards):
     assert client.get("/exports/hazards.csv", params={"grade": "huge"}).status_code == 422
     r = client.get("/exports/hazards.xlsx", params={"district": "不存在区"})
     assert r.status_code == 422 and "不存在区" in r.json()["detail"]
-    assert client.get("/exports/hazards.csv", params={"since": "2026-12-01", "until": "2026-11-01"}).status_code == 422
+    assert (
+        client.get(
+            "/exports/hazards.csv", params={"since": "2026-12-01", "until": "2026-11-01"}
+        ).status_code
+        == 422
+    )
 
 
 def test_exports_need_a_signed_in_user(client, hazards):
@@ -148,7 +209,9 @@ def test_rows_are_paged_by_keyset_across_batches(session, hazards, make_user, re
         add_hazard(session, region["sites"][0], hazards["first"], created=same_time)
     ids = [row[0] for row in exports.hazard_rows(session, office, HazardFilters(), batch=2)]
     assert len(ids) == len(set(ids)) == 9
-    created = {row[0]: row[7] for row in exports.hazard_rows(session, office, HazardFilters(), batch=1000)}
+    created = {
+        row[0]: row[7] for row in exports.hazard_rows(session, office, HazardFilters(), batch=1000)
+    }
     assert ids == sorted(ids, key=lambda i: (created[i], i), reverse=True)
 
 

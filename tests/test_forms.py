@@ -15,8 +15,12 @@ def small_limit_client(settings, make_user):
 
 def test_declared_oversized_form_is_refused_before_reading(settings, make_user):
     client = small_limit_client(settings, make_user)
-    r = client.post("/hazards/1/rectify", headers={"x-csrftoken": client.cookies["csrftoken"]},
-                    files={"photos": ("a.jpg", b"\xff\xd8" + b"0" * 40_000)}, data={"note": "done"})
+    r = client.post(
+        "/hazards/1/rectify",
+        headers={"x-csrftoken": client.cookies["csrftoken"]},
+        files={"photos": ("a.jpg", b"\xff\xd8" + b"0" * 40_000)},
+        data={"note": "done"},
+    )
     assert r.status_code == 413
 
 
@@ -27,8 +31,13 @@ def test_form_without_declared_length_is_refused_past_the_limit(settings, make_u
         for _ in range(100):
             yield b"x" * 1000
 
-    r = client.post("/hazards/1/rectify", content=body(),
-                    headers={"x-csrftoken": client.cookies["csrftoken"],
-                             "content-type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/hazards/1/rectify",
+        content=body(),
+        headers={
+            "x-csrftoken": client.cookies["csrftoken"],
+            "content-type": "application/x-www-form-urlencoded",
+        },
+    )
     assert r.status_code == 413
     assert not list(settings.upload_dir.rglob("*.jpg"))

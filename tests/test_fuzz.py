@@ -42,9 +42,16 @@ schema = schemathesis.pytest.from_fixture("api_schema").include(path_regex=r"^/(
 @schema.parametrize()
 # No shrinking: a failure is reported as found (shrinking through the app is slow and the
 # Reproduce-with curl line is already minimal enough to read).
-@hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                     phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+@hypothesis_settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 def test_api_operation_never_fails_and_answers_as_documented(case, fuzz_world):
     label = case.operation.label
     EXAMPLES[label] = EXAMPLES.get(label, 0) + 1
-    case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_world['tokens']['admin']}"}, checks=CHECKS)
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {fuzz_world['tokens']['admin']}"}, checks=CHECKS
+    )

@@ -53,7 +53,9 @@ def test_gc_removes_orphans_and_stale_temporaries_only(store, session, settings)
     young_spool = put(root, "tmp/tmp5678.part", older_than=60)
     young_orphan = put(root, "photos/cd/" + "cd" * 32 + ".web.jpg", older_than=60)
     elsewhere = put(root, "reports/2026-W47.pdf")  # not the photo store: never touched
-    referenced = {photos.path_for(settings, p, v) for p in store["kept"] for v in ("web", "thumb", "original")}
+    referenced = {
+        photos.path_for(settings, p, v) for p in store["kept"] for v in ("web", "thumb", "original")
+    }
 
     result = housekeeping.gc(session, settings)
 
@@ -95,12 +97,22 @@ def test_gc_keeps_files_shared_by_another_uploaders_photo(session, settings, mak
 
 
 def test_gc_command(store, settings):
-    env = {**os.environ, "INSPECT_DATABASE_URL": settings.database_url,
-           "INSPECT_UPLOAD_DIR": str(settings.upload_dir), "INSPECT_SECRET_KEY": "x" * 32}
+    env = {
+        **os.environ,
+        "INSPECT_DATABASE_URL": settings.database_url,
+        "INSPECT_UPLOAD_DIR": str(settings.upload_dir),
+        "INSPECT_SECRET_KEY": "x" * 32,
+    }
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "inspect_app.cli", "gc", *args], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "inspect_app.cli", "gc", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     dry = run("--dry-run")
     assert dry.returncode == 0, dry.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -23,8 +23,12 @@ from inspect_app.models import Hazard, HazardEvent, HazardPhoto, RectificationPl
 STATUSES = ["reported", "rectifying", "rectified", "accepted"]
 ACTIONS = ["plan", "rectify", "accept", "reject"]
 # How far the loop must go to reach each status.
-PATH = {"reported": [], "rectifying": ["plan"], "rectified": ["plan", "rectify"],
-        "accepted": ["plan", "rectify", "accept"]}
+PATH = {
+    "reported": [],
+    "rectifying": ["plan"],
+    "rectified": ["plan", "rectify"],
+    "accepted": ["plan", "rectify", "accept"],
+}
 
 
 def jpeg(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
@@ -41,24 +45,47 @@ def photo_of(session: Session, settings, user: User) -> int:
     return photos.ingest_bytes(session, settings, user, jpeg(next(_colors))).id
 
 
-def new_hazard(session: Session, region, reporter: User, *, grade: str = "general", site: int = 0,
-               settings=None, with_photo: bool = False) -> Hazard:
+def new_hazard(
+    session: Session,
+    region,
+    reporter: User,
+    *,
+    grade: str = "general",
+    site: int = 0,
+    settings=None,
+    with_photo: bool = False,
+) -> Hazard:
     s = region["sites"][site]
     photo_ids = [photo_of(session, settings, reporter)] if with_photo else []
-    hazard = hazards.create_hazard(session, reporter=reporter, site=s, grade=grade,
-                                   description="消防通道堵塞，灭火器过期", category="消防安全",
-                                   photo_ids=photo_ids, lat=s.lat, lon=s.lon)
+    hazard = hazards.create_hazard(
+        session,
+        reporter=reporter,
+        site=s,
+        grade=grade,
+        description="消防通道堵塞，灭火器过期",
+        category="消防安全",
+        photo_ids=photo_ids,
+        lat=s.lat,
+        lon=s.lon,
+    )
     session.commit()
     return hazard
 
 
 def plan_fields(grade: str = "general", deadline: date | None = None) -> dict:
-    fields = {"responsible_person": "张经理", "measures": "清理通道，更换灭火器",
-              "deadline": deadline or local_today() + timedelta(days=7), "rectifier": "李师傅",
-              "acceptor": "王科长"}
+    fields = {
+        "responsible_person": "张经理",
+        "measures": "清理通道，更换灭火器",
+        "deadline": deadline or local_today() + timedelta(days=7),
+        "rectifier": "李师傅",
+        "acceptor": "王科长",
+    }
     if grade == "major":
-        fields |= {"funds": "5000元，灭火器10具", "interim_measures": "设置警戒区，专人看守",
-                   "stop_production": True}
+        fields |= {
+            "funds": "5000元，灭火器10具",
+            "interim_measures": "设置警戒区，专人看守",
+            "stop_production": True,
+        }
     return fields
 
 
@@ -66,10 +93,18 @@ def act(session: Session, settings, user: User, hazard_id: int, action: str, **e
     """Perform one transition with valid input."""
     if action == "plan":
         grade = session.get(Hazard, hazard_id).grade
-        return hazards.set_plan(session, user, hazard_id, settings=settings, **(plan_fields(grade) | extra))
+        return hazards.set_plan(
+            session, user, hazard_id, settings=settings, **(plan_fields(grade) | extra)
+        )
     if action == "rectify":
-        return hazards.rectify(session, user, hazard_id, note="已清理并更换",
-                               photo_ids=[photo_of(session, settings, user)], **extra)
+        return hazards.rectify(
+            session,
+            user,
+            hazard_id,
+            note="已清理并更换",
+            photo_ids=[photo_of(session, settings, user)],
+            **extra,
+        )
     if action == "accept":
         return hazards.accept(session, user, hazard_id, settings=settings, **extra)
     return hazards.reject(session, user, hazard_id, reason="灭火器仍未更换", **extra)
@@ -83,7 +118,10 @@ def advance(session: Session, settings, user: User, hazard_id: int, status: str)
 
 def valid_body(session, settings, user: User, hazard: Hazard, action: str) -> dict:
     if action == "plan":
-        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in plan_fields(hazard.grade).items()}
+        return {
+            k: (v.isoformat() if isinstance(v, date) else v)
+            for k, v in plan_fields(hazard.grade).items()
+        }
     if action == "rectify":
         return {"note": "已整改", "photo_ids": [photo_of(session, settings, user)]}
     if action == "reject":
@@ -94,7 +132,9 @@ def valid_body(session, settings, user: User, hazard: Hazard, action: str) -> di
 def snapshot(session: Session, hazard_id: int) -> tuple:
     session.expire_all()
     h = session.get(Hazard, hazard_id)
-    events = session.exec(select(func.count()).select_from(HazardEvent).where(HazardEvent.hazard_id == hazard_id)).one()
+    events = session.exec(
+        select(func.count()).select_from(HazardEvent).where(HazardEvent.hazard_id == hazard_id)
+    ).one()
     return h.status, h.version, h.deadline, h.rectified_at, h.accepted_at, events
 
 
@@ -129,8 +169,10 @@ def test_every_transition_by_every_role(api_as, make_user, session, region, sett
         hazard = new_hazard(session, region, reporter)
         advance(session, settings, admin, hazard.id, status)
         before = snapshot(session, hazard.id)
-        r = client.post(f"/api/v1/hazards/{hazard.id}/{action}",
-                        json=valid_body(session, settings, user, hazard, action))
+        r = client.post(
+            f"/api/v1/hazards/{hazard.id}/{action}",
+            json=valid_body(session, settings, user, hazard, action),
+        )
         want = expected_status(role, status, action)
         assert r.status_code == want, (role, status, action, r.text)
         after = snapshot(session, hazard.id)
@@ -155,10 +197,17 @@ def test_the_whole_loop_and_its_history(api_as, session, region, settings):
     assert body["deadline"] == plan["deadline"] and body["plan"]["stop_production"] is True
     assert body["plan"]["funds"] == plan["funds"]
 
-    first = client.post(f"/api/v1/hazards/{hazard.id}/rectify",
-                        json=valid_body(session, settings, officer, hazard, "rectify"))
+    first = client.post(
+        f"/api/v1/hazards/{hazard.id}/rectify",
+        json=valid_body(session, settings, officer, hazard, "rectify"),
+    )
     assert first.status_code == 200 and first.json()["status"] == "rectified"
-    assert client.post(f"/api/v1/hazards/{hazard.id}/reject", json={"reason": "仍有杂物"}).json()["status"] == "rectifying"
+    assert (
+        client.post(f"/api/v1/hazards/{hazard.id}/reject", json={"reason": "仍有杂物"}).json()[
+            "status"
+        ]
+        == "rectifying"
+    )
     second = valid_body(session, settings, officer, hazard, "rectify")
     assert client.post(f"/api/v1/hazards/{hazard.id}/rectify", json=second).status_code == 200
     done = client.post(f"/api/v1/hazards/{hazard.id}/accept", json={"version": 5})
@@ -168,12 +217,19 @@ def test_the_whole_loop_and_its_history(api_as, session, region, settings):
     assert detail["status"] == "accepted" and detail["accepted_at"] and detail["overdue"] is False
     assert detail["version"] == 6
     assert [(e["action"], e["from_status"], e["to_status"]) for e in detail["events"]] == [
-        ("created", None, "reported"), ("plan", "reported", "rectifying"),
-        ("rectify", "rectifying", "rectified"), ("reject", "rectified", "rectifying"),
-        ("rectify", "rectifying", "rectified"), ("accept", "rectified", "accepted")]
+        ("created", None, "reported"),
+        ("plan", "reported", "rectifying"),
+        ("rectify", "rectifying", "rectified"),
+        ("reject", "rectified", "rectifying"),
+        ("rectify", "rectifying", "rectified"),
+        ("accept", "rectified", "accepted"),
+    ]
     events = detail["events"]
     assert all(e["actor_id"] == officer.id and e["actor"] for e in events)
-    assert events[1]["payload"]["measures"] == plan["measures"] and events[1]["payload"]["revision"] is False
+    assert (
+        events[1]["payload"]["measures"] == plan["measures"]
+        and events[1]["payload"]["revision"] is False
+    )
     assert events[3]["payload"] == {"reason": "仍有杂物"}
     assert events[4]["payload"]["photo_ids"] == second["photo_ids"]
     assert events[5]["payload"] == {"same_person": True}
@@ -187,28 +243,48 @@ def test_plan_may_be_revised_while_rectifying(session, region, make_user, settin
     hazard = new_hazard(session, region, officer)
     act(session, settings, officer, hazard.id, "plan")
     later = local_today() + timedelta(days=30)
-    revised = act(session, settings, officer, hazard.id, "plan", deadline=later, measures="另行采购")
+    revised = act(
+        session, settings, officer, hazard.id, "plan", deadline=later, measures="另行采购"
+    )
     assert revised.status == "rectifying" and revised.deadline == later
-    plans = session.exec(select(RectificationPlan).where(RectificationPlan.hazard_id == hazard.id)).all()
+    plans = session.exec(
+        select(RectificationPlan).where(RectificationPlan.hazard_id == hazard.id)
+    ).all()
     assert len(plans) == 1 and plans[0].measures == "另行采购" and plans[0].deadline == later
     last = hazards.hazard_events(session, hazard.id)[-1]
     assert (last.action, last.from_status, last.to_status) == ("plan", "rectifying", "rectifying")
     assert last.payload["revision"] is True
 
 
-def test_a_revision_may_keep_a_deadline_that_has_passed_but_not_set_a_new_past_one(session, region, make_user, settings):
+def test_a_revision_may_keep_a_deadline_that_has_passed_but_not_set_a_new_past_one(
+    session, region, make_user, settings
+):
     officer = make_user("officer")
     hazard = new_hazard(session, region, officer)
     deadline = date(2026, 3, 10)
-    set_on = datetime(2026, 3, 1, 4, tzinfo=timezone.utc)
-    hazards.set_plan(session, officer, hazard.id, now=set_on, settings=settings, **plan_fields(deadline=deadline))
-    after = datetime(2026, 3, 20, 4, tzinfo=timezone.utc)
-    hazards.set_plan(session, officer, hazard.id, now=after, settings=settings,
-                     **(plan_fields(deadline=deadline) | {"measures": "补充措施"}))
+    set_on = datetime(2026, 3, 1, 4, tzinfo=UTC)
+    hazards.set_plan(
+        session, officer, hazard.id, now=set_on, settings=settings, **plan_fields(deadline=deadline)
+    )
+    after = datetime(2026, 3, 20, 4, tzinfo=UTC)
+    hazards.set_plan(
+        session,
+        officer,
+        hazard.id,
+        now=after,
+        settings=settings,
+        **(plan_fields(deadline=deadline) | {"measures": "补充措施"}),
+    )
     before = snapshot(session, hazard.id)
     with pytest.raises(Invalid) as err:
-        hazards.set_plan(session, officer, hazard.id, now=after, settings=settings,
-                         **plan_fields(deadline=date(2026, 3, 15)))
+        hazards.set_plan(
+            session,
+            officer,
+            hazard.id,
+            now=after,
+            settings=settings,
+            **plan_fields(deadline=date(2026, 3, 15)),
+        )
     assert "deadline" in err.value.errors
     assert snapshot(session, hazard.id) == before
 
@@ -216,17 +292,22 @@ def test_a_revision_may_keep_a_deadline_that_has_passed_but_not_set_a_new_past_o
 # --- bad input: a clear 4xx, nothing changed, no event --------------------------------------------
 
 
-@pytest.mark.parametrize("grade,change,field", [
-    ("general", {"measures": ""}, "measures"),
-    ("general", {"responsible_person": "  "}, "responsible_person"),
-    ("general", {"rectifier": ""}, "rectifier"),
-    ("general", {"acceptor": ""}, "acceptor"),
-    ("general", {"deadline": (local_today() - timedelta(days=1)).isoformat()}, "deadline"),
-    ("major", {"funds": ""}, "funds"),
-    ("major", {"interim_measures": ""}, "interim_measures"),
-    ("major", {"stop_production": None}, "stop_production"),
-])
-def test_incomplete_or_wrong_plan_is_422_and_changes_nothing(api_as, session, region, settings, grade, change, field):
+@pytest.mark.parametrize(
+    "grade,change,field",
+    [
+        ("general", {"measures": ""}, "measures"),
+        ("general", {"responsible_person": "  "}, "responsible_person"),
+        ("general", {"rectifier": ""}, "rectifier"),
+        ("general", {"acceptor": ""}, "acceptor"),
+        ("general", {"deadline": (local_today() - timedelta(days=1)).isoformat()}, "deadline"),
+        ("major", {"funds": ""}, "funds"),
+        ("major", {"interim_measures": ""}, "interim_measures"),
+        ("major", {"stop_production": None}, "stop_production"),
+    ],
+)
+def test_incomplete_or_wrong_plan_is_422_and_changes_nothing(
+    api_as, session, region, settings, grade, change, field
+):
     client, officer = api_as("officer")
     hazard = new_hazard(session, region, officer, grade=grade)
     before = snapshot(session, hazard.id)
@@ -238,11 +319,26 @@ def test_incomplete_or_wrong_plan_is_422_and_changes_nothing(api_as, session, re
     assert hazards.hazard_plan(session, hazard.id) is None
 
 
-@pytest.mark.parametrize("body", [
-    {"measures": "x"},  # required fields missing
-    {"responsible_person": "a", "measures": "b", "deadline": "next week", "rectifier": "c", "acceptor": "d"},
-    {"responsible_person": "a" * 101, "measures": "b", "deadline": "2099-01-01", "rectifier": "c", "acceptor": "d"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"measures": "x"},  # required fields missing
+        {
+            "responsible_person": "a",
+            "measures": "b",
+            "deadline": "next week",
+            "rectifier": "c",
+            "acceptor": "d",
+        },
+        {
+            "responsible_person": "a" * 101,
+            "measures": "b",
+            "deadline": "2099-01-01",
+            "rectifier": "c",
+            "acceptor": "d",
+        },
+    ],
+)
 def test_malformed_plan_body_is_422(api_as, session, region, body):
     client, officer = api_as("officer")
     hazard = new_hazard(session, region, officer)
@@ -268,8 +364,12 @@ def test_rectify_needs_a_note_and_own_photos(api_as, make_user, session, region,
     before = snapshot(session, hazard.id)
     mine = photo_of(session, settings, officer)
     someone_elses = photo_of(session, settings, make_user("inspector"))
-    for body in ({"note": "", "photo_ids": [mine]}, {"note": "done", "photo_ids": []},
-                 {"note": "done", "photo_ids": [someone_elses]}, {"note": "done", "photo_ids": [999999]}):
+    for body in (
+        {"note": "", "photo_ids": [mine]},
+        {"note": "done", "photo_ids": []},
+        {"note": "done", "photo_ids": [someone_elses]},
+        {"note": "done", "photo_ids": [999999]},
+    ):
         r = client.post(f"/api/v1/hazards/{hazard.id}/rectify", json=body)
         assert r.status_code == 422, (body, r.text)
     assert snapshot(session, hazard.id) == before
@@ -295,8 +395,16 @@ def test_a_stale_version_is_409(api_as, session, region, settings):
     advance(session, settings, officer, hazard.id, "rectified")
     stale = session.get(Hazard, hazard.id).version - 1
     before = snapshot(session, hazard.id)
-    assert client.post(f"/api/v1/hazards/{hazard.id}/accept", json={"version": stale}).status_code == 409
-    assert client.post(f"/api/v1/hazards/{hazard.id}/reject", json={"reason": "x", "version": stale}).status_code == 409
+    assert (
+        client.post(f"/api/v1/hazards/{hazard.id}/accept", json={"version": stale}).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            f"/api/v1/hazards/{hazard.id}/reject", json={"reason": "x", "version": stale}
+        ).status_code
+        == 409
+    )
     assert snapshot(session, hazard.id) == before
 
 
@@ -304,13 +412,18 @@ def test_unknown_hazard_and_anonymous_callers(api_as, client, session, region, m
     c, _officer = api_as("officer")
     assert c.post("/api/v1/hazards/999999/accept").status_code == 404
     hazard = new_hazard(session, region, make_user("inspector"))
-    assert client.post(f"/api/v1/hazards/{hazard.id}/reject", json={"reason": "x"}).status_code in (401, 403)
+    assert client.post(f"/api/v1/hazards/{hazard.id}/reject", json={"reason": "x"}).status_code in (
+        401,
+        403,
+    )
 
 
 # --- the acceptor is another person ---------------------------------------------------------------
 
 
-def test_accepting_ones_own_rectification_is_refused_when_configured(session, region, make_user, settings):
+def test_accepting_ones_own_rectification_is_refused_when_configured(
+    session, region, make_user, settings
+):
     strict = settings.model_copy(update={"acceptor_must_differ": True})
     rectifier, other = make_user("officer"), make_user("office")
     hazard = new_hazard(session, region, make_user("inspector"))
@@ -322,16 +435,27 @@ def test_accepting_ones_own_rectification_is_refused_when_configured(session, re
     assert hazards.accept(session, other, hazard.id, settings=strict).status == "accepted"
 
 
-def test_plan_with_the_same_rectifier_and_acceptor_is_refused_when_configured(session, region, make_user, settings):
+def test_plan_with_the_same_rectifier_and_acceptor_is_refused_when_configured(
+    session, region, make_user, settings
+):
     strict = settings.model_copy(update={"acceptor_must_differ": True})
     officer = make_user("officer")
     hazard = new_hazard(session, region, officer)
     with pytest.raises(Invalid) as err:
-        hazards.set_plan(session, officer, hazard.id, settings=strict,
-                         **(plan_fields() | {"acceptor": "李师傅"}))
+        hazards.set_plan(
+            session, officer, hazard.id, settings=strict, **(plan_fields() | {"acceptor": "李师傅"})
+        )
     assert "acceptor" in err.value.errors
-    assert hazards.set_plan(session, officer, hazard.id, settings=settings,
-                            **(plan_fields() | {"acceptor": "李师傅"})).status == "rectifying"
+    assert (
+        hazards.set_plan(
+            session,
+            officer,
+            hazard.id,
+            settings=settings,
+            **(plan_fields() | {"acceptor": "李师傅"}),
+        ).status
+        == "rectifying"
+    )
 
 
 # --- concurrency: one wins, the other gets 409, no lost update ---------------------------------
@@ -341,7 +465,10 @@ def test_two_officers_with_the_same_view_one_wins(engine, session, region, make_
     a, b = make_user("officer"), make_user("office")
     hazard = new_hazard(session, region, make_user("inspector"))
     advance(session, settings, a, hazard.id, "rectified")
-    with Session(engine, expire_on_commit=False) as first, Session(engine, expire_on_commit=False) as second:
+    with (
+        Session(engine, expire_on_commit=False) as first,
+        Session(engine, expire_on_commit=False) as second,
+    ):
         # Both have read the hazard (same status, same version) before either acts.
         hazards.get_hazard(first, a, hazard.id)
         hazards.get_hazard(second, b, hazard.id)
@@ -382,7 +509,9 @@ def test_concurrent_threads_exactly_one_transition(engine, session, region, make
     assert sorted(outcomes) == ["409", "409", "409", "won"]
     _status, new_version, *_rest = snapshot(session, hazard.id)
     assert new_version == version + 1
-    late = [e for e in hazards.hazard_events(session, hazard.id) if e.action in ("accept", "reject")]
+    late = [
+        e for e in hazards.hazard_events(session, hazard.id) if e.action in ("accept", "reject")
+    ]
     assert len(late) == 1
 
 
@@ -393,26 +522,44 @@ def test_overdue_is_computed_from_the_deadline_and_the_day(session, region, make
     officer = make_user("officer")
     hazard = new_hazard(session, region, officer)
     deadline = date(2026, 5, 10)
-    hazards.set_plan(session, officer, hazard.id, now=datetime(2026, 5, 1, tzinfo=timezone.utc),
-                     settings=settings, **plan_fields(deadline=deadline))
+    hazards.set_plan(
+        session,
+        officer,
+        hazard.id,
+        now=datetime(2026, 5, 1, tzinfo=UTC),
+        settings=settings,
+        **plan_fields(deadline=deadline),
+    )
     h = session.get(Hazard, hazard.id)
     assert h.deadline == deadline
     assert not hazards.is_overdue(h, deadline)
     assert hazards.is_overdue(h, deadline + timedelta(days=1))
 
     def overdue_ids(today: date) -> list[int]:
-        query = hazards.apply_filters(hazards.visible_hazards_query(officer),
-                                      hazards.HazardFilters(overdue=True), today)
+        query = hazards.apply_filters(
+            hazards.visible_hazards_query(officer), hazards.HazardFilters(overdue=True), today
+        )
         return [x.id for x in session.exec(query).all()]
 
     assert overdue_ids(deadline) == []
     assert overdue_ids(deadline + timedelta(days=1)) == [hazard.id]
     # Rectified but not yet accepted is still overdue; accepted never is.
-    hazards.rectify(session, officer, hazard.id, note="好了", photo_ids=[photo_of(session, settings, officer)],
-                    now=datetime(2026, 5, 12, tzinfo=timezone.utc))
+    hazards.rectify(
+        session,
+        officer,
+        hazard.id,
+        note="好了",
+        photo_ids=[photo_of(session, settings, officer)],
+        now=datetime(2026, 5, 12, tzinfo=UTC),
+    )
     assert overdue_ids(deadline + timedelta(days=3)) == [hazard.id]
-    hazards.accept(session, make_user("office"), hazard.id, settings=settings,
-                   now=datetime(2026, 5, 13, tzinfo=timezone.utc))
+    hazards.accept(
+        session,
+        make_user("office"),
+        hazard.id,
+        settings=settings,
+        now=datetime(2026, 5, 13, tzinfo=UTC),
+    )
     assert overdue_ids(deadline + timedelta(days=3)) == []
     assert not hazards.is_overdue(session.get(Hazard, hazard.id), deadline + timedelta(days=30))
 
@@ -420,12 +567,20 @@ def test_overdue_is_computed_from_the_deadline_and_the_day(session, region, make
 def test_overdue_filter_in_the_api(api_as, session, region, make_user, settings):
     client, officer = api_as("officer")
     late, fine = new_hazard(session, region, officer), new_hazard(session, region, officer)
-    hazards.set_plan(session, officer, late.id, now=datetime(2026, 1, 1, tzinfo=timezone.utc), settings=settings,
-                     **plan_fields(deadline=date(2026, 1, 5)))
+    hazards.set_plan(
+        session,
+        officer,
+        late.id,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        settings=settings,
+        **plan_fields(deadline=date(2026, 1, 5)),
+    )
     act(session, settings, officer, fine.id, "plan")
     body = client.get("/api/v1/hazards", params={"overdue": "true"}).json()
     assert [h["id"] for h in body["items"]] == [late.id] and body["items"][0]["overdue"] is True
-    assert {h["id"] for h in client.get("/api/v1/hazards", params={"overdue": "false"}).json()["items"]} == {fine.id}
+    assert {
+        h["id"] for h in client.get("/api/v1/hazards", params={"overdue": "false"}).json()["items"]
+    } == {fine.id}
 
 
 def test_allowed_actions_follow_the_role_and_status(session, region, make_user, settings):

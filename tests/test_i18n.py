@@ -15,7 +15,10 @@ def extracted_messages() -> dict[str, str]:
     found = {}
     for folder in (ROOT / "inspect_app", ROOT / "templates"):
         for filename, lineno, message, _comments, _ctx in extract_from_dir(
-            folder, METHODS, options_map=OPTIONS, keywords={"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+            folder,
+            METHODS,
+            options_map=OPTIONS,
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None},
         ):
             msgid = message[0] if isinstance(message, tuple) else message
             if msgid:

@@ -17,10 +17,16 @@ HX = {"HX-Request": "true"}
 
 def start(client, region, site=0) -> int:
     page = client.get("/inspections/new")
-    r = client.post("/inspections/new", data={
-        "csrftoken": form_token(page.text), "site_id": region["sites"][site].id,
-        "template_id": region["template_id"], "client_uuid": re.search(r'name="client_uuid" value="([^"]+)"', page.text).group(1),
-    }, follow_redirects=False)
+    r = client.post(
+        "/inspections/new",
+        data={
+            "csrftoken": form_token(page.text),
+            "site_id": region["sites"][site].id,
+            "template_id": region["template_id"],
+            "client_uuid": re.search(r'name="client_uuid" value="([^"]+)"', page.text).group(1),
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return int(r.headers["location"].rsplit("/", 1)[1])
 
@@ -36,8 +42,13 @@ def fields(answer: dict) -> dict:
     """An answer dict as the page's form fields."""
     i = answer["item_id"]
     out = {"items": str(i)}
-    for key, name in (("result", "result"), ("value", "value"), ("note", "note"), ("hazard_grade", "grade"),
-                      ("hazard_description", "description")):
+    for key, name in (
+        ("result", "result"),
+        ("value", "value"),
+        ("note", "note"),
+        ("hazard_grade", "grade"),
+        ("hazard_description", "description"),
+    ):
         if answer.get(key) is not None:
             out[f"{name}-{i}"] = str(answer[key])
     return out
@@ -64,18 +75,26 @@ def test_new_lists_sites_of_my_district_nearest_first_and_htmx_gets_the_block(lo
     assert page.status_code == 200
     assert page.text.index("蒸湘超市") < page.text.index("蒸湘化工仓库")
     assert "珠晖机械厂" not in page.text
-    assert 'capture' not in page.text  # the start page has no camera
+    assert "capture" not in page.text  # the start page has no camera
     block = client.get("/inspections/new?q=超市", headers=HX)
     assert block.status_code == 200 and "<html" not in block.text
-    assert 'id="sites"' in block.text and "蒸湘超市" in block.text and "蒸湘化工仓库" not in block.text
+    assert (
+        'id="sites"' in block.text and "蒸湘超市" in block.text and "蒸湘化工仓库" not in block.text
+    )
     assert "HX-Request" in block.headers["vary"]
 
 
 def test_start_twice_with_the_same_client_uuid_makes_one_draft(login_as, region, session):
     client, _ = login_as("inspector")
     page = client.get("/inspections/new")
-    data = {"csrftoken": form_token(page.text), "site_id": region["sites"][0].id,
-            "template_id": region["template_id"], "client_uuid": "tap-1", "lat": "26.8968", "lon": "112.5719"}
+    data = {
+        "csrftoken": form_token(page.text),
+        "site_id": region["sites"][0].id,
+        "template_id": region["template_id"],
+        "client_uuid": "tap-1",
+        "lat": "26.8968",
+        "lon": "112.5719",
+    }
     first = client.post("/inspections/new", data=data, follow_redirects=False)
     second = client.post("/inspections/new", data=data, follow_redirects=False)
     assert first.headers["location"] == second.headers["location"]
@@ -86,8 +105,15 @@ def test_start_twice_with_the_same_client_uuid_makes_one_draft(login_as, region,
 def test_start_at_a_site_of_another_district_is_404(login_as, region, session):
     client, _ = login_as("inspector")
     page = client.get("/inspections/new")
-    r = client.post("/inspections/new", data={"csrftoken": form_token(page.text), "site_id": region["sites"][2].id,
-                                              "template_id": region["template_id"]}, follow_redirects=False)
+    r = client.post(
+        "/inspections/new",
+        data={
+            "csrftoken": form_token(page.text),
+            "site_id": region["sites"][2].id,
+            "template_id": region["template_id"],
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 404
     assert session.exec(select(Inspection)).all() == []
 
@@ -96,7 +122,10 @@ def test_fill_page_shows_one_section_with_controls(filling, session):
     client, iid, items = filling
     page = client.get(f"/inspections/{iid}")
     assert page.status_code == 200
-    assert f'name="result-{items["R1"].id}"' in page.text and f'name="result-{items["F1"].id}"' not in page.text
+    assert (
+        f'name="result-{items["R1"].id}"' in page.text
+        and f'name="result-{items["F1"].id}"' not in page.text
+    )
     assert "0/4" in page.text  # progress of the first section
     electrical = client.get(f"/inspections/{iid}?section=electrical").text
     assert f'name="value-{items["E4"].id}"' in electrical and "≤ 4 Ω" in electrical
@@ -106,14 +135,20 @@ def test_fill_page_shows_one_section_with_controls(filling, session):
 
 def test_htmx_answer_saves_and_returns_the_status_block(filling, session):
     client, iid, items = filling
-    r = client.post(f"/inspections/{iid}/answers/{items['E4'].id}", headers={**HX, **csrf(client)},
-                    data={f"value-{items['E4'].id}": "7", f"note-{items['E4'].id}": "偏高"})
+    r = client.post(
+        f"/inspections/{iid}/answers/{items['E4'].id}",
+        headers={**HX, **csrf(client)},
+        data={f"value-{items['E4'].id}": "7", f"note-{items['E4'].id}": "偏高"},
+    )
     assert r.status_code == 200 and "<html" not in r.text
     assert 'data-result="fail"' in r.text and 'hx-swap-oob="true"' in r.text and "1/4" in r.text
     answer = session.exec(select(Answer)).one()
     assert (answer.result, answer.value, answer.note) == ("fail", "7", "偏高")
-    bad = client.post(f"/inspections/{iid}/answers/{items['E4'].id}", headers={**HX, **csrf(client)},
-                      data={f"value-{items['E4'].id}": "a lot"})
+    bad = client.post(
+        f"/inspections/{iid}/answers/{items['E4'].id}",
+        headers={**HX, **csrf(client)},
+        data={f"value-{items['E4'].id}": "a lot"},
+    )
     assert bad.status_code == 422 and "field-error" in bad.text
     session.refresh(answer)
     assert answer.value == "7"
@@ -124,10 +159,22 @@ def test_answer_for_an_item_of_another_checklist_or_draft_is_refused(login_as, r
     bob, _ = login_as("inspector")
     iid = start(alice, region)
     items = items_by_key(session, region)
-    assert alice.post(f"/inspections/{iid}/answers/999999", headers={**HX, **csrf(alice)},
-                      data={"result-999999": "pass"}).status_code == 422
-    assert bob.post(f"/inspections/{iid}/answers/{items['R1'].id}", headers={**HX, **csrf(bob)},
-                    data={f"result-{items['R1'].id}": "pass"}).status_code == 404
+    assert (
+        alice.post(
+            f"/inspections/{iid}/answers/999999",
+            headers={**HX, **csrf(alice)},
+            data={"result-999999": "pass"},
+        ).status_code
+        == 422
+    )
+    assert (
+        bob.post(
+            f"/inspections/{iid}/answers/{items['R1'].id}",
+            headers={**HX, **csrf(bob)},
+            data={f"result-{items['R1'].id}": "pass"},
+        ).status_code
+        == 404
+    )
     assert bob.get(f"/inspections/{iid}").status_code == 404
     assert session.exec(select(Answer)).all() == []
 
@@ -145,16 +192,24 @@ def test_plain_form_saves_a_section_and_a_photo_and_goes_next(filling, session):
     assert f2.result == "fail" and f2.hazard_description == "堵塞"
     # The item's own photo form (multipart, the token as its first field, as a browser sends it).
     assert f'action="/inspections/{iid}/answers/{items["F2"].id}/photos"' in page.text
-    r = client.post(f"/inspections/{iid}/answers/{items['F2'].id}/photos",
-                    data={"csrftoken": form_token(page.text)},
-                    files=[("file", ("exit.jpg", jpeg(), "image/jpeg")), ("file", ("b.jpg", jpeg((0, 0, 200)), "image/jpeg"))],
-                    follow_redirects=False)
+    r = client.post(
+        f"/inspections/{iid}/answers/{items['F2'].id}/photos",
+        data={"csrftoken": form_token(page.text)},
+        files=[
+            ("file", ("exit.jpg", jpeg(), "image/jpeg")),
+            ("file", ("b.jpg", jpeg((0, 0, 200)), "image/jpeg")),
+        ],
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     session.refresh(f2)
     assert f2.result == "fail" and f2.hazard_description == "堵塞"  # the answer is kept as it was
     assert len(session.exec(select(AnswerPhoto).where(AnswerPhoto.answer_id == f2.id)).all()) == 2
-    bad = client.post(f"/inspections/{iid}/answers/{items['F2'].id}/photos", data={"csrftoken": form_token(page.text)},
-                      files={"file": ("x.jpg", b"not an image", "image/jpeg")})
+    bad = client.post(
+        f"/inspections/{iid}/answers/{items['F2'].id}/photos",
+        data={"csrftoken": form_token(page.text)},
+        files={"file": ("x.jpg", b"not an image", "image/jpeg")},
+    )
     assert bad.status_code == 422 and "field-error" in bad.text
     # Unticking the photos' "keep" boxes removes them on the next save.
     again = client.get(f"/inspections/{iid}?section=fire")
@@ -181,9 +236,14 @@ def test_photo_of_another_user_cannot_be_attached(login_as, region, session):
     bob, _ = login_as("inspector")
     iid = start(alice, region)
     items = items_by_key(session, region)
-    photo = bob.post("/api/v1/photos", headers=csrf(bob), files={"file": ("b.jpg", jpeg(), "image/jpeg")}).json()
-    r = alice.post(f"/inspections/{iid}/answers/{items['F1'].id}", headers={**HX, **csrf(alice)},
-                   data={f"result-{items['F1'].id}": "fail", f"photo-{items['F1'].id}": str(photo["id"])})
+    photo = bob.post(
+        "/api/v1/photos", headers=csrf(bob), files={"file": ("b.jpg", jpeg(), "image/jpeg")}
+    ).json()
+    r = alice.post(
+        f"/inspections/{iid}/answers/{items['F1'].id}",
+        headers={**HX, **csrf(alice)},
+        data={f"result-{items['F1'].id}": "fail", f"photo-{items['F1'].id}": str(photo["id"])},
+    )
     assert r.status_code == 422
     assert session.exec(select(Answer)).all() == []
 
@@ -191,8 +251,13 @@ def test_photo_of_another_user_cannot_be_attached(login_as, region, session):
 def test_incomplete_submit_shows_what_is_missing_in_place(filling, session):
     client, iid, items = filling
     page = client.get(f"/inspections/{iid}")
-    r = client.post(f"/inspections/{iid}/submit", data={"csrftoken": form_token(page.text),
-                                                        **fields({"item_id": items["R1"].id, "result": "fail"})})
+    r = client.post(
+        f"/inspections/{iid}/submit",
+        data={
+            "csrftoken": form_token(page.text),
+            **fields({"item_id": items["R1"].id, "result": "fail"}),
+        },
+    )
     assert r.status_code == 422
     assert 'id="problems"' in r.text and r.text.count("<li>") >= len(items) - 1
     assert session.get(Inspection, iid).status == "draft"
@@ -203,10 +268,15 @@ def test_submit_creates_hazards_then_summary_and_record(login_as, region, sessio
     client, user = login_as("inspector")
     iid = start(client, region)
     items = items_by_key(session, region)
-    inspections.save_answers(session, user, iid, all_pass(items, R2={"result": "fail", "hazard_grade": "major"}))
+    inspections.save_answers(
+        session, user, iid, all_pass(items, R2={"result": "fail", "hazard_grade": "major"})
+    )
     page = client.get(f"/inspections/{iid}?section=emergency")
-    r = client.post(f"/inspections/{iid}/submit", data={"csrftoken": form_token(page.text), "lat": "26.8968",
-                                                        "lon": "112.5719"}, follow_redirects=False)
+    r = client.post(
+        f"/inspections/{iid}/submit",
+        data={"csrftoken": form_token(page.text), "lat": "26.8968", "lon": "112.5719"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/inspections/{iid}/done"
     hazard = session.exec(select(Hazard)).one()
     assert hazard.grade == "major" and hazard.lat == 26.8968
@@ -214,14 +284,25 @@ def test_submit_creates_hazards_then_summary_and_record(login_as, region, sessio
     assert done.status_code == 200 and f'href="/hazards/{hazard.id}"' in done.text
     assert 'href="/inspections/new"' in done.text
     # A double tap on submit shows the first result and creates nothing more.
-    again = client.post(f"/inspections/{iid}/submit", data={"csrftoken": form_token(page.text)},
-                        follow_redirects=False)
+    again = client.post(
+        f"/inspections/{iid}/submit",
+        data={"csrftoken": form_token(page.text)},
+        follow_redirects=False,
+    )
     assert again.headers["location"] == f"/inspections/{iid}/done"
     assert len(session.exec(select(Hazard)).all()) == 1
     # The fill page of a submitted inspection goes to its record.
-    assert client.get(f"/inspections/{iid}", follow_redirects=False).headers["location"].endswith("/record")
+    assert (
+        client.get(f"/inspections/{iid}", follow_redirects=False)
+        .headers["location"]
+        .endswith("/record")
+    )
     record = client.get(f"/inspections/{iid}/record")
-    assert record.status_code == 200 and "蒸湘化工仓库" in record.text and items["R2"].prompt_zh in record.text
+    assert (
+        record.status_code == 200
+        and "蒸湘化工仓库" in record.text
+        and items["R2"].prompt_zh in record.text
+    )
     officer, _ = login_as("officer", "蒸湘区")
     assert officer.get(f"/inspections/{iid}/record").status_code == 200
     other, _ = login_as("officer", "珠晖区")
@@ -237,17 +318,34 @@ def test_pages_need_sign_in(client, region):
 
 def test_signature_is_kept_on_the_draft_and_only_with_my_own_photo(filling, login_as, session):
     client, iid, _items = filling
-    mine = client.post("/api/v1/photos", headers=csrf(client), files={"file": ("s.png", png(), "image/png")}).json()
+    mine = client.post(
+        "/api/v1/photos", headers=csrf(client), files={"file": ("s.png", png(), "image/png")}
+    ).json()
     other, _ = login_as("inspector")
-    theirs = other.post("/api/v1/photos", headers=csrf(other), files={"file": ("t.jpg", jpeg(), "image/jpeg")}).json()
-    r = client.post(f"/inspections/{iid}/signature", headers={**HX, **csrf(client)}, data={"photo_id": str(theirs["id"])})
+    theirs = other.post(
+        "/api/v1/photos", headers=csrf(other), files={"file": ("t.jpg", jpeg(), "image/jpeg")}
+    ).json()
+    r = client.post(
+        f"/inspections/{iid}/signature",
+        headers={**HX, **csrf(client)},
+        data={"photo_id": str(theirs["id"])},
+    )
     assert r.status_code == 422 and session.get(Inspection, iid).signature_photo_id is None
-    r = client.post(f"/inspections/{iid}/signature", headers={**HX, **csrf(client)}, data={"photo_id": str(mine["id"])})
-    assert r.status_code == 200 and f'/photos/{mine["id"]}' in r.text and "<html" not in r.text
+    r = client.post(
+        f"/inspections/{iid}/signature",
+        headers={**HX, **csrf(client)},
+        data={"photo_id": str(mine["id"])},
+    )
+    assert r.status_code == 200 and f"/photos/{mine['id']}" in r.text and "<html" not in r.text
     inspection = session.get(Inspection, iid)
     session.refresh(inspection)
     assert inspection.signature_photo_id == mine["id"]
-    assert other.post(f"/inspections/{iid}/signature", headers=csrf(other), data={"photo_id": ""}).status_code == 404
+    assert (
+        other.post(
+            f"/inspections/{iid}/signature", headers=csrf(other), data={"photo_id": ""}
+        ).status_code
+        == 404
+    )
     client.post(f"/inspections/{iid}/signature", headers=csrf(client), data={"photo_id": ""})
     session.refresh(inspection)
     assert inspection.signature_photo_id is None

@@ -31,6 +31,7 @@ def jpeg(color=(200, 30, 30), gps: tuple[float, float] | None = None, size=(64, 
     im = Image.new("RGB", size, color)
     exif = Image.Exif()
     if gps:
+
         def dms(v):
             v = abs(v)
             d = int(v)
@@ -38,8 +39,12 @@ def jpeg(color=(200, 30, 30), gps: tuple[float, float] | None = None, size=(64, 
             s = round(((v - d) * 60 - m) * 60, 4)
             return (float(d), float(m), float(s))
 
-        exif[0x8825] = {1: "N" if gps[0] >= 0 else "S", 2: dms(gps[0]), 3: "E" if gps[1] >= 0 else "W",
-                        4: dms(gps[1])}
+        exif[0x8825] = {
+            1: "N" if gps[0] >= 0 else "S",
+            2: dms(gps[0]),
+            3: "E" if gps[1] >= 0 else "W",
+            4: dms(gps[1]),
+        }
     buf = io.BytesIO()
     im.save(buf, "JPEG", exif=exif)
     return buf.getvalue()
@@ -67,8 +72,13 @@ def all_pass(items: dict[str, TemplateItem], **overrides) -> list[dict]:
 
 
 def body(region, answers, site=0, client_uuid=None, location=None) -> dict:
-    return {"client_uuid": client_uuid or str(uuid.uuid4()), "template_id": region["template_id"],
-            "site_id": region["sites"][site].id, "location": location, "answers": answers}
+    return {
+        "client_uuid": client_uuid or str(uuid.uuid4()),
+        "template_id": region["template_id"],
+        "site_id": region["sites"][site].id,
+        "location": location,
+        "answers": answers,
+    }
 
 
 def upload(client, data: bytes, name="p.jpg") -> dict:
@@ -80,22 +90,32 @@ def upload(client, data: bytes, name="p.jpg") -> dict:
 # --- API: one-shot submission ----------------------------------------------------------------
 
 
-def test_submit_creates_one_hazard_per_failed_item_and_retry_returns_the_first(api_as, region, session):
+def test_submit_creates_one_hazard_per_failed_item_and_retry_returns_the_first(
+    api_as, region, session
+):
     client, _user = api_as("inspector")
     items = items_by_key(session, region)
     photo = upload(client, jpeg())
-    answers = all_pass(items, F2={"result": "fail", "photo_ids": [photo["id"]], "hazard_description": "通道堵塞"},
-                       R1={"result": "fail", "note": "未公示"})
+    answers = all_pass(
+        items,
+        F2={"result": "fail", "photo_ids": [photo["id"]], "hazard_description": "通道堵塞"},
+        R1={"result": "fail", "note": "未公示"},
+    )
     payload = body(region, answers, location={"lat": 26.8968, "lon": 112.5719})
     first = client.post("/api/v1/inspections", json=payload)
     assert first.status_code == 201, first.text
     out = first.json()
     assert {h["item_id"] for h in out["hazards"]} == {items["F2"].id, items["R1"].id}
     f2 = next(h for h in out["hazards"] if h["item_id"] == items["F2"].id)
-    assert f2["grade"] == "major" and f2["category"] == "消防安全" and f2["description"] == "通道堵塞"
+    assert (
+        f2["grade"] == "major" and f2["category"] == "消防安全" and f2["description"] == "通道堵塞"
+    )
     r1 = next(h for h in out["hazards"] if h["item_id"] == items["R1"].id)
     assert r1["grade"] == "general" and r1["description"] == items["R1"].prompt_zh
-    assert f2["district"]["name"] == "蒸湘区" and f2["location"] == {"lat": 26.8968, "lon": 112.5719}
+    assert f2["district"]["name"] == "蒸湘区" and f2["location"] == {
+        "lat": 26.8968,
+        "lon": 112.5719,
+    }
 
     again = client.post("/api/v1/inspections", json=payload)
     assert again.status_code == 200
@@ -113,7 +133,9 @@ def test_submit_creates_one_hazard_per_failed_item_and_retry_returns_the_first(a
 def test_get_inspection_has_answers_and_hazards(api_as, region, session):
     client, _user = api_as("inspector")
     items = items_by_key(session, region)
-    out = client.post("/api/v1/inspections", json=body(region, all_pass(items, E4={"value": 9}))).json()
+    out = client.post(
+        "/api/v1/inspections", json=body(region, all_pass(items, E4={"value": 9}))
+    ).json()
     r = client.get(f"/api/v1/inspections/{out['id']}")
     assert r.status_code == 200
     data = r.json()
@@ -159,7 +181,10 @@ def test_bad_answers_are_refused(api_as, region, session, override, status):
 def test_item_of_another_checklist_is_refused(api_as, region, session):
     client, _ = api_as("inspector")
     items = items_by_key(session, region)
-    r = client.post("/api/v1/inspections", json=body(region, all_pass(items) + [{"item_id": 999999, "result": "pass"}]))
+    r = client.post(
+        "/api/v1/inspections",
+        json=body(region, all_pass(items) + [{"item_id": 999999, "result": "pass"}]),
+    )
     assert r.status_code == 422
     assert session.exec(select(Inspection)).all() == []
 
@@ -195,8 +220,14 @@ def test_inspectors_see_only_their_own(api_as, region, session):
     mine = alice.get("/api/v1/inspections").json()
     assert mine["total"] == 1 and mine["items"][0]["id"] == out["id"]
     # Bob reusing Alice's client_uuid neither sees nor changes her inspection.
-    clash = bob.post("/api/v1/inspections", json=body(region, all_pass(items), client_uuid=out and
-                                                       session.get(Inspection, out["id"]).client_uuid))
+    clash = bob.post(
+        "/api/v1/inspections",
+        json=body(
+            region,
+            all_pass(items),
+            client_uuid=out and session.get(Inspection, out["id"]).client_uuid,
+        ),
+    )
     assert clash.status_code == 409
 
 
@@ -217,7 +248,10 @@ def test_office_and_officer_read_submitted_inspections_in_scope(api_as, region, 
 def test_list_pages_with_limit_and_offset(api_as, region, session):
     client, _ = api_as("inspector")
     items = items_by_key(session, region)
-    ids = [client.post("/api/v1/inspections", json=body(region, all_pass(items))).json()["id"] for _ in range(3)]
+    ids = [
+        client.post("/api/v1/inspections", json=body(region, all_pass(items))).json()["id"]
+        for _ in range(3)
+    ]
     page = client.get("/api/v1/inspections?limit=2&offset=1").json()
     assert page["total"] == 3 and len(page["items"]) == 2
     assert {i["id"] for i in page["items"]} < set(ids)
@@ -245,13 +279,18 @@ def test_photo_gps_is_used_when_the_device_gave_none(api_as, region, session):
     assert out["hazards"][0]["location"]["lat"] == pytest.approx(26.9001, abs=1e-4)
 
 
-def test_point_in_another_district_keeps_the_site_district_and_records_the_mismatch(api_as, region, session):
+def test_point_in_another_district_keeps_the_site_district_and_records_the_mismatch(
+    api_as, region, session
+):
     client, _ = api_as("inspector")
     items = items_by_key(session, region)
     zhuhui = region["districts"]["珠晖区"]
     answers = all_pass(items, R1={"result": "fail"})
     # A point at 珠晖机械厂, while the site inspected is in 蒸湘区.
-    out = client.post("/api/v1/inspections", json=body(region, answers, location={"lat": 26.8984, "lon": 112.6150})).json()
+    out = client.post(
+        "/api/v1/inspections",
+        json=body(region, answers, location={"lat": 26.8984, "lon": 112.6150}),
+    ).json()
     hazard = session.get(Hazard, out["hazards"][0]["id"])
     assert hazard.district_id == region["districts"]["蒸湘区"].id
     assert hazard.location_district_id == zhuhui.id
@@ -265,7 +304,11 @@ def test_start_draft_is_idempotent_and_respects_the_district(session, region, ma
     user = make_user("inspector")
     a = inspections.start_draft(session, user, region["sites"][0].id, region["template_id"], "u-1")
     b = inspections.start_draft(session, user, region["sites"][0].id, region["template_id"], "u-1")
-    assert a.id == b.id and a.status == "draft" and a.template_version_id == region["template_version"].id
+    assert (
+        a.id == b.id
+        and a.status == "draft"
+        and a.template_version_id == region["template_version"].id
+    )
     with pytest.raises(NotFound):
         inspections.start_draft(session, user, region["sites"][2].id, region["template_id"], "u-2")
     with pytest.raises(Invalid):
@@ -283,8 +326,15 @@ def test_save_answer_upserts_and_number_limits_fail_on_their_own(session, region
     inspections.save_answer(session, user, d.id, items["E4"].id, value="3.5")
     inspections.save_answer(session, user, d.id, items["E4"].id, value="4.5", note="偏高")
     rows = session.exec(select(Answer).where(Answer.inspection_id == d.id)).all()
-    assert len(rows) == 1 and rows[0].result == "fail" and rows[0].value == "4.5" and rows[0].note == "偏高"
-    inspections.save_answer(session, user, d.id, items["E4"].id, value="4")  # the limit itself passes
+    assert (
+        len(rows) == 1
+        and rows[0].result == "fail"
+        and rows[0].value == "4.5"
+        and rows[0].note == "偏高"
+    )
+    inspections.save_answer(
+        session, user, d.id, items["E4"].id, value="4"
+    )  # the limit itself passes
     assert session.exec(select(Answer)).one().result == "pass"
     with pytest.raises(Invalid):
         inspections.save_answer(session, user, d.id, items["E4"].id, value="lots")
@@ -309,9 +359,16 @@ def test_submit_with_past_clock_twice_and_not_after(session, region, make_user):
     user = make_user("inspector")
     items = items_by_key(session, region)
     past = datetime(2026, 10, 5, 9, 30, tzinfo=UTC)
-    d = inspections.start_draft(session, user, region["sites"][1].id, region["template_id"], "u-1", now=past)
-    inspections.save_answers(session, user, d.id, all_pass(items, R3={"result": "fail", "hazard_grade": "major"}),
-                             now=past)
+    d = inspections.start_draft(
+        session, user, region["sites"][1].id, region["template_id"], "u-1", now=past
+    )
+    inspections.save_answers(
+        session,
+        user,
+        d.id,
+        all_pass(items, R3={"result": "fail", "hazard_grade": "major"}),
+        now=past,
+    )
     _inspection, created, is_new = inspections.submit(session, user, d.id, now=past)
     assert is_new and len(created) == 1 and created[0].grade == "major"
     assert created[0].created_at.replace(tzinfo=UTC) == past
@@ -359,7 +416,9 @@ def test_two_identical_posts_racing_make_one_inspection(engine, region, make_use
     def post():
         with Session(engine, expire_on_commit=False) as s:
             barrier.wait()
-            inspection, created, is_new = inspections.submit_payload(s, s.get(type(user), user.id), payload)
+            inspection, created, is_new = inspections.submit_payload(
+                s, s.get(type(user), user.id), payload
+            )
             return inspection.id, [h.id for h in created], is_new
 
     with ThreadPoolExecutor(2) as pool:

@@ -23,13 +23,26 @@ def many(session, region, make_user):
     made = []
     for n in range(250):
         site = region["sites"][n % 3]
-        made.append(hz.create_hazard(
-            session, reporter=reporter, site=site, grade="major" if n % 5 == 0 else "general",
-            description=f"hazard {n}", lat=site.lat + rnd.uniform(-0.01, 0.01),
-            lon=site.lon + rnd.uniform(-0.01, 0.01)))
+        made.append(
+            hz.create_hazard(
+                session,
+                reporter=reporter,
+                site=site,
+                grade="major" if n % 5 == 0 else "general",
+                description=f"hazard {n}",
+                lat=site.lat + rnd.uniform(-0.01, 0.01),
+                lon=site.lon + rnd.uniform(-0.01, 0.01),
+            )
+        )
     session.commit()
-    photo = Photo(sha256="0" * 64, uploaded_by=reporter.id, width=4, height=3, original_format="JPEG",
-                  original_bytes=10)
+    photo = Photo(
+        sha256="0" * 64,
+        uploaded_by=reporter.id,
+        width=4,
+        height=3,
+        original_format="JPEG",
+        original_bytes=10,
+    )
     session.add(photo)
     session.flush()
     session.add(HazardPhoto(hazard_id=made[0].id, photo_id=photo.id, kind="finding", position=0))
@@ -97,11 +110,21 @@ def test_inspectors_get_403(api_as, region):
     assert c.get("/api/v1/map/districts.geojson").status_code == 403
 
 
-@pytest.mark.parametrize("params", [
-    {"bbox": "1,2,3"}, {"bbox": "a,b,c,d"}, {"bbox": "113,27,112,26"}, {"bbox": "0,0,200,10"},
-    {"bbox": "nan,0,1,1"}, {"zoom": 40}, {"zoom": -1}, {"zoom": "far"}, {"grade": "huge"},
-    {"district": "atlantis"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bbox": "1,2,3"},
+        {"bbox": "a,b,c,d"},
+        {"bbox": "113,27,112,26"},
+        {"bbox": "0,0,200,10"},
+        {"bbox": "nan,0,1,1"},
+        {"zoom": 40},
+        {"zoom": -1},
+        {"zoom": "far"},
+        {"grade": "huge"},
+        {"district": "atlantis"},
+    ],
+)
 def test_malformed_map_input_is_422(api_as, region, params):
     c, _user = api_as("office")
     r = c.get(URL, params=params)
@@ -116,7 +139,12 @@ def test_district_layer_carries_the_four_colour_level(api_as, many):
     for f in layer["features"]:
         assert f["properties"]["risk_level"] == "red"  # both have open major hazards
         assert f["geometry"]["type"] in ("Polygon", "MultiPolygon")
-    assert c.get("/api/v1/map/districts.geojson", params={"since": "2026-02-01", "until": "2026-01-01"}).status_code == 422
+    assert (
+        c.get(
+            "/api/v1/map/districts.geojson", params={"since": "2026-02-01", "until": "2026-01-01"}
+        ).status_code
+        == 422
+    )
 
 
 def test_wgs84_to_gcj02_matches_the_reference_transform():
@@ -134,8 +162,12 @@ def test_gcj02_setting_converts_for_display_only(app, api_as, many):
     c, _user = api_as("office")
     first = made[0]
     glat, glon = geo.wgs84_to_gcj02(first.lat, first.lon)
-    box = f"{glon - 0.002},{glat - 0.002},{glon + 0.002},{glat + 0.002}"  # a box drawn on the GCJ map
+    box = (
+        f"{glon - 0.002},{glat - 0.002},{glon + 0.002},{glat + 0.002}"  # a box drawn on the GCJ map
+    )
     data = c.get(URL, params={"zoom": 16, "bbox": box}).json()
     point = next(f for f in data["features"] if f["properties"]["id"] == first.id)
     assert point["geometry"]["coordinates"] == [round(glon, 5), round(glat, 5)]
-    assert c.get(f"/api/v1/hazards/{first.id}").json()["location"]["lat"] == first.lat  # stored WGS-84
+    assert (
+        c.get(f"/api/v1/hazards/{first.id}").json()["location"]["lat"] == first.lat
+    )  # stored WGS-84

@@ -53,7 +53,11 @@ def test_downgrade_to_base_and_up_again(tmp_path):
 def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path):
     from inspect_app.config import Settings
 
-    eng = make_engine(Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}", upload_dir=tmp_path, secret_key="x" * 32))
+    eng = make_engine(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'p.db'}", upload_dir=tmp_path, secret_key="x" * 32
+        )
+    )
     with eng.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -61,7 +65,16 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path):
 
 
 def test_db_upgrade_command(tmp_path):
-    env = {"INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "INSPECT_UPLOAD_DIR": str(tmp_path), "PATH": ""}
-    out = subprocess.run([sys.executable, "-m", "inspect_app.cli", "db", "upgrade"], env=env, capture_output=True, text=True)
+    env = {
+        "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "INSPECT_UPLOAD_DIR": str(tmp_path),
+        "PATH": "",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "inspect_app.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "up to date" in out.stdout

@@ -28,13 +28,29 @@ def test_notice_of_a_major_hazard_with_its_plan(login_as, session, region, setti
     client, officer = login_as("officer")
     hazard = new_hazard(session, region, officer, grade="major", settings=settings, with_photo=True)
     deadline = local_today() + timedelta(days=10)
-    hazards.set_plan(session, officer, hazard.id, settings=settings, **plan_fields("major", deadline))
+    hazards.set_plan(
+        session, officer, hazard.id, settings=settings, **plan_fields("major", deadline)
+    )
     reader = pdf_of(client.get(f"/hazards/{hazard.id}/notice.pdf"))
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
-    for expected in ("隐患整改通知书", "蒸湘化工仓库", "蒸湘区长丰大道1号", "重大隐患", "消防通道堵塞，灭火器过期",
-                     "五定", "张经理", "清理通道，更换灭火器", deadline.isoformat(), "李师傅", "王科长",
-                     "5000元", "专人看守", "停产停业", "签收"):
+    for expected in (
+        "隐患整改通知书",
+        "蒸湘化工仓库",
+        "蒸湘区长丰大道1号",
+        "重大隐患",
+        "消防通道堵塞，灭火器过期",
+        "五定",
+        "张经理",
+        "清理通道，更换灭火器",
+        deadline.isoformat(),
+        "李师傅",
+        "王科长",
+        "5000元",
+        "专人看守",
+        "停产停业",
+        "签收",
+    ):
         assert expected in text, expected
     assert images_on(reader.pages[0]) == 1
     fonts = [f.get_object()["/BaseFont"] for f in reader.pages[0]["/Resources"]["/Font"].values()]
@@ -52,12 +68,25 @@ def test_a_long_notice_still_fits_one_page(login_as, session, region, settings):
     client, officer = login_as("officer")
     hazard = new_hazard(session, region, officer, grade="major", settings=settings, with_photo=True)
     for position in range(1, 5):  # more photos than the notice shows
-        session.add(HazardPhoto(hazard_id=hazard.id, photo_id=photo_of(session, settings, officer),
-                                kind="finding", position=position))
+        session.add(
+            HazardPhoto(
+                hazard_id=hazard.id,
+                photo_id=photo_of(session, settings, officer),
+                kind="finding",
+                position=position,
+            )
+        )
     session.commit()
-    hazards.set_plan(session, officer, hazard.id, settings=settings,
-                     **(plan_fields("major") | {"measures": "清理并更换设备。" * 200,
-                                                "interim_measures": "专人看守。" * 300}))
+    hazards.set_plan(
+        session,
+        officer,
+        hazard.id,
+        settings=settings,
+        **(
+            plan_fields("major")
+            | {"measures": "清理并更换设备。" * 200, "interim_measures": "专人看守。" * 300}
+        ),
+    )
     reader = pdf_of(client.get(f"/hazards/{hazard.id}/notice.pdf"))
     assert len(reader.pages) == 1 and images_on(reader.pages[0]) == 3
 
@@ -69,5 +98,8 @@ def test_notice_follows_who_may_see_the_hazard(login_as, session, region, make_u
     other_officer, _ = login_as("officer", "珠晖区")
     other_inspector, _ = login_as("inspector")
     for c in (other_officer, other_inspector):
-        assert c.get(f"/hazards/{hazard.id}/notice.pdf", headers={"accept": "text/html"}).status_code == 404
+        assert (
+            c.get(f"/hazards/{hazard.id}/notice.pdf", headers={"accept": "text/html"}).status_code
+            == 404
+        )
     assert login_as("office")[0].get(f"/hazards/{hazard.id}/notice.pdf").status_code == 200

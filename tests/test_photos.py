@@ -395,7 +395,9 @@ def test_no_js_form_upload_with_the_token_field_first_is_accepted(login_as):
     """A plain HTML form: the hidden csrftoken field comes before the file field."""
     browser, _user = login_as("inspector")
     token = browser.cookies.get("csrftoken")
-    r = browser.post("/api/v1/photos", data={"csrftoken": token}, files={"file": ("a.jpg", genuine("JPEG"))})
+    r = browser.post(
+        "/api/v1/photos", data={"csrftoken": token}, files={"file": ("a.jpg", genuine("JPEG"))}
+    )
     assert r.status_code == 201, r.text
 
 
@@ -404,13 +406,17 @@ def test_form_upload_with_the_file_before_the_token_is_refused(login_as, session
     token = browser.cookies.get("csrftoken")
     boundary = "XyZboundary"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
-        f"Content-Type: image/jpeg\r\n\r\n".encode() + genuine("JPEG") +
-        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"csrftoken\"\r\n\r\n{token}"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + genuine("JPEG")
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="csrftoken"\r\n\r\n{token}'
         f"\r\n--{boundary}--\r\n".encode()
     )
-    r = browser.post("/api/v1/photos", content=body,
-                     headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    r = browser.post(
+        "/api/v1/photos",
+        content=body,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert_refused(r, 403, session, settings)
 
 

@@ -11,8 +11,15 @@ def test_healthz(client):
 
 def test_openapi_documents_the_contract(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ["/api/v1/auth/token", "/api/v1/districts", "/api/v1/sites", "/api/v1/templates",
-                 "/api/v1/templates/{template_id}", "/api/v1/hazards", "/api/v1/hazards/{hazard_id}"]:
+    for path in [
+        "/api/v1/auth/token",
+        "/api/v1/districts",
+        "/api/v1/sites",
+        "/api/v1/templates",
+        "/api/v1/templates/{template_id}",
+        "/api/v1/hazards",
+        "/api/v1/hazards/{hazard_id}",
+    ]:
         assert path in paths
     assert client.get("/docs").status_code == 200
 
@@ -26,7 +33,9 @@ def test_districts_for_every_role(api_as, role):
     assert all(d["centroid"]["lat"] > 26 for d in body["items"])
 
 
-@pytest.mark.parametrize("role,expected", [("inspector", 2), ("officer", 2), ("office", 3), ("admin", 3)])
+@pytest.mark.parametrize(
+    "role,expected", [("inspector", 2), ("officer", 2), ("office", 3), ("admin", 3)]
+)
 def test_sites_are_scoped_to_the_users_district(api_as, role, expected):
     c, _ = api_as(role)
     body = c.get("/api/v1/sites").json()
@@ -48,7 +57,9 @@ def test_sites_unknown_district_is_422(api_as):
     assert r.status_code == 422 and "火星区" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "many"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "many"}]
+)
 def test_pagination_bounds_are_422(api_as, params):
     c, _ = api_as("office")
     r = c.get("/api/v1/sites", params=params)
@@ -94,8 +105,14 @@ def test_hazard_list_shape_for_every_role(api_as, role):
 
 @pytest.mark.parametrize(
     "params",
-    [{"status": "lost"}, {"grade": "tiny"}, {"overdue": "perhaps"}, {"since": "yesterday"},
-     {"since": "2026-05-01", "until": "2026-04-01"}, {"district": "火星区"}],
+    [
+        {"status": "lost"},
+        {"grade": "tiny"},
+        {"overdue": "perhaps"},
+        {"since": "yesterday"},
+        {"since": "2026-05-01", "until": "2026-04-01"},
+        {"district": "火星区"},
+    ],
 )
 def test_hazard_filters_malformed_are_422(api_as, params):
     c, _ = api_as("office")

@@ -38,18 +38,48 @@ def jpeg(colour) -> bytes:
     return buf.getvalue()
 
 
-def add_hazard(session, site, reporter, *, created, grade="general", deadline=None, accepted=None,
-               plan=True, photo=None, description="消防通道堵塞"):
+def add_hazard(
+    session,
+    site,
+    reporter,
+    *,
+    created,
+    grade="general",
+    deadline=None,
+    accepted=None,
+    plan=True,
+    photo=None,
+    description="消防通道堵塞",
+):
     status = "accepted" if accepted else ("rectifying" if plan else "reported")
-    h = Hazard(site_id=site.id, district_id=site.district_id, reporter_id=reporter.id, grade=grade,
-               category="消防安全", description=description, status=status, created_at=created,
-               updated_at=accepted or created, deadline=deadline, accepted_at=accepted)
+    h = Hazard(
+        site_id=site.id,
+        district_id=site.district_id,
+        reporter_id=reporter.id,
+        grade=grade,
+        category="消防安全",
+        description=description,
+        status=status,
+        created_at=created,
+        updated_at=accepted or created,
+        deadline=deadline,
+        accepted_at=accepted,
+    )
     session.add(h)
     session.flush()
     if plan:
-        session.add(RectificationPlan(hazard_id=h.id, responsible_person="张三", measures="清理通道，设置标识",
-                                      deadline=deadline or created.date() + timedelta(days=7), rectifier="李四",
-                                      acceptor="王五", set_by=reporter.id, set_at=created))
+        session.add(
+            RectificationPlan(
+                hazard_id=h.id,
+                responsible_person="张三",
+                measures="清理通道，设置标识",
+                deadline=deadline or created.date() + timedelta(days=7),
+                rectifier="李四",
+                acceptor="王五",
+                set_by=reporter.id,
+                set_at=created,
+            )
+        )
     if photo is not None:
         session.add(HazardPhoto(hazard_id=h.id, photo_id=photo.id, kind="finding"))
     session.commit()
@@ -68,21 +98,63 @@ def week_data(session, settings, region, make_user):
         site.created_at = at(w.start - timedelta(days=120))
         session.add(site)
     photo = photo_store.ingest_bytes(session, settings, inspector, jpeg((200, 40, 40)))
-    major = add_hazard(session, zx_plant, inspector, created=at(w.start), grade="major",
-                       deadline=w.start + timedelta(days=3), photo=photo, description="液氨储罐泄漏报警器失效")
-    general = add_hazard(session, zh_plant, inspector, created=at(w.start + timedelta(days=1)),
-                         deadline=w.start + timedelta(days=2), description="配电箱未上锁")
-    closed = add_hazard(session, zx_shop, inspector, created=at(w.start + timedelta(days=1)),
-                        deadline=w.end, accepted=at(w.start + timedelta(days=4)))
-    unplanned = add_hazard(session, zh_plant, inspector, created=at(w.start + timedelta(days=2)), plan=False,
-                           grade="major", description="未设置安全出口指示")
+    major = add_hazard(
+        session,
+        zx_plant,
+        inspector,
+        created=at(w.start),
+        grade="major",
+        deadline=w.start + timedelta(days=3),
+        photo=photo,
+        description="液氨储罐泄漏报警器失效",
+    )
+    general = add_hazard(
+        session,
+        zh_plant,
+        inspector,
+        created=at(w.start + timedelta(days=1)),
+        deadline=w.start + timedelta(days=2),
+        description="配电箱未上锁",
+    )
+    closed = add_hazard(
+        session,
+        zx_shop,
+        inspector,
+        created=at(w.start + timedelta(days=1)),
+        deadline=w.end,
+        accepted=at(w.start + timedelta(days=4)),
+    )
+    unplanned = add_hazard(
+        session,
+        zh_plant,
+        inspector,
+        created=at(w.start + timedelta(days=2)),
+        plan=False,
+        grade="major",
+        description="未设置安全出口指示",
+    )
     previous = add_hazard(session, zx_shop, inspector, created=at(w.previous().start))
-    session.add(Inspection(client_uuid="wk-1", template_version_id=region["template_version"].id,
-                           site_id=zx_shop.id, inspector_id=inspector.id, status="submitted",
-                           started_at=at(w.start), submitted_at=at(w.start, 11)))
+    session.add(
+        Inspection(
+            client_uuid="wk-1",
+            template_version_id=region["template_version"].id,
+            site_id=zx_shop.id,
+            inspector_id=inspector.id,
+            status="submitted",
+            started_at=at(w.start),
+            submitted_at=at(w.start, 11),
+        )
+    )
     session.commit()
-    return {"inspector": inspector, "major": major, "general": general, "closed": closed,
-            "unplanned": unplanned, "previous": previous, "photo": photo}
+    return {
+        "inspector": inspector,
+        "major": major,
+        "general": general,
+        "closed": closed,
+        "unplanned": unplanned,
+        "previous": previous,
+        "photo": photo,
+    }
 
 
 def pdf_text(content: bytes) -> str:
@@ -104,11 +176,13 @@ def district_row(text: str, name: str) -> list[str]:
     lines = text.splitlines()
     start = lines.index("风险等级" if "风险等级" in lines else "级")
     at_name = lines.index(name, start)
-    return lines[at_name + 1:at_name + 10]
+    return lines[at_name + 1 : at_name + 10]
 
 
 def get_pdf(client, week=LAST_WEEK.label, district=None):
-    return client.get(f"/reports/weekly/{week}.pdf", params={"district": district} if district else None)
+    return client.get(
+        f"/reports/weekly/{week}.pdf", params={"district": district} if district else None
+    )
 
 
 # --- contents ----------------------------------------------------------------------------------
@@ -121,16 +195,25 @@ def test_city_report_names_every_district_and_carries_the_stats_api_figures(logi
     assert r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF")
     text = pdf_text(r.content)
-    stats = client.get("/api/v1/stats/districts",
-                       params={"since": LAST_WEEK.start.isoformat(), "until": LAST_WEEK.end.isoformat()})
+    stats = client.get(
+        "/api/v1/stats/districts",
+        params={"since": LAST_WEEK.start.isoformat(), "until": LAST_WEEK.end.isoformat()},
+    )
     assert stats.status_code == 200, stats.text
     rows = stats.json()["items"]
     assert {row["district"]["name"] for row in rows} == {"蒸湘区", "珠晖区"}
     for row in rows:
         assert district_row(text, row["district"]["name"]) == [
-            str(row["new"]), str(row["closed"]), str(row["open"]), str(row["major"]), str(row["general"]),
-            str(row["overdue"]), percent(row["rectification_rate"]), percent(row["coverage"]),
-            {"red": "红", "orange": "橙", "yellow": "黄", "blue": "蓝"}[row["risk_level"]]]
+            str(row["new"]),
+            str(row["closed"]),
+            str(row["open"]),
+            str(row["major"]),
+            str(row["general"]),
+            str(row["overdue"]),
+            percent(row["rectification_rate"]),
+            percent(row["coverage"]),
+            {"red": "红", "orange": "橙", "yellow": "黄", "blue": "蓝"}[row["risk_level"]],
+        ]
     # the figures for this data, spelled out: 蒸湘区 has the major and the closed hazard
     assert district_row(text, "蒸湘区") == ["2", "1", "2", "1", "1", "1", "50.0%", "50.0%", "红"]
     assert district_row(text, "珠晖区") == ["2", "0", "2", "1", "1", "1", "0.0%", "0.0%", "红"]
@@ -165,7 +248,9 @@ def test_chinese_font_is_embedded_as_a_subset(login_as, week_data):
             for d in descendants or []:
                 descriptor = d.get_object().get("/FontDescriptor")
                 if descriptor:
-                    assert "/FontFile2" in descriptor.get_object()  # the TrueType program is in the file
+                    assert (
+                        "/FontFile2" in descriptor.get_object()
+                    )  # the TrueType program is in the file
     assert any("WenQuanYi" in f for f in fonts), fonts
 
 
@@ -191,7 +276,9 @@ def test_current_week_is_reported_so_far_and_not_archived(login_as, week_data, s
 # --- archive -----------------------------------------------------------------------------------
 
 
-def test_archive_serves_the_same_bytes_until_late_data_arrives(login_as, week_data, session, settings, region):
+def test_archive_serves_the_same_bytes_until_late_data_arrives(
+    login_as, week_data, session, settings, region
+):
     client, office = login_as("office")
     first = get_pdf(client)
     second = get_pdf(client)
@@ -203,13 +290,22 @@ def test_archive_serves_the_same_bytes_until_late_data_arrives(login_as, week_da
     path = settings.upload_dir / "reports" / f"{stored[0].sha256}.pdf"
     assert path.read_bytes() == first.content
     # A late hazard for that week (entered after the week ended) changes the report.
-    add_hazard(session, region["sites"][2], week_data["inspector"], created=at(LAST_WEEK.end, 9),
-               description="迟报隐患")
+    add_hazard(
+        session,
+        region["sites"][2],
+        week_data["inspector"],
+        created=at(LAST_WEEK.end, 9),
+        description="迟报隐患",
+    )
     third = get_pdf(client)
     assert third.content != first.content
     assert "迟报隐患" not in pdf_text(first.content)
     rows = session.exec(select(Report).order_by(Report.id)).all()
-    assert len(rows) == 2 and rows[0].data_version != rows[1].data_version and rows[0].sha256 != rows[1].sha256
+    assert (
+        len(rows) == 2
+        and rows[0].data_version != rows[1].data_version
+        and rows[0].sha256 != rows[1].sha256
+    )
     assert get_pdf(client).content == third.content
     # Data of another week does not disturb it.
     add_hazard(session, region["sites"][2], week_data["inspector"], created=utcnow())
@@ -258,7 +354,10 @@ def test_officers_see_only_their_districts_stored_reports(login_as, week_data, s
     assert officer.get(f"/reports/archive/{city.id}.pdf").status_code == 404
     assert officer.get(f"/reports/archive/{zh.id}.pdf").status_code == 404
     page = officer.get("/reports").text
-    assert f"/reports/archive/{zh.id}.pdf" not in page and f"/reports/archive/{city.id}.pdf" not in page
+    assert (
+        f"/reports/archive/{zh.id}.pdf" not in page
+        and f"/reports/archive/{city.id}.pdf" not in page
+    )
     officer_zh, _ = login_as("officer", "珠晖区")
     assert officer_zh.get(f"/reports/archive/{zh.id}.pdf").status_code == 200
 
@@ -276,17 +375,22 @@ def test_access_rules(login_as, api_as, week_data, client):
     assert inspector.get("/reports").status_code == 403
     admin, _ = api_as("admin")  # a script with a bearer token
     assert get_pdf(admin, district="珠晖区").status_code == 200
-    anonymous = client.get(f"/reports/weekly/{LAST_WEEK.label}.pdf", headers={"accept": "application/pdf"})
+    anonymous = client.get(
+        f"/reports/weekly/{LAST_WEEK.label}.pdf", headers={"accept": "application/pdf"}
+    )
     assert anonymous.status_code == 401
 
 
-@pytest.mark.parametrize("week,status,words", [
-    ("2026-W99", 404, "2026"),
-    ("2025-W53", 404, "52"),  # 2025 has 52 ISO weeks
-    ("2026-47", 422, "2026-W47"),
-    ("last-week", 422, "2026-W47"),
-    ("2999-W01", 422, "2999-W01"),  # not begun
-])
+@pytest.mark.parametrize(
+    "week,status,words",
+    [
+        ("2026-W99", 404, "2026"),
+        ("2025-W53", 404, "52"),  # 2025 has 52 ISO weeks
+        ("2026-47", 422, "2026-W47"),
+        ("last-week", 422, "2026-W47"),
+        ("2999-W01", 422, "2999-W01"),  # not begun
+    ],
+)
 def test_bad_weeks_are_refused_with_a_message(api_as, region, week, status, words):
     client, _ = api_as("office")
     r = get_pdf(client, week)
@@ -321,8 +425,11 @@ def test_parse_week_and_targets(session, region):
 
 def test_form_redirects_to_the_pdf_address(login_as, region):
     client, _ = login_as("office")
-    r = client.get("/reports/weekly", params={"week": LAST_WEEK.label, "district": "蒸湘区"},
-                   follow_redirects=False)
+    r = client.get(
+        "/reports/weekly",
+        params={"week": LAST_WEEK.label, "district": "蒸湘区"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     district_id = region["districts"]["蒸湘区"].id
     assert r.headers["location"] == f"/reports/weekly/{LAST_WEEK.label}.pdf?district={district_id}"
@@ -346,9 +453,25 @@ def test_cli_writes_the_report(tmp_path, week_data, settings, monkeypatch, capsy
     get_settings.cache_clear()
     try:
         out = tmp_path / "week.pdf"
-        assert cli_main(["report", "weekly", "--week", LAST_WEEK.label, "--district", "珠晖区", "-o", str(out)]) == 0
+        assert (
+            cli_main(
+                [
+                    "report",
+                    "weekly",
+                    "--week",
+                    LAST_WEEK.label,
+                    "--district",
+                    "珠晖区",
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         assert "珠晖区" in pdf_text(out.read_bytes())
-        assert cli_main(["report", "weekly", "--week", "2026-W99", "-o", str(tmp_path / "x.pdf")]) == 2
+        assert (
+            cli_main(["report", "weekly", "--week", "2026-W99", "-o", str(tmp_path / "x.pdf")]) == 2
+        )
         assert "2026" in capsys.readouterr().err
         assert not (tmp_path / "x.pdf").exists()
     finally:

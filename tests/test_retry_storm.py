@@ -25,12 +25,16 @@ SEED = 4711
 
 
 @pytest.mark.slow
-def test_retry_storm_neither_duplicates_nor_loses(session, settings, engine, region, make_user, tmp_path):
+def test_retry_storm_neither_duplicates_nor_loses(
+    session, settings, engine, region, make_user, tmp_path
+):
     version, site = region["template_version"], region["sites"][0]
     answers_for = answers_factory(session, version.id)
     tokens = [api_token(session, settings, make_user("inspector")) for _ in range(3)]
-    submissions = [Submission(n, tokens[n % len(tokens)], region["template_id"], site.id, answers_for)
-                   for n in range(SUBMISSIONS)]
+    submissions = [
+        Submission(n, tokens[n % len(tokens)], region["template_id"], site.id, answers_for)
+        for n in range(SUBMISSIONS)
+    ]
     server = Server(settings, tmp_path / "server")
     stop = threading.Event()
     counts = {"sent": 0, "dropped": 0}
@@ -71,13 +75,18 @@ def test_retry_storm_neither_duplicates_nor_loses(session, settings, engine, reg
     figures = check_store(engine, settings, submissions)
     with Session(engine) as s:
         photo_rows = s.exec(select(func.count()).select_from(Photo)).one()
-        photo_keys = s.exec(select(func.count()).select_from(
-            select(Photo.uploaded_by, Photo.sha256).distinct().subquery())).one()
-    print(f"\nretry storm: {counts['sent']} requests from {CLIENTS} clients for {SUBMISSIONS} submissions, "
-          f"{counts['dropped']} dropped by the client; {figures['inspections']} stored, "
-          f"{figures['duplicates']} duplicates, {figures['lost']} lost; "
-          f"{sum(len(s.acks) for s in submissions)} acknowledgements; "
-          f"photo rows {photo_rows} for {photo_keys} distinct (uploader, bytes)")
+        photo_keys = s.exec(
+            select(func.count()).select_from(
+                select(Photo.uploaded_by, Photo.sha256).distinct().subquery()
+            )
+        ).one()
+    print(
+        f"\nretry storm: {counts['sent']} requests from {CLIENTS} clients for {SUBMISSIONS} submissions, "
+        f"{counts['dropped']} dropped by the client; {figures['inspections']} stored, "
+        f"{figures['duplicates']} duplicates, {figures['lost']} lost; "
+        f"{sum(len(s.acks) for s in submissions)} acknowledgements; "
+        f"photo rows {photo_rows} for {photo_keys} distinct (uploader, bytes)"
+    )
     assert figures["surprises"] == []
     assert figures["problems"] == []
     assert figures["inspections"] == SUBMISSIONS and figures["acked"] == SUBMISSIONS

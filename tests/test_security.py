@@ -34,12 +34,19 @@ class ScriptFinder(HTMLParser):
         names = dict(attrs)
         if tag == "script" and not names.get("src"):
             self._in_inline_script = True
-            if names.get("type") not in (None, "module", "text/javascript", "application/javascript"):
+            if names.get("type") not in (
+                None,
+                "module",
+                "text/javascript",
+                "application/javascript",
+            ):
                 self._in_inline_script = False  # data blocks (application/json) are not executed
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"<{tag} {name}=...> handler attribute")
-            if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith("javascript:"):
+            if name in ("href", "src", "action", "formaction") and (
+                value or ""
+            ).strip().lower().startswith("javascript:"):
                 self.problems.append(f"<{tag} {name}=javascript:...>")
 
     def handle_endtag(self, tag):
@@ -61,10 +68,14 @@ def test_the_finder_catches_what_the_csp_would_block():
     assert script_problems("<script>alert(1)</script>")
     assert script_problems('<button onclick="go()">x</button>')
     assert script_problems('<a href="javascript:go()">x</a>')
-    assert not script_problems('<script src="/static/app.js"></script><script type="application/json">{}</script>')
+    assert not script_problems(
+        '<script src="/static/app.js"></script><script type="application/json">{}</script>'
+    )
 
 
-@pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")))
+@pytest.mark.parametrize(
+    "template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html"))
+)
 def test_no_template_has_inline_script_or_handlers(template):
     text = (TEMPLATES / template).read_text(encoding="utf-8")
     # Jinja statements and expressions are not HTML: blank them so the parser sees the markup.
@@ -74,19 +85,30 @@ def test_no_template_has_inline_script_or_handlers(template):
 
 def test_static_files_hold_no_html_with_inline_script():
     pages = [p for p in STATIC.rglob("*.htm*")]
-    assert all(script_problems(p.read_text(encoding="utf-8", errors="replace")) == [] for p in pages)
+    assert all(
+        script_problems(p.read_text(encoding="utf-8", errors="replace")) == [] for p in pages
+    )
 
 
 def assert_security_headers(response, what: str) -> None:
     h = response.headers
     csp = h.get("content-security-policy", "")
-    directives = {part.strip().split(" ", 1)[0]: part.strip() for part in csp.split(";") if part.strip()}
+    directives = {
+        part.strip().split(" ", 1)[0]: part.strip() for part in csp.split(";") if part.strip()
+    }
     assert "script-src" in directives, f"{what}: no script-src in {csp!r}"
-    assert "'unsafe-inline'" not in directives["script-src"] and "'unsafe-eval'" not in directives["script-src"], what
+    assert (
+        "'unsafe-inline'" not in directives["script-src"]
+        and "'unsafe-eval'" not in directives["script-src"]
+    ), what
     assert directives.get("frame-ancestors") == "frame-ancestors 'none'", what
     assert directives.get("object-src") == "object-src 'none'", what
     assert h.get("x-content-type-options") == "nosniff", what
-    assert h.get("referrer-policy") in ("same-origin", "strict-origin-when-cross-origin", "no-referrer"), what
+    assert h.get("referrer-policy") in (
+        "same-origin",
+        "strict-origin-when-cross-origin",
+        "no-referrer",
+    ), what
     assert h.get("x-frame-options") == "DENY", what
 
 
@@ -118,14 +140,20 @@ def test_every_kind_of_response_carries_the_headers(app, world):
     with TestClient(app) as client:
         for what, url, headers, kind in cases:
             r = client.get(url, headers=headers, follow_redirects=False)
-            assert r.headers["content-type"].startswith(kind), f"{what}: {r.status_code} {r.headers['content-type']}"
+            assert r.headers["content-type"].startswith(kind), (
+                f"{what}: {r.status_code} {r.headers['content-type']}"
+            )
             assert_security_headers(r, what)
             if kind == "text/html":
                 assert script_problems(r.text) == [], what
 
 
 def test_htmx_fragments_carry_the_headers(app, world):
-    office = {"Authorization": f"Bearer {world['tokens']['office']}", "accept": "text/html", "HX-Request": "true"}
+    office = {
+        "Authorization": f"Bearer {world['tokens']['office']}",
+        "accept": "text/html",
+        "HX-Request": "true",
+    }
     with TestClient(app) as client:
         for url in ("/hazards", "/dashboard"):
             r = client.get(url, headers=office)
@@ -138,16 +166,38 @@ def test_pages_as_rendered_have_no_inline_script(app, world):
     """Every GET page each role can open, as rendered with real data."""
     ids = world["ids"]
     pages = {
-        "inspector": ["/inspections", "/inspections/new", f"/inspections/{world['draft'].id}",
-                      f"/inspections/{ids['inspection_id']}/record", f"/hazards/{ids['hazard_id']}"],
-        "officer": ["/hazards", f"/hazards/{ids['hazard_id']}", "/dashboard", "/map", "/coverage", "/reports"],
-        "admin": ["/admin/users", f"/admin/users/{ids['user_id']}", "/admin/templates",
-                  f"/admin/templates/{ids['template_id']}", "/admin/sites", f"/admin/sites/{ids['site_id']}",
-                  "/admin/districts", "/admin/audit"],
+        "inspector": [
+            "/inspections",
+            "/inspections/new",
+            f"/inspections/{world['draft'].id}",
+            f"/inspections/{ids['inspection_id']}/record",
+            f"/hazards/{ids['hazard_id']}",
+        ],
+        "officer": [
+            "/hazards",
+            f"/hazards/{ids['hazard_id']}",
+            "/dashboard",
+            "/map",
+            "/coverage",
+            "/reports",
+        ],
+        "admin": [
+            "/admin/users",
+            f"/admin/users/{ids['user_id']}",
+            "/admin/templates",
+            f"/admin/templates/{ids['template_id']}",
+            "/admin/sites",
+            f"/admin/sites/{ids['site_id']}",
+            "/admin/districts",
+            "/admin/audit",
+        ],
     }
     with TestClient(app) as client:
         for principal, urls in pages.items():
-            headers = {"Authorization": f"Bearer {world['tokens'][principal]}", "accept": "text/html"}
+            headers = {
+                "Authorization": f"Bearer {world['tokens'][principal]}",
+                "accept": "text/html",
+            }
             for url in urls:
                 r = client.get(url, headers=headers)
                 assert r.status_code == 200, (principal, url, r.status_code)
@@ -167,9 +217,16 @@ def test_a_session_cookie_is_not_a_token_and_a_token_not_a_cookie(app, client, m
     user = make_user("office")
     login(client, user.username)
     cookie = client.cookies[SESSION_COOKIE]
-    token = client.post("/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}).json()["access_token"]
+    token = client.post(
+        "/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}
+    ).json()["access_token"]
     with TestClient(app) as other:
-        assert other.get("/api/v1/districts", headers={"Authorization": f"Bearer {cookie}"}).status_code == 401
+        assert (
+            other.get(
+                "/api/v1/districts", headers={"Authorization": f"Bearer {cookie}"}
+            ).status_code
+            == 401
+        )
         other.cookies.set(SESSION_COOKIE, token)
         assert other.get("/api/v1/districts").status_code == 401
 
@@ -190,7 +247,9 @@ def test_logout_of_one_browser_leaves_the_other_signed_in(app, client, make_user
     login(client, user.username)
     with TestClient(app) as laptop:
         login(laptop, user.username)
-        assert client.post("/logout", headers=csrf(client), follow_redirects=False).status_code == 303
+        assert (
+            client.post("/logout", headers=csrf(client), follow_redirects=False).status_code == 303
+        )
         assert client.get("/api/v1/districts").status_code == 401
         assert laptop.get("/api/v1/districts").status_code == 200
 
@@ -204,17 +263,35 @@ def test_logout_needs_the_csrf_token(client, make_user):
 
 
 def test_production_cookies_are_secure_and_httponly(settings, make_user):
-    production = Settings(database_url=settings.database_url, upload_dir=settings.upload_dir,
-                          secret_key="a-production-secret-of-some-length", env="production")
+    production = Settings(
+        database_url=settings.database_url,
+        upload_dir=settings.upload_dir,
+        secret_key="a-production-secret-of-some-length",
+        env="production",
+    )
     user = make_user("office")
     with TestClient(create_app(production), base_url="https://testserver") as c:
         page = c.get("/login")
         assert "secure" in page.headers["set-cookie"].lower()  # the CSRF cookie
-        r = c.post("/login", data={"username": user.username, "password": PASSWORD,
-                                   "csrftoken": c.cookies["csrftoken"], "next": "/"}, follow_redirects=False)
+        r = c.post(
+            "/login",
+            data={
+                "username": user.username,
+                "password": PASSWORD,
+                "csrftoken": c.cookies["csrftoken"],
+                "next": "/",
+            },
+            follow_redirects=False,
+        )
         assert r.status_code == 303
-        session_cookie = next(v for v in r.headers.get_list("set-cookie") if v.startswith(SESSION_COOKIE)).lower()
-        assert "secure" in session_cookie and "httponly" in session_cookie and "samesite=lax" in session_cookie
+        session_cookie = next(
+            v for v in r.headers.get_list("set-cookie") if v.startswith(SESSION_COOKIE)
+        ).lower()
+        assert (
+            "secure" in session_cookie
+            and "httponly" in session_cookie
+            and "samesite=lax" in session_cookie
+        )
 
 
 def test_errors_do_not_leak_internals(app, world):

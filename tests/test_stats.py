@@ -23,10 +23,25 @@ def at(day: date, hour: int = 10) -> datetime:
     return start_of_day(day) + timedelta(hours=hour)
 
 
-def make_hazard(session, reporter, site, grade="general", created=None, category="", deadline=None,
-                accepted=None):
-    h = hz.create_hazard(session, reporter=reporter, site=site, grade=grade, description="x",
-                         category=category, now=created or at(TODAY - timedelta(days=3)))
+def make_hazard(
+    session,
+    reporter,
+    site,
+    grade="general",
+    created=None,
+    category="",
+    deadline=None,
+    accepted=None,
+):
+    h = hz.create_hazard(
+        session,
+        reporter=reporter,
+        site=site,
+        grade=grade,
+        description="x",
+        category=category,
+        now=created or at(TODAY - timedelta(days=3)),
+    )
     h.deadline = deadline
     if accepted is not None:
         h.status, h.accepted_at = HazardStatus.accepted, accepted
@@ -36,9 +51,17 @@ def make_hazard(session, reporter, site, grade="general", created=None, category
 
 
 def inspect_site(session, region, user, site, when):
-    session.add(Inspection(client_uuid=str(uuid.uuid4()), template_version_id=region["template_version"].id,
-                           site_id=site.id, inspector_id=user.id, status="submitted", started_at=when,
-                           submitted_at=when))
+    session.add(
+        Inspection(
+            client_uuid=str(uuid.uuid4()),
+            template_version_id=region["template_version"].id,
+            site_id=site.id,
+            inspector_id=user.id,
+            status="submitted",
+            started_at=when,
+            submitted_at=when,
+        )
+    )
     session.commit()
 
 
@@ -46,7 +69,9 @@ def inspect_site(session, region, user, site, when):
 
 
 def empty() -> dict:
-    return {k: 0 for k in ("open", "closed", "new", "major", "general", "overdue", "due", "on_time")}
+    return {
+        k: 0 for k in ("open", "closed", "new", "major", "general", "overdue", "due", "on_time")
+    }
 
 
 def recount(session, since, until, today, grade=None, category=None):
@@ -66,22 +91,39 @@ def recount(session, since, until, today, grade=None, category=None):
         r["closed"] += h.accepted_at is not None and start_of_day(since) <= h.accepted_at < end
         if h.deadline and since <= h.deadline <= until and h.deadline < today:
             r["due"] += 1
-            r["on_time"] += h.accepted_at is not None and h.accepted_at < start_of_day(h.deadline + timedelta(days=1))
+            r["on_time"] += h.accepted_at is not None and h.accepted_at < start_of_day(
+                h.deadline + timedelta(days=1)
+            )
     as_of = start_of_day(day + timedelta(days=1))
     for site in session.exec(select(Site).where(Site.is_active.is_(True))).all():
         if site.created_at >= as_of:
             continue
-        times = [i.submitted_at for i in session.exec(select(Inspection).where(Inspection.site_id == site.id)).all()
-                 if i.submitted_at and i.submitted_at <= as_of]
+        times = [
+            i.submitted_at
+            for i in session.exec(select(Inspection).where(Inspection.site_id == site.id)).all()
+            if i.submitted_at and i.submitted_at <= as_of
+        ]
         r = out.setdefault(site.district_id, empty())
         r["sites"] = r.get("sites", 0) + 1
         r["covered_sites"] = r.get("covered_sites", 0) + bool(
-            times and max(times) > as_of - timedelta(days=site.cadence_days))
+            times and max(times) > as_of - timedelta(days=site.cadence_days)
+        )
     return out
 
 
 def as_counts(row: stats.DistrictStats) -> dict:
-    keys = ("open", "closed", "new", "major", "general", "overdue", "due", "on_time", "sites", "covered_sites")
+    keys = (
+        "open",
+        "closed",
+        "new",
+        "major",
+        "general",
+        "overdue",
+        "due",
+        "on_time",
+        "sites",
+        "covered_sites",
+    )
     return {k: getattr(row, k) for k in keys}
 
 
@@ -99,8 +141,15 @@ def history(session, region, make_user):
     for _ in range(160):
         site = rnd.choice(sites)
         created = at(TODAY - timedelta(days=rnd.randint(0, 90)), rnd.randint(0, 23))
-        h = hz.create_hazard(session, reporter=reporter, site=site, grade=rnd.choice(["general", "major"]),
-                             description="random", category=rnd.choice(["fire", "electric"]), now=created)
+        h = hz.create_hazard(
+            session,
+            reporter=reporter,
+            site=site,
+            grade=rnd.choice(["general", "major"]),
+            description="random",
+            category=rnd.choice(["fire", "electric"]),
+            now=created,
+        )
         # A random walk along the loop: plan -> rectify -> (reject -> rectify)* -> accept.
         steps = rnd.randint(0, 4)
         when = created
@@ -118,21 +167,36 @@ def history(session, region, make_user):
         session.add(h)
         session.commit()
     for _ in range(40):
-        inspect_site(session, region, reporter, rnd.choice(sites), at(TODAY - timedelta(days=rnd.randint(0, 200))))
+        inspect_site(
+            session,
+            region,
+            reporter,
+            rnd.choice(sites),
+            at(TODAY - timedelta(days=rnd.randint(0, 200))),
+        )
     return rnd
 
 
 def test_stats_equal_a_recount_after_random_transitions(session, history):
-    for since, until in [(TODAY - timedelta(days=6), TODAY), (TODAY - timedelta(days=60), TODAY - timedelta(days=30)),
-                         (TODAY - timedelta(days=90), TODAY + timedelta(days=5)), (TODAY, TODAY)]:
+    for since, until in [
+        (TODAY - timedelta(days=6), TODAY),
+        (TODAY - timedelta(days=60), TODAY - timedelta(days=30)),
+        (TODAY - timedelta(days=90), TODAY + timedelta(days=5)),
+        (TODAY, TODAY),
+    ]:
         for grade, category in [(None, None), ("major", None), (None, "fire")]:
             expected = recount(session, since, until, TODAY, grade, category)
-            rows = stats.district_stats(session, since=since, until=until, today=TODAY, grade=grade,
-                                        category=category)
+            rows = stats.district_stats(
+                session, since=since, until=until, today=TODAY, grade=grade, category=category
+            )
             assert len(rows) == 2
             for row in rows:
                 want = expected.get(row.district_id, {})
-                assert as_counts(row) == {k: want.get(k, 0) for k in as_counts(row)}, (since, until, grade)
+                assert as_counts(row) == {k: want.get(k, 0) for k in as_counts(row)}, (
+                    since,
+                    until,
+                    grade,
+                )
             assert sum(r.open for r in rows) > 0 or since == TODAY
 
 
@@ -141,13 +205,17 @@ def test_totals_sum_the_rows_and_recompute_rates(session, history):
     total = stats.city_totals(rows)
     assert total.district_id is None
     assert total.open == sum(r.open for r in rows) and total.due == sum(r.due for r in rows)
-    assert total.rectification_rate == pytest.approx(sum(r.on_time for r in rows) / sum(r.due for r in rows))
+    assert total.rectification_rate == pytest.approx(
+        sum(r.on_time for r in rows) / sum(r.due for r in rows)
+    )
     assert total.coverage == sum(r.covered_sites for r in rows) / sum(r.sites for r in rows)
 
 
 def test_one_district_and_unknown_district(session, history, region):
     z = region["districts"]["蒸湘区"]
-    rows = stats.district_stats(session, since=TODAY - timedelta(days=6), until=TODAY, district_id=z.id, today=TODAY)
+    rows = stats.district_stats(
+        session, since=TODAY - timedelta(days=6), until=TODAY, district_id=z.id, today=TODAY
+    )
     assert [r.name for r in rows] == ["蒸湘区"]
     with pytest.raises(Invalid):
         stats.district_stats(session, since=TODAY, until=TODAY, district_id=999999)
@@ -158,10 +226,15 @@ def test_weekly_series_matches_the_figures_of_each_week(session, history):
     assert len(series) == 6 and series[-1].end == TODAY and series[0].start.weekday() == 0
     for point in series:
         rows = stats.district_stats(session, since=point.start, until=point.end, today=TODAY)
-        assert (point.new, point.closed) == (sum(r.new for r in rows), sum(r.closed for r in rows)), point.week
+        assert (point.new, point.closed) == (
+            sum(r.new for r in rows),
+            sum(r.closed for r in rows),
+        ), point.week
         # open at the end of a past week, recounted directly
-        assert point.open == sum(recount(session, point.start, point.end, TODAY)[d]["open"]
-                                 for d in recount(session, point.start, point.end, TODAY))
+        assert point.open == sum(
+            recount(session, point.start, point.end, TODAY)[d]["open"]
+            for d in recount(session, point.start, point.end, TODAY)
+        )
     by_district = stats.weekly_series_by_district(session, weeks=6, until=TODAY)
     assert sum(p[-1].new for p in by_district.values()) == series[-1].new
 
@@ -182,12 +255,16 @@ def test_weekly_series_matches_the_figures_of_each_week(session, history):
     ],
 )
 def test_four_colour_rule_boundaries(major, general, overdue, level):
-    row = stats.DistrictStats(1, "x", open=major + general, major=major, general=general, overdue=overdue)
+    row = stats.DistrictStats(
+        1, "x", open=major + general, major=major, general=general, overdue=overdue
+    )
     assert stats.risk_level(row) == level
 
 
 def test_risk_rule_is_configurable_and_checked():
-    rule = stats.parse_risk_rule("red: open_major >= 2; orange: overdue >= 1; yellow: open > 0; blue: otherwise")
+    rule = stats.parse_risk_rule(
+        "red: open_major >= 2; orange: overdue >= 1; yellow: open > 0; blue: otherwise"
+    )
     one_major = stats.DistrictStats(1, "x", open=1, major=1)
     assert stats.risk_level(one_major, rule) == "yellow"
     assert stats.risk_level(stats.DistrictStats(1, "x", open=2, major=2), rule) == "red"
@@ -196,12 +273,15 @@ def test_risk_rule_is_configurable_and_checked():
             stats.parse_risk_rule(bad)
 
 
-@pytest.mark.parametrize("since, until", [
-    (date(2026, 5, 2), date(2026, 5, 1)),  # inverted
-    (date(1999, 12, 31), date(2000, 1, 5)),  # before 2000
-    (date(2010, 1, 1), date(2026, 1, 1)),  # over ten years
-    (date(2026, 1, 1), date(2999, 1, 1)),  # far future
-])
+@pytest.mark.parametrize(
+    "since, until",
+    [
+        (date(2026, 5, 2), date(2026, 5, 1)),  # inverted
+        (date(1999, 12, 31), date(2000, 1, 5)),  # before 2000
+        (date(2010, 1, 1), date(2026, 1, 1)),  # over ten years
+        (date(2026, 1, 1), date(2999, 1, 1)),  # far future
+    ],
+)
 def test_absurd_periods_are_refused(session, region, since, until):
     with pytest.raises(Invalid):
         stats.district_stats(session, since=since, until=until)
@@ -215,12 +295,29 @@ def test_overdue_and_rate_on_their_boundaries(session, region, make_user):
     d = TODAY - timedelta(days=3)
     make_hazard(session, reporter, site, deadline=TODAY)
     make_hazard(session, reporter, site, deadline=TODAY - timedelta(days=1))
-    make_hazard(session, reporter, site, created=at(d - timedelta(days=5)), deadline=d,
-                accepted=start_of_day(d + timedelta(days=1)) - timedelta(seconds=1))
-    make_hazard(session, reporter, site, created=at(d - timedelta(days=5)), deadline=d,
-                accepted=start_of_day(d + timedelta(days=1)))
-    [row] = [r for r in stats.district_stats(session, since=TODAY - timedelta(days=6), until=TODAY, today=TODAY)
-             if r.district_id == site.district_id]
+    make_hazard(
+        session,
+        reporter,
+        site,
+        created=at(d - timedelta(days=5)),
+        deadline=d,
+        accepted=start_of_day(d + timedelta(days=1)) - timedelta(seconds=1),
+    )
+    make_hazard(
+        session,
+        reporter,
+        site,
+        created=at(d - timedelta(days=5)),
+        deadline=d,
+        accepted=start_of_day(d + timedelta(days=1)),
+    )
+    [row] = [
+        r
+        for r in stats.district_stats(
+            session, since=TODAY - timedelta(days=6), until=TODAY, today=TODAY
+        )
+        if r.district_id == site.district_id
+    ]
     assert (row.open, row.overdue, row.closed) == (2, 1, 2)
     assert (row.due, row.on_time, row.rectification_rate) == (3, 1, pytest.approx(1 / 3))
     assert row.risk_level == "orange"
@@ -238,8 +335,13 @@ def test_coverage_uses_inspections_up_to_the_period_end(session, region, make_us
     inspect_site(session, region, user, b, at(TODAY - timedelta(days=100)))
     [now] = stats.district_stats(session, since=TODAY, until=TODAY, district_id=z.id, today=TODAY)
     assert (now.sites, now.covered_sites) == (2, 1)
-    [earlier] = stats.district_stats(session, since=TODAY - timedelta(days=40), until=TODAY - timedelta(days=40),
-                                     district_id=z.id, today=TODAY)
+    [earlier] = stats.district_stats(
+        session,
+        since=TODAY - timedelta(days=40),
+        until=TODAY - timedelta(days=40),
+        district_id=z.id,
+        today=TODAY,
+    )
     assert (earlier.sites, earlier.covered_sites) == (2, 1)  # only b, inspected 60 days before then
 
 
@@ -248,13 +350,26 @@ def test_coverage_uses_inspections_up_to_the_period_end(session, region, make_us
 
 def test_stats_api_for_office(api_as, session, history):
     c, _user = api_as("office")
-    r = c.get("/api/v1/stats/districts", params={"since": str(TODAY - timedelta(days=6)), "until": str(TODAY)})
+    r = c.get(
+        "/api/v1/stats/districts",
+        params={"since": str(TODAY - timedelta(days=6)), "until": str(TODAY)},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["total"] == 2 and len(body["items"]) == 2
     item = body["items"][0]
-    for key in ("district", "open", "closed", "new", "major", "general", "overdue", "rectification_rate",
-                "coverage", "risk_level"):
+    for key in (
+        "district",
+        "open",
+        "closed",
+        "new",
+        "major",
+        "general",
+        "overdue",
+        "rectification_rate",
+        "coverage",
+        "risk_level",
+    ):
         assert key in item
     assert body["totals"]["open"] == sum(i["open"] for i in body["items"])
     assert "red" in body["risk_rule"] and body["definitions"]["open"]
@@ -275,14 +390,17 @@ def test_stats_api_refuses_inspectors_and_anonymous(api_as, client, region):
     assert client.get("/api/v1/stats/districts").status_code == 401
 
 
-@pytest.mark.parametrize("params", [
-    {"since": "2026-05-02", "until": "2026-05-01"},
-    {"since": "1990-01-01", "until": "1990-02-01"},
-    {"since": "2001-01-01", "until": "2026-01-01"},
-    {"since": "yesterday"},
-    {"district": "atlantis"},
-    {"grade": "huge"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "2026-05-02", "until": "2026-05-01"},
+        {"since": "1990-01-01", "until": "1990-02-01"},
+        {"since": "2001-01-01", "until": "2026-01-01"},
+        {"since": "yesterday"},
+        {"district": "atlantis"},
+        {"grade": "huge"},
+    ],
+)
 def test_stats_api_bad_input_is_422(api_as, region, params):
     c, _user = api_as("office")
     r = c.get("/api/v1/stats/districts", params=params)
@@ -309,14 +427,25 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
     for n in range(30):
         site = region["sites"][n % 2]
         when = at(today - timedelta(days=rnd.randint(5, 40)))
-        h = hz.create_hazard(session, reporter=reporter, site=site, grade="general", description=f"h{n}", now=when)
+        h = hz.create_hazard(
+            session, reporter=reporter, site=site, grade="general", description=f"h{n}", now=when
+        )
         session.commit()
         steps = rnd.randint(0, 4)
         if steps >= 1:
             when += timedelta(days=1)
-            hz.set_plan(session, officer, h.id, responsible_person="甲", measures="整改", rectifier="乙",
-                        acceptor="丙", deadline=local_today(when) + timedelta(days=rnd.randint(0, 10)),
-                        settings=settings, now=when)
+            hz.set_plan(
+                session,
+                officer,
+                h.id,
+                responsible_person="甲",
+                measures="整改",
+                rectifier="乙",
+                acceptor="丙",
+                deadline=local_today(when) + timedelta(days=rnd.randint(0, 10)),
+                settings=settings,
+                now=when,
+            )
         for step in range(2, steps + 1):
             when += timedelta(days=rnd.randint(0, 6), hours=rnd.randint(1, 20))
             if step in (2, 4):
@@ -326,13 +455,22 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
             else:
                 hz.accept(session, officer, h.id, settings=settings, now=when)
                 break
-    for since, until in [(today - timedelta(days=6), today), (today - timedelta(days=30), today - timedelta(days=10))]:
+    for since, until in [
+        (today - timedelta(days=6), today),
+        (today - timedelta(days=30), today - timedelta(days=10)),
+    ]:
         expected = recount(session, since, until, today)
-        [row] = [r for r in stats.district_stats(session, since=since, until=until)
-                 if r.district_id == officer.district_id]
+        [row] = [
+            r
+            for r in stats.district_stats(session, since=since, until=until)
+            if r.district_id == officer.district_id
+        ]
         want = expected[officer.district_id]
         assert as_counts(row) == {k: want.get(k, 0) for k in as_counts(row)}
-    assert session.exec(select(Hazard).where(Hazard.status == HazardStatus.accepted)).first() is not None
+    assert (
+        session.exec(select(Hazard).where(Hazard.status == HazardStatus.accepted)).first()
+        is not None
+    )
 
 
 def test_on_time_follows_local_days_across_daylight_saving(session, region, make_user, monkeypatch):
@@ -349,7 +487,19 @@ def test_on_time_follows_local_days_across_daylight_saving(session, region, make
     for d in (date(2026, 3, 27), date(2026, 3, 29), date(2026, 3, 31)):
         end = clock.start_of_day(d + timedelta(days=1))
         for accepted in (end - timedelta(seconds=1), end):
-            make_hazard(session, reporter, site, created=at(d - timedelta(days=3)), deadline=d, accepted=accepted)
-    [row] = [r for r in stats.district_stats(session, since=date(2026, 3, 25), until=date(2026, 4, 2),
-                                              today=date(2026, 4, 10)) if r.district_id == site.district_id]
+            make_hazard(
+                session,
+                reporter,
+                site,
+                created=at(d - timedelta(days=3)),
+                deadline=d,
+                accepted=accepted,
+            )
+    [row] = [
+        r
+        for r in stats.district_stats(
+            session, since=date(2026, 3, 25), until=date(2026, 4, 2), today=date(2026, 4, 10)
+        )
+        if r.district_id == site.district_id
+    ]
     assert (row.due, row.on_time) == (6, 3)

@@ -25,5 +25,7 @@ def issue_token(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenOut:
-    user = accounts.authenticate(session, settings, form.username, form.password, client_address(request))
+    user = accounts.authenticate(
+        session, settings, form.username, form.password, client_address(request)
+    )
     return TokenOut(access_token=accounts.open_session(session, settings, user, kind="token"))

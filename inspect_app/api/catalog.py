@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlmodel import select
@@ -29,22 +29,24 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 def district_out(d: District) -> DistrictOut:
-    centroid = LatLon(lat=d.centroid_lat, lon=d.centroid_lon) if d.centroid_lat is not None else None
+    centroid = (
+        LatLon(lat=d.centroid_lat, lon=d.centroid_lon) if d.centroid_lat is not None else None
+    )
     return DistrictOut(id=d.id, name=d.name, code=d.code, centroid=centroid)
 
 
 @router.get("/districts", response_model=Page[DistrictOut])
 def list_districts(session: SessionDep, user: CurrentUser, limit: Limit = 50, offset: Offset = 0):
     rows = session.exec(select(District).order_by(District.code)).all()
-    return Page(items=[district_out(d) for d in rows[offset: offset + limit]], total=len(rows))
+    return Page(items=[district_out(d) for d in rows[offset : offset + limit]], total=len(rows))
 
 
 @router.get("/sites", response_model=Page[SiteOut])
 def list_sites(
     session: SessionDep,
     user: CurrentUser,
-    district: Optional[str] = None,
-    q: Annotated[Optional[str], Query(max_length=100)] = None,
+    district: str | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ):
@@ -56,9 +58,14 @@ def list_sites(
     return Page(
         items=[
             SiteOut(
-                id=s.id, name=s.name, address=s.address, district_id=s.district_id,
-                district=names.get(s.district_id, ""), risk_class=s.risk_class,
-                cadence_days=s.cadence_days, is_active=s.is_active,
+                id=s.id,
+                name=s.name,
+                address=s.address,
+                district_id=s.district_id,
+                district=names.get(s.district_id, ""),
+                risk_class=s.risk_class,
+                cadence_days=s.cadence_days,
+                is_active=s.is_active,
                 location=LatLon(lat=s.lat, lon=s.lon) if s.lat is not None else None,
                 last_inspected_at=s.last_inspected_at,
             )
@@ -73,9 +80,16 @@ def list_templates(session: SessionDep, user: CurrentUser, limit: Limit = 50, of
     rows = checklists.published_templates(session)
     return Page(
         items=[
-            TemplateOut(id=t.id, key=t.key, name_zh=t.name_zh, name_en=t.name_en, version_id=v.id,
-                        version=v.version, published_at=v.published_at)
-            for t, v in rows[offset: offset + limit]
+            TemplateOut(
+                id=t.id,
+                key=t.key,
+                name_zh=t.name_zh,
+                name_en=t.name_en,
+                version_id=v.id,
+                version=v.version,
+                published_at=v.published_at,
+            )
+            for t, v in rows[offset : offset + limit]
         ],
         total=len(rows),
     )
@@ -86,10 +100,24 @@ def get_template(template_id: int, session: SessionDep, user: CurrentUser):
     t, v = checklists.get_template(session, template_id)
     sections = [
         SectionOut(
-            id=s.id, key=s.key, title_zh=s.title_zh, title_en=s.title_en,
-            items=[ItemOut.model_validate(i, from_attributes=True) for i in checklists.items_of(session, v.id, s.id)],
+            id=s.id,
+            key=s.key,
+            title_zh=s.title_zh,
+            title_en=s.title_en,
+            items=[
+                ItemOut.model_validate(i, from_attributes=True)
+                for i in checklists.items_of(session, v.id, s.id)
+            ],
         )
         for s in checklists.sections_of(session, v.id)
     ]
-    return TemplateDetail(id=t.id, key=t.key, name_zh=t.name_zh, name_en=t.name_en, version_id=v.id,
-                          version=v.version, published_at=v.published_at, sections=sections)
+    return TemplateDetail(
+        id=t.id,
+        key=t.key,
+        name_zh=t.name_zh,
+        name_en=t.name_en,
+        version_id=v.id,
+        version=v.version,
+        published_at=v.published_at,
+        sections=sections,
+    )

@@ -4,7 +4,7 @@ closed-loop transitions (each answers with the hazard as GET /hazards/{id} does)
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, select
@@ -35,20 +35,26 @@ router = APIRouter(tags=["hazards"])
 
 def hazard_filters(
     session: SessionDep,
-    district: Annotated[Optional[str], Query(description="district name or id")] = None,
-    status: Optional[Literal["open", "reported", "rectifying", "rectified", "accepted"]] = None,
-    grade: Optional[Literal["general", "major"]] = None,
-    overdue: Optional[bool] = None,
-    since: Optional[date] = None,
-    until: Optional[date] = None,
-    site_id: Optional[int] = None,
-    category: Annotated[Optional[str], Query(max_length=200)] = None,
+    district: Annotated[str | None, Query(description="district name or id")] = None,
+    status: Literal["open", "reported", "rectifying", "rectified", "accepted"] | None = None,
+    grade: Literal["general", "major"] | None = None,
+    overdue: bool | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    site_id: int | None = None,
+    category: Annotated[str | None, Query(max_length=200)] = None,
 ) -> hazards.HazardFilters:
     """The hazard-list filters as query parameters; shared by the list, the map and the exports."""
     d = resolve_district(session, district)
     return hazards.HazardFilters(
-        district_id=d.id if d else None, status=status, grade=grade, overdue=overdue,
-        since=since, until=until, site_id=site_id, category=category,
+        district_id=d.id if d else None,
+        status=status,
+        grade=grade,
+        overdue=overdue,
+        since=since,
+        until=until,
+        site_id=site_id,
+        category=category,
     ).check()
 
 
@@ -56,20 +62,31 @@ FiltersDep = Annotated[hazards.HazardFilters, Depends(hazard_filters)]
 
 
 def photo_ref(photo_id: int, kind: str = "finding") -> PhotoRef:
-    return PhotoRef(id=photo_id, url=f"/photos/{photo_id}", thumb_url=f"/photos/{photo_id}/thumb", kind=kind)
+    return PhotoRef(
+        id=photo_id, url=f"/photos/{photo_id}", thumb_url=f"/photos/{photo_id}/thumb", kind=kind
+    )
 
 
 def hazard_out(h: Hazard, ctx: dict, today: date, model=HazardOut, **extra):
     site = ctx["sites"].get(h.site_id)
     district = ctx["districts"].get(h.district_id)
     return model(
-        id=h.id, grade=h.grade, category=h.category, description=h.description, status=h.status,
-        overdue=hazards.is_overdue(h, today), deadline=h.deadline, created_at=h.created_at,
+        id=h.id,
+        grade=h.grade,
+        category=h.category,
+        description=h.description,
+        status=h.status,
+        overdue=hazards.is_overdue(h, today),
+        deadline=h.deadline,
+        created_at=h.created_at,
         accepted_at=h.accepted_at,
         site=NamedRef(id=h.site_id, name=site.name if site else ""),
         district=NamedRef(id=h.district_id, name=district.name if district else ""),
         location=LatLon(lat=h.lat, lon=h.lon) if h.lat is not None and h.lon is not None else None,
-        inspection_id=h.inspection_id, item_id=h.item_id, reporter_id=h.reporter_id, version=h.version,
+        inspection_id=h.inspection_id,
+        item_id=h.item_id,
+        reporter_id=h.reporter_id,
+        version=h.version,
         **extra,
     )
 
@@ -94,17 +111,33 @@ def hazard_detail(session: Session, user: User, hazard_id: int) -> HazardDetail:
     ctx = hazards.hazard_context(session, [h])
     plan = hazards.hazard_plan(session, h.id)
     events = hazards.hazard_events(session, h.id)
-    actors = {u.id: u for u in session.exec(select(User).where(User.id.in_({e.actor_id for e in events}))).all()}
+    actors = {
+        u.id: u
+        for u in session.exec(select(User).where(User.id.in_({e.actor_id for e in events}))).all()
+    }
     photos = [photo_ref(p.id, "finding") for p in hazards.hazard_photos(session, h.id, "finding")]
-    photos += [photo_ref(p.id, "rectification") for p in hazards.hazard_photos(session, h.id, "rectification")]
+    photos += [
+        photo_ref(p.id, "rectification")
+        for p in hazards.hazard_photos(session, h.id, "rectification")
+    ]
     return hazard_out(
-        h, ctx, local_today(), HazardDetail,
+        h,
+        ctx,
+        local_today(),
+        HazardDetail,
         plan=PlanOut.model_validate(plan, from_attributes=True) if plan else None,
         photos=photos,
         events=[
-            EventOut(id=e.id, action=e.action, from_status=e.from_status, to_status=e.to_status, at=e.at,
-                     actor_id=e.actor_id, actor=actors[e.actor_id].display_name if e.actor_id in actors else "",
-                     payload=e.payload)
+            EventOut(
+                id=e.id,
+                action=e.action,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                at=e.at,
+                actor_id=e.actor_id,
+                actor=actors[e.actor_id].display_name if e.actor_id in actors else "",
+                payload=e.payload,
+            )
             for e in events
         ],
     )
@@ -115,37 +148,65 @@ def get_hazard(hazard_id: int, session: SessionDep, user: CurrentUser):
     return hazard_detail(session, user, hazard_id)
 
 
-TRANSITION_ERRORS = {404: {"description": "no such hazard, or another district's"},
-                     409: {"description": "not possible in the hazard's status, or changed meanwhile"},
-                     422: {"description": "incomplete or wrong input"}}
+TRANSITION_ERRORS = {
+    404: {"description": "no such hazard, or another district's"},
+    409: {"description": "not possible in the hazard's status, or changed meanwhile"},
+    422: {"description": "incomplete or wrong input"},
+}
 
 
 @router.post("/hazards/{hazard_id}/plan", response_model=HazardDetail, responses=TRANSITION_ERRORS)
-def set_plan(hazard_id: int, body: PlanIn, session: SessionDep, user: CurrentUser, settings: SettingsDep):
+def set_plan(
+    hazard_id: int, body: PlanIn, session: SessionDep, user: CurrentUser, settings: SettingsDep
+):
     """Set the five determinations (reported -> rectifying), or revise them while rectifying."""
-    hazards.set_plan(session, user, hazard_id, settings=settings, expected_version=body.version,
-                     **body.model_dump(exclude={"version"}))
+    hazards.set_plan(
+        session,
+        user,
+        hazard_id,
+        settings=settings,
+        expected_version=body.version,
+        **body.model_dump(exclude={"version"}),
+    )
     return hazard_detail(session, user, hazard_id)
 
 
-@router.post("/hazards/{hazard_id}/rectify", response_model=HazardDetail, responses=TRANSITION_ERRORS)
+@router.post(
+    "/hazards/{hazard_id}/rectify", response_model=HazardDetail, responses=TRANSITION_ERRORS
+)
 def rectify(hazard_id: int, body: RectifyIn, session: SessionDep, user: CurrentUser):
     """Record the rectification with a note and after-photos (rectifying -> rectified)."""
-    hazards.rectify(session, user, hazard_id, note=body.note, photo_ids=body.photo_ids,
-                    expected_version=body.version)
+    hazards.rectify(
+        session,
+        user,
+        hazard_id,
+        note=body.note,
+        photo_ids=body.photo_ids,
+        expected_version=body.version,
+    )
     return hazard_detail(session, user, hazard_id)
 
 
-@router.post("/hazards/{hazard_id}/accept", response_model=HazardDetail, responses=TRANSITION_ERRORS)
-def accept(hazard_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep,
-           body: TransitionIn | None = None):
+@router.post(
+    "/hazards/{hazard_id}/accept", response_model=HazardDetail, responses=TRANSITION_ERRORS
+)
+def accept(
+    hazard_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    body: TransitionIn | None = None,
+):
     """Accept the rectification and close the hazard (rectified -> accepted)."""
-    hazards.accept(session, user, hazard_id, settings=settings,
-                   expected_version=body.version if body else None)
+    hazards.accept(
+        session, user, hazard_id, settings=settings, expected_version=body.version if body else None
+    )
     return hazard_detail(session, user, hazard_id)
 
 
-@router.post("/hazards/{hazard_id}/reject", response_model=HazardDetail, responses=TRANSITION_ERRORS)
+@router.post(
+    "/hazards/{hazard_id}/reject", response_model=HazardDetail, responses=TRANSITION_ERRORS
+)
 def reject(hazard_id: int, body: RejectIn, session: SessionDep, user: CurrentUser):
     """Send the rectification back with a reason (rectified -> rectifying)."""
     hazards.reject(session, user, hazard_id, reason=body.reason, expected_version=body.version)

@@ -38,27 +38,46 @@ def inspection_out(session: Session, v: inspections.InspectionView, model=Inspec
     i = v.inspection
     district = session.get(District, v.site.district_id)
     return model(
-        id=i.id, client_uuid=i.client_uuid, status=i.status, template_id=v.template.id,
-        template_version_id=i.template_version_id, site=NamedRef(id=v.site.id, name=v.site.name),
+        id=i.id,
+        client_uuid=i.client_uuid,
+        status=i.status,
+        template_id=v.template.id,
+        template_version_id=i.template_version_id,
+        site=NamedRef(id=v.site.id, name=v.site.name),
         district=NamedRef(id=district.id, name=district.name),
         inspector=NamedRef(id=v.inspector.id, name=v.inspector.display_name),
-        started_at=i.started_at, submitted_at=i.submitted_at,
+        started_at=i.started_at,
+        submitted_at=i.submitted_at,
         location=LatLon(lat=i.lat, lon=i.lon) if i.lat is not None and i.lon is not None else None,
-        location_source=i.location_source, location_district_id=i.location_district_id,
-        answered=v.answered, total=v.total, failed=v.failed, **extra,
+        location_source=i.location_source,
+        location_district_id=i.location_district_id,
+        answered=v.answered,
+        total=v.total,
+        failed=v.failed,
+        **extra,
     )
 
 
-@router.post("/inspections", response_model=InspectionCreated, status_code=201,
-             responses={200: {"model": InspectionCreated, "description": "this client_uuid was already submitted"}})
-def submit_inspection(body: InspectionIn, response: Response, session: SessionDep, user: InspectorUser):
+@router.post(
+    "/inspections",
+    response_model=InspectionCreated,
+    status_code=201,
+    responses={
+        200: {"model": InspectionCreated, "description": "this client_uuid was already submitted"}
+    },
+)
+def submit_inspection(
+    body: InspectionIn, response: Response, session: SessionDep, user: InspectorUser
+):
     """Create, answer and submit an inspection in one request; one hazard per failed item.
 
     Idempotent on client_uuid: a retry returns the first result with status 200 and creates nothing."""
     inspection, created, is_new = inspections.submit_payload(session, user, body)
     if not is_new:
         response.status_code = 200
-    return InspectionCreated(id=inspection.id, status=inspection.status, hazards=hazards_out(session, created))
+    return InspectionCreated(
+        id=inspection.id, status=inspection.status, hazards=hazards_out(session, created)
+    )
 
 
 @router.get("/inspections", response_model=Page[InspectionOut])
@@ -70,8 +89,12 @@ def list_inspections(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     """The caller's own inspections (drafts and submissions), most recent first."""
-    rows, total = inspections.list_inspections(session, user, status=status, limit=limit, offset=offset)
-    return Page(items=[inspection_out(session, inspections.view(session, i)) for i in rows], total=total)
+    rows, total = inspections.list_inspections(
+        session, user, status=status, limit=limit, offset=offset
+    )
+    return Page(
+        items=[inspection_out(session, inspections.view(session, i)) for i in rows], total=total
+    )
 
 
 @router.get("/inspections/{inspection_id}", response_model=InspectionDetail)
@@ -80,12 +103,19 @@ def get_inspection(inspection_id: int, session: SessionDep, user: CurrentUser):
     v = inspections.view(session, inspections.get_inspection(session, user, inspection_id))
     answers = [
         AnswerOut(
-            item_id=r.item.id, item_key=r.item.key, result=r.answer.result, value=r.answer.value,
-            note=r.answer.note, hazard_grade=r.answer.hazard_grade,
-            hazard_description=r.answer.hazard_description, photo_ids=r.photo_ids,
+            item_id=r.item.id,
+            item_key=r.item.key,
+            result=r.answer.result,
+            value=r.answer.value,
+            note=r.answer.note,
+            hazard_grade=r.answer.hazard_grade,
+            hazard_description=r.answer.hazard_description,
+            photo_ids=r.photo_ids,
             photos=[photo_ref(p) for p in r.photo_ids],
         )
-        for r in v.rows if r.answer is not None
+        for r in v.rows
+        if r.answer is not None
     ]
-    return inspection_out(session, v, InspectionDetail, answers=answers, hazards=hazards_out(session, v.hazards))
-
+    return inspection_out(
+        session, v, InspectionDetail, answers=answers, hazards=hazards_out(session, v.hazards)
+    )

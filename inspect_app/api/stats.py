@@ -61,14 +61,22 @@ class StatsQuery(BaseModel):
     category: str | None = None
 
     def rows(self, session) -> list[stats.DistrictStats]:
-        return stats.district_stats(session, since=self.since, until=self.until, district_id=self.district_id,
-                                    grade=self.grade, category=self.category)
+        return stats.district_stats(
+            session,
+            since=self.since,
+            until=self.until,
+            district_id=self.district_id,
+            grade=self.grade,
+            category=self.category,
+        )
 
 
 def stats_query(
     session: SessionDep,
     user: OfficerUser,
-    since: Annotated[date | None, Query(description="first local day (default: 6 days before until)")] = None,
+    since: Annotated[
+        date | None, Query(description="first local day (default: 6 days before until)")
+    ] = None,
     until: Annotated[date | None, Query(description="last local day (default: today)")] = None,
     district: Annotated[str | None, Query(description="district name or id")] = None,
     grade: Literal["general", "major"] | None = None,
@@ -76,8 +84,13 @@ def stats_query(
 ) -> StatsQuery:
     since, until = stats.resolve_period(since, until)
     d = resolve_district(session, district)
-    return StatsQuery(since=since, until=until, district_id=stats.district_for(user, d.id if d else None),
-                      grade=grade, category=category)
+    return StatsQuery(
+        since=since,
+        until=until,
+        district_id=stats.district_for(user, d.id if d else None),
+        grade=grade,
+        category=category,
+    )
 
 
 StatsDep = Annotated[StatsQuery, Depends(stats_query)]
@@ -88,8 +101,12 @@ def district_stats(session: SessionDep, q: StatsDep, settings: SettingsDep):
     """One row per district for the period (definitions of each figure in `definitions`)."""
     rows = q.rows(session)
     return StatsPage(
-        since=q.since, until=q.until, items=[DistrictStatsOut.of(r) for r in rows], total=len(rows),
-        totals=DistrictStatsOut.of(stats.city_totals(rows)), risk_rule=settings.risk_rule,
+        since=q.since,
+        until=q.until,
+        items=[DistrictStatsOut.of(r) for r in rows],
+        total=len(rows),
+        totals=DistrictStatsOut.of(stats.city_totals(rows)),
+        risk_rule=settings.risk_rule,
         definitions={k: str(v) for k, v in stats.DEFINITIONS.items()},
     )
 
@@ -107,10 +124,17 @@ def map_hazards(
     settings: SettingsDep,
     filters: FiltersDep,
     zoom: Annotated[int, Query(ge=0, le=geo.MAX_ZOOM)] = 11,
-    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees", max_length=200)] = None,
+    bbox: Annotated[
+        str | None, Query(description="west,south,east,north in degrees", max_length=200)
+    ] = None,
 ) -> dict[str, Any]:
     """Hazards matching the hazard-list filters: clusters (count, major, overdue) when many are
     in view, else the hazards themselves with popup data."""
-    return geo.hazard_map(session, user, filters, zoom=zoom, bbox=geo.parse_bbox(bbox, settings.tile_crs),
-                          crs=settings.tile_crs)
-
+    return geo.hazard_map(
+        session,
+        user,
+        filters,
+        zoom=zoom,
+        bbox=geo.parse_bbox(bbox, settings.tile_crs),
+        crs=settings.tile_crs,
+    )

@@ -60,8 +60,14 @@ def create_user(
     session.add(user)
     if actor_id is not None:
         session.flush()
-        audit.record(session, actor_id, "user.add", "user", user.id,
-                     {"username": username, "role": role, "district": district_name})
+        audit.record(
+            session,
+            actor_id,
+            "user.add",
+            "user",
+            user.id,
+            {"username": username, "role": role, "district": district_name},
+        )
     session.commit()
     session.refresh(user)
     return user
@@ -76,8 +82,10 @@ def authenticate(
     """
     now = utcnow()
     since = now - timedelta(minutes=settings.login_window_minutes)
-    failures = select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.at >= since, LoginAttempt.success.is_(False)
+    failures = (
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.at >= since, LoginAttempt.success.is_(False))
     )
     by_user = session.exec(failures.where(LoginAttempt.username == username)).one()
     by_address = session.exec(failures.where(LoginAttempt.address == address)).one()
@@ -114,7 +122,9 @@ def open_session(session: Session, settings: Settings, user: User, kind: str = "
 
 def user_for_token(session: Session, token: str, kind: str) -> User | None:
     row = session.exec(
-        select(AuthSession).where(AuthSession.token_hash == token_hash(token), AuthSession.kind == kind)
+        select(AuthSession).where(
+            AuthSession.token_hash == token_hash(token), AuthSession.kind == kind
+        )
     ).first()
     if row is None or row.expires_at <= utcnow():
         return None
@@ -132,12 +142,18 @@ def close_session(session: Session, token: str) -> None:
 # --- administration ---------------------------------------------------------------------------
 
 
-def list_users(session: Session, *, q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
+def list_users(
+    session: Session, *, q: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[User], int]:
     query = select(User)
     if q:
-        query = query.where(User.username.contains(q.strip()) | User.display_name.contains(q.strip()))
+        query = query.where(
+            User.username.contains(q.strip()) | User.display_name.contains(q.strip())
+        )
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(User.is_active.desc(), User.username).offset(offset).limit(limit)).all()
+    rows = session.exec(
+        query.order_by(User.is_active.desc(), User.username).offset(offset).limit(limit)
+    ).all()
     return list(rows), total
 
 
@@ -151,7 +167,9 @@ def _user(session: Session, user_id: int) -> User:
 def _keep_an_admin(session: Session, user: User) -> None:
     """Refuse to leave the system without an active admin."""
     others = session.exec(
-        select(func.count()).select_from(User).where(User.role == Role.admin, User.is_active.is_(True), User.id != user.id)
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.admin, User.is_active.is_(True), User.id != user.id)
     ).one()
     if user.role == Role.admin and user.is_active and others == 0:
         raise Conflict(_("This is the last active admin; make another admin first."))
@@ -162,7 +180,13 @@ def _end_sessions(session: Session, user_id: int) -> None:
 
 
 def update_user(
-    session: Session, actor_id: int, user_id: int, *, role: str, district_name: str | None, display_name: str
+    session: Session,
+    actor_id: int,
+    user_id: int,
+    *,
+    role: str,
+    district_name: str | None,
+    display_name: str,
 ) -> User:
     """Change a user's role, district and display name (the last active admin keeps the admin role)."""
     user = _user(session, user_id)
@@ -182,8 +206,14 @@ def update_user(
     user.display_name = (display_name.strip() or user.username)[:100]
     session.add(user)
     after = {"role": user.role, "district_id": user.district_id, "display_name": user.display_name}
-    audit.record(session, actor_id, "user.edit", "user", user.id,
-                 {k: [before[k], v] for k, v in after.items() if before[k] != v})
+    audit.record(
+        session,
+        actor_id,
+        "user.edit",
+        "user",
+        user.id,
+        {k: [before[k], v] for k, v in after.items() if before[k] != v},
+    )
     session.commit()
     return user
 
@@ -208,7 +238,13 @@ def set_active(session: Session, actor_id: int, user_id: int, active: bool) -> U
         _end_sessions(session, user.id)
     user.is_active = active
     session.add(user)
-    audit.record(session, actor_id, "user.activate" if active else "user.deactivate", "user", user.id,
-                 {"username": user.username})
+    audit.record(
+        session,
+        actor_id,
+        "user.activate" if active else "user.deactivate",
+        "user",
+        user.id,
+        {"username": user.username},
+    )
     session.commit()
     return user

@@ -21,12 +21,20 @@ def record(
     object_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditLog:
-    row = AuditLog(actor_id=actor_id, action=action, object_type=object_type, object_id=object_id, detail=detail)
+    row = AuditLog(
+        actor_id=actor_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+    )
     session.add(row)
     return row
 
 
-def list_entries(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[tuple[AuditLog, str]], int]:
+def list_entries(
+    session: Session, *, limit: int = 50, offset: int = 0
+) -> tuple[list[tuple[AuditLog, str]], int]:
     """Newest first, each with the actor's username ("" for the command line)."""
     total = session.exec(select(func.count()).select_from(AuditLog)).one()
     rows = session.exec(

@@ -93,12 +93,18 @@ def _revision(conn, tables: list[str]) -> str | None:
 def _photo_keys(conn, tables: list[str]) -> list[tuple[str, str]]:
     if "photo" not in tables:
         return []
-    return [tuple(r) for r in conn.execute("SELECT DISTINCT sha256, original_format FROM photo").fetchall()]
+    return [
+        tuple(r)
+        for r in conn.execute("SELECT DISTINCT sha256, original_format FROM photo").fetchall()
+    ]
 
 
 def _snapshot(conn, tables: list[str]) -> dict:
-    return {"tables": _counts(conn, tables), "alembic_revision": _revision(conn, tables),
-            "photo_keys": _photo_keys(conn, tables)}
+    return {
+        "tables": _counts(conn, tables),
+        "alembic_revision": _revision(conn, tables),
+        "photo_keys": _photo_keys(conn, tables),
+    }
 
 
 def _backup_sqlite(settings: Settings, target: Path) -> dict:
@@ -111,20 +117,31 @@ def _backup_sqlite(settings: Settings, target: Path) -> dict:
         src.backup(dst)
     with closing(sqlite3.connect(out)) as conn:
         snap = _snapshot(conn, _sqlite_tables(conn))
-    return {"dialect": "sqlite", "file": SQLITE_FILE, "sqlite_version": sqlite3.sqlite_version, **snap}
+    return {
+        "dialect": "sqlite",
+        "file": SQLITE_FILE,
+        "sqlite_version": sqlite3.sqlite_version,
+        **snap,
+    }
 
 
 def _pg_tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
-        raise Invalid(_("{tool} is not installed; install the PostgreSQL client tools.").format(tool=name))
+        raise Invalid(
+            _("{tool} is not installed; install the PostgreSQL client tools.").format(tool=name)
+        )
     return path
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise Invalid(_("{tool} failed: {why}").format(tool=Path(cmd[0]).name, why=done.stderr.strip()[-2000:]))
+        raise Invalid(
+            _("{tool} failed: {why}").format(
+                tool=Path(cmd[0]).name, why=done.stderr.strip()[-2000:]
+            )
+        )
     return done.stdout
 
 
@@ -138,13 +155,30 @@ def _backup_postgres(settings: Settings, target: Path) -> dict:
     with psycopg.connect(url) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-        _run([pg_dump, "-Fc", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}", "-f", str(out),
-              "-d", url])
+        _run(
+            [
+                pg_dump,
+                "-Fc",
+                "--no-owner",
+                "--no-privileges",
+                f"--snapshot={snapshot_id}",
+                "-f",
+                str(out),
+                "-d",
+                url,
+            ]
+        )
         snap = _snapshot(conn, _pg_tables(conn))
         server = conn.execute("SHOW server_version").fetchone()[0]
         conn.rollback()
     client = _run([pg_dump, "--version"]).strip()
-    return {"dialect": "postgresql", "file": PG_FILE, "server_version": server, "pg_dump_version": client, **snap}
+    return {
+        "dialect": "postgresql",
+        "file": PG_FILE,
+        "server_version": server,
+        "pg_dump_version": client,
+        **snap,
+    }
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -187,7 +221,9 @@ def backup(settings: Settings, target: Path, progress: Progress = _quiet) -> dic
     """Write a consistent copy of the database and the photo files into the empty folder target."""
     target = Path(target)
     if target.exists() and any(target.iterdir()):
-        raise Conflict(_("The backup folder {path} is not empty; choose a new folder.").format(path=target))
+        raise Conflict(
+            _("The backup folder {path} is not empty; choose a new folder.").format(path=target)
+        )
     target.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     progress(_("Copying the database…"))
@@ -205,22 +241,31 @@ def backup(settings: Settings, target: Path, progress: Progress = _quiet) -> dic
         "created_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "database": database,
-        "photos": {"rows": database["tables"].get("photo", 0), "distinct_sha256": len(keys),
-                   "missing_files": _missing_photo_files(settings, keys, files)},
+        "photos": {
+            "rows": database["tables"].get("photo", 0),
+            "distinct_sha256": len(keys),
+            "missing_files": _missing_photo_files(settings, keys, files),
+        },
         "files": files,
     }
-    (target / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    (target / MANIFEST).write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     return manifest
 
 
-def _missing_photo_files(settings: Settings, keys: list[tuple[str, str]], files: dict[str, dict]) -> list[str]:
+def _missing_photo_files(
+    settings: Settings, keys: list[tuple[str, str]], files: dict[str, dict]
+) -> list[str]:
     """sha256 of the database's photos whose served files the backup lacks (should be none)."""
     root = Path(settings.upload_dir)
     missing = []
     for sha, fmt in keys:
         photo = Photo(sha256=sha, original_format=fmt)
-        if any(photos.path_for(settings, photo, v).relative_to(root).as_posix() not in files
-               for v in ("web", "thumb")):
+        if any(
+            photos.path_for(settings, photo, v).relative_to(root).as_posix() not in files
+            for v in ("web", "thumb")
+        ):
             missing.append(sha)
     return missing
 
@@ -231,7 +276,9 @@ def _missing_photo_files(settings: Settings, keys: list[tuple[str, str]], files:
 def read_manifest(source: Path) -> dict:
     path = Path(source) / MANIFEST
     if not path.exists():
-        raise Invalid(_("{path} has no manifest.json: it is not a finished backup.").format(path=source))
+        raise Invalid(
+            _("{path} has no manifest.json: it is not a finished backup.").format(path=source)
+        )
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
         raise Invalid(_("Unknown backup format {format}.").format(format=manifest.get("format")))
@@ -254,8 +301,10 @@ def _check_schema(revision: str | None) -> None:
         known = None
     if known is None:
         raise Conflict(
-            _("The backup has database schema {revision}, which this version of Inspect does not know: "
-              "it was made by a newer version. Upgrade Inspect first.").format(revision=revision)
+            _(
+                "The backup has database schema {revision}, which this version of Inspect does not know: "
+                "it was made by a newer version. Upgrade Inspect first."
+            ).format(revision=revision)
         )
 
 
@@ -293,15 +342,30 @@ def _restore_sqlite(settings: Settings, source: Path) -> None:
     path = _sqlite_path(settings.database_url)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The backup API replaces the whole target database in one transaction, under its locks.
-    with closing(sqlite3.connect(source / SQLITE_FILE)) as src, closing(sqlite3.connect(path, timeout=30)) as dst:
+    with (
+        closing(sqlite3.connect(source / SQLITE_FILE)) as src,
+        closing(sqlite3.connect(path, timeout=30)) as dst,
+    ):
         src.backup(dst)
 
 
 def _restore_postgres(settings: Settings, source: Path) -> None:
     pg_restore = _pg_tool("pg_restore")
     env = {**os.environ, "PGOPTIONS": f"-c lock_timeout={PG_LOCK_TIMEOUT}"}
-    _run([pg_restore, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-          "-d", _libpq_url(settings.database_url), str(source / PG_FILE)], env=env)
+    _run(
+        [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "-d",
+            _libpq_url(settings.database_url),
+            str(source / PG_FILE),
+        ],
+        env=env,
+    )
 
 
 def _restore_files(upload_dir: Path, source: Path, files: dict[str, dict]) -> None:
@@ -312,12 +376,16 @@ def _restore_files(upload_dir: Path, source: Path, files: dict[str, dict]) -> No
     for rel in files:
         dst = upload_dir / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        partial = dst.with_name(f".{dst.name}.restoring.tmp")  # a temporary file to gc, if we die here
+        partial = dst.with_name(
+            f".{dst.name}.restoring.tmp"
+        )  # a temporary file to gc, if we die here
         shutil.copy2(source / FILES_DIR / rel, partial)
         os.replace(partial, dst)
 
 
-def restore(settings: Settings, source: Path, force: bool = False, progress: Progress = _quiet) -> dict:
+def restore(
+    settings: Settings, source: Path, force: bool = False, progress: Progress = _quiet
+) -> dict:
     """Put a backup's database and files in place of the configured ones, then migrate to head."""
     from inspect_app.db import upgrade
 
@@ -326,12 +394,19 @@ def restore(settings: Settings, source: Path, force: bool = False, progress: Pro
     database = manifest["database"]
     dialect = "sqlite" if settings.is_sqlite else "postgresql"
     if database["dialect"] != dialect:
-        raise Invalid(_("The backup is of a {backup} database; the configured database is {target}.").format(
-            backup=database["dialect"], target=dialect))
+        raise Invalid(
+            _("The backup is of a {backup} database; the configured database is {target}.").format(
+                backup=database["dialect"], target=dialect
+            )
+        )
     _check_schema(database.get("alembic_revision"))
     if not force and not target_is_empty(settings):
-        raise Conflict(_("The database or the upload folder already holds data; "
-                         "pass --force to replace it with the backup."))
+        raise Conflict(
+            _(
+                "The database or the upload folder already holds data; "
+                "pass --force to replace it with the backup."
+            )
+        )
     progress(_("Checking the backup's files…"))
     _verify_files(source, manifest["files"])
     progress(_("Restoring the database…"))

@@ -31,8 +31,19 @@ from inspect_app.models import (
 )
 
 ITEM_FIELDS = (
-    "key", "prompt_zh", "prompt_en", "guidance", "basis", "response_type", "choices",
-    "min_value", "max_value", "unit", "photo_required_on_fail", "required", "default_grade",
+    "key",
+    "prompt_zh",
+    "prompt_en",
+    "guidance",
+    "basis",
+    "response_type",
+    "choices",
+    "min_value",
+    "max_value",
+    "unit",
+    "photo_required_on_fail",
+    "required",
+    "default_grade",
 )
 
 
@@ -73,11 +84,19 @@ def parse_yaml(text: str) -> dict[str, Any]:
                     "max_value": it.get("max"),
                     "unit": str(it.get("unit", "") or ""),
                     "photo_required_on_fail": bool(it.get("photo", False)),
-                    "required": not bool(it.get("optional", False)) and it.get("required", True) is not False,
+                    "required": not bool(it.get("optional", False))
+                    and it.get("required", True) is not False,
                     "default_grade": str(it.get("grade", "general")),
                 }
             )
-        sections.append({"key": str(s.get("key", "")), "title_zh": title_zh, "title_en": title_en, "items": items})
+        sections.append(
+            {
+                "key": str(s.get("key", "")),
+                "title_zh": title_zh,
+                "title_en": title_en,
+                "items": items,
+            }
+        )
     spec = {
         "key": str(data.get("key") or _slug(name_en or name_zh)),
         "name_zh": name_zh,
@@ -115,11 +134,15 @@ def check_spec(spec: dict[str, Any]) -> None:
                 problems.append(_("Item {key} has no prompt.").format(key=where))
             if item.get("response_type") not in ResponseType.__members__:
                 problems.append(
-                    _("Item {key}: unknown type {type}.").format(key=where, type=item.get("response_type"))
+                    _("Item {key}: unknown type {type}.").format(
+                        key=where, type=item.get("response_type")
+                    )
                 )
             if item.get("default_grade") not in Grade.__members__:
                 problems.append(
-                    _("Item {key}: unknown grade {grade}.").format(key=where, grade=item.get("default_grade"))
+                    _("Item {key}: unknown grade {grade}.").format(
+                        key=where, grade=item.get("default_grade")
+                    )
                 )
             for bound in ("min_value", "max_value"):
                 if item.get(bound) is not None and not isinstance(item[bound], (int, float)):
@@ -155,7 +178,9 @@ def version_spec(session: Session, version: TemplateVersion) -> dict[str, Any]:
     }
 
 
-def publish_spec(session: Session, spec: dict[str, Any], actor_id: int | None = None) -> TemplateVersion:
+def publish_spec(
+    session: Session, spec: dict[str, Any], actor_id: int | None = None
+) -> TemplateVersion:
     """Store a spec as a new published version, unless it equals the newest one (idempotent)."""
     check_spec(spec)
     template, existed = _template_for(session, spec)
@@ -166,7 +191,9 @@ def publish_spec(session: Session, spec: dict[str, Any], actor_id: int | None = 
         template.name_zh, template.name_en = spec["name_zh"], spec["name_en"]
     number = (
         session.exec(
-            select(func.max(TemplateVersion.version)).where(TemplateVersion.template_id == template.id)
+            select(func.max(TemplateVersion.version)).where(
+                TemplateVersion.template_id == template.id
+            )
         ).one()
         or 0
     ) + 1
@@ -182,15 +209,23 @@ def publish_spec(session: Session, spec: dict[str, Any], actor_id: int | None = 
     session.flush()
     _write_content(session, version.id, spec)
     if actor_id is not None:
-        audit.record(session, actor_id, "template.publish", "template", template.id,
-                     {"version": number, "source": "import"})
+        audit.record(
+            session,
+            actor_id,
+            "template.publish",
+            "template",
+            template.id,
+            {"version": number, "source": "import"},
+        )
     session.commit()
     return version
 
 
 def _template_for(session: Session, spec: dict[str, Any]) -> tuple[ChecklistTemplate, bool]:
     """The template with the spec's key, created when new; True when it existed already."""
-    template = session.exec(select(ChecklistTemplate).where(ChecklistTemplate.key == spec["key"])).first()
+    template = session.exec(
+        select(ChecklistTemplate).where(ChecklistTemplate.key == spec["key"])
+    ).first()
     if template is not None:
         return template, True
     template = ChecklistTemplate(key=spec["key"], name_zh=spec["name_zh"], name_en=spec["name_en"])
@@ -207,14 +242,22 @@ def _same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def _write_content(session: Session, version_id: int, spec: dict[str, Any]) -> None:
     for s_pos, s in enumerate(spec["sections"]):
         section = TemplateSection(
-            version_id=version_id, key=s["key"], position=s_pos, title_zh=s["title_zh"], title_en=s["title_en"]
+            version_id=version_id,
+            key=s["key"],
+            position=s_pos,
+            title_zh=s["title_zh"],
+            title_en=s["title_en"],
         )
         session.add(section)
         session.flush()
         for i_pos, it in enumerate(s["items"]):
             session.add(
-                TemplateItem(version_id=version_id, section_id=section.id, position=i_pos,
-                             **{f: it.get(f) for f in ITEM_FIELDS if it.get(f) is not None})
+                TemplateItem(
+                    version_id=version_id,
+                    section_id=section.id,
+                    position=i_pos,
+                    **{f: it.get(f) for f in ITEM_FIELDS if it.get(f) is not None},
+                )
             )
 
 
@@ -248,7 +291,9 @@ def published_templates(session: Session) -> list[tuple[ChecklistTemplate, Templ
     """Active templates with their newest published version: what an inspector can pick."""
     out = []
     for template in session.exec(
-        select(ChecklistTemplate).where(ChecklistTemplate.is_active.is_(True)).order_by(ChecklistTemplate.id)
+        select(ChecklistTemplate)
+        .where(ChecklistTemplate.is_active.is_(True))
+        .order_by(ChecklistTemplate.id)
     ).all():
         version = latest_published(session, template.id)
         if version is not None:
@@ -267,12 +312,16 @@ def get_template(session: Session, template_id: int) -> tuple[ChecklistTemplate,
 def sections_of(session: Session, version_id: int) -> list[TemplateSection]:
     return list(
         session.exec(
-            select(TemplateSection).where(TemplateSection.version_id == version_id).order_by(TemplateSection.position)
+            select(TemplateSection)
+            .where(TemplateSection.version_id == version_id)
+            .order_by(TemplateSection.position)
         ).all()
     )
 
 
-def items_of(session: Session, version_id: int, section_id: int | None = None) -> list[TemplateItem]:
+def items_of(
+    session: Session, version_id: int, section_id: int | None = None
+) -> list[TemplateItem]:
     query = select(TemplateItem).where(TemplateItem.version_id == version_id)
     if section_id is not None:
         query = query.where(TemplateItem.section_id == section_id)
@@ -293,7 +342,9 @@ def versions_of(session: Session, template_id: int) -> list[tuple[TemplateVersio
         ).all()
     )
     versions = session.exec(
-        select(TemplateVersion).where(TemplateVersion.template_id == template_id).order_by(TemplateVersion.version.desc())
+        select(TemplateVersion)
+        .where(TemplateVersion.template_id == template_id)
+        .order_by(TemplateVersion.version.desc())
     ).all()
     return [(v, counts.get(v.id, 0)) for v in versions]
 
@@ -304,7 +355,9 @@ def all_templates(session: Session) -> list[ChecklistTemplate]:
 
 def current_draft(session: Session, template_id: int) -> TemplateVersion | None:
     return session.exec(
-        select(TemplateVersion).where(TemplateVersion.template_id == template_id, TemplateVersion.status == "draft")
+        select(TemplateVersion).where(
+            TemplateVersion.template_id == template_id, TemplateVersion.status == "draft"
+        )
     ).first()
 
 
@@ -322,7 +375,9 @@ def _next_number(session: Session, template_id: int) -> int:
     return (top or 0) + 1
 
 
-def create_template(session: Session, actor_id: int, key: str, name_zh: str, name_en: str = "") -> ChecklistTemplate:
+def create_template(
+    session: Session, actor_id: int, key: str, name_zh: str, name_en: str = ""
+) -> ChecklistTemplate:
     """A new template with an empty draft (version 1) to fill in the editor."""
     key, name_zh, name_en = _slug(key or name_en or name_zh), name_zh.strip(), name_en.strip()
     errors = {}
@@ -336,7 +391,9 @@ def create_template(session: Session, actor_id: int, key: str, name_zh: str, nam
     session.add(template)
     session.flush()
     session.add(TemplateVersion(template_id=template.id, version=1, status="draft"))
-    audit.record(session, actor_id, "template.create", "template", template.id, {"key": key, "name": name_zh})
+    audit.record(
+        session, actor_id, "template.create", "template", template.id, {"key": key, "name": name_zh}
+    )
     session.commit()
     return template
 
@@ -348,13 +405,21 @@ def start_draft(session: Session, actor_id: int, template_id: int) -> TemplateVe
     if draft is not None:
         return draft
     newest = latest_published(session, template_id)
-    draft = TemplateVersion(template_id=template_id, version=_next_number(session, template_id), status="draft")
+    draft = TemplateVersion(
+        template_id=template_id, version=_next_number(session, template_id), status="draft"
+    )
     session.add(draft)
     session.flush()
     if newest is not None:
         _write_content(session, draft.id, version_spec(session, newest))
-    audit.record(session, actor_id, "template.draft", "template", template_id,
-                 {"version": draft.version, "from_version": newest.version if newest else None})
+    audit.record(
+        session,
+        actor_id,
+        "template.draft",
+        "template",
+        template_id,
+        {"version": draft.version, "from_version": newest.version if newest else None},
+    )
     session.commit()
     return draft
 
@@ -372,7 +437,9 @@ def discard_draft(session: Session, actor_id: int, template_id: int) -> None:
     draft = _editable(session, template_id)
     _clear_content(session, draft.id)
     session.delete(draft)
-    audit.record(session, actor_id, "template.discard", "template", template_id, {"version": draft.version})
+    audit.record(
+        session, actor_id, "template.discard", "template", template_id, {"version": draft.version}
+    )
     session.commit()
 
 
@@ -383,14 +450,18 @@ def publish_draft(session: Session, actor_id: int, template_id: int) -> Template
     check_spec(spec)
     empty = [s["title_zh"] for s in spec["sections"] if not s["items"]]
     if empty:
-        raise Invalid(_("The checklist has problems; nothing was imported."),
-                      errors=[_("Section {key} has no items.").format(key=t) for t in empty])
+        raise Invalid(
+            _("The checklist has problems; nothing was imported."),
+            errors=[_("Section {key} has no items.").format(key=t) for t in empty],
+        )
     top = _next_number(session, template_id) - 1
     if draft.version < top:  # a version was imported while this draft was open
         draft.version = top + 1
     draft.status, draft.published_at, draft.published_by = "published", utcnow(), actor_id
     session.add(draft)
-    audit.record(session, actor_id, "template.publish", "template", template_id, {"version": draft.version})
+    audit.record(
+        session, actor_id, "template.publish", "template", template_id, {"version": draft.version}
+    )
     session.commit()
     return draft
 
@@ -399,7 +470,9 @@ def _editable(session: Session, template_id: int) -> TemplateVersion:
     template_by_id(session, template_id)
     draft = current_draft(session, template_id)
     if draft is None:
-        raise Conflict(_("There is no draft: start editing first. Published versions never change."))
+        raise Conflict(
+            _("There is no draft: start editing first. Published versions never change.")
+        )
     return draft
 
 
@@ -410,7 +483,9 @@ def draft_part(session: Session, template_id: int, model, object_id: int):
     if version is None or version.template_id != template_id:
         raise NotFound(_("No such checklist item."))
     if version.status != "draft":
-        raise Conflict(_("There is no draft: start editing first. Published versions never change."))
+        raise Conflict(
+            _("There is no draft: start editing first. Published versions never change.")
+        )
     return version, obj
 
 
@@ -425,7 +500,13 @@ def _unique_key(wanted: str, taken: set[str], prefix: str) -> str:
 
 
 def save_section(
-    session: Session, actor_id: int, template_id: int, section_id: int | None, *, key: str, title_zh: str,
+    session: Session,
+    actor_id: int,
+    template_id: int,
+    section_id: int | None,
+    *,
+    key: str,
+    title_zh: str,
     title_en: str = "",
 ) -> TemplateSection:
     """Add a section to the draft (section_id None) or change one; an empty key is generated."""
@@ -433,7 +514,9 @@ def save_section(
         draft, section = _editable(session, template_id), None
     else:
         draft, section = draft_part(session, template_id, TemplateSection, section_id)
-    others = {s.key for s in sections_of(session, draft.id) if section is None or s.id != section.id}
+    others = {
+        s.key for s in sections_of(session, draft.id) if section is None or s.id != section.id
+    }
     key = _unique_key(key, others, "S")
     errors = {}
     if key in others:
@@ -444,11 +527,21 @@ def save_section(
         raise Invalid(_("The section cannot be saved."), errors=errors)
     if section is None:
         section = TemplateSection(version_id=draft.id, key=key, position=len(others), title_zh="")
-    section.key, section.title_zh, section.title_en = key, title_zh.strip()[:200], title_en.strip()[:200]
+    section.key, section.title_zh, section.title_en = (
+        key,
+        title_zh.strip()[:200],
+        title_en.strip()[:200],
+    )
     session.add(section)
     session.flush()
-    audit.record(session, actor_id, "template.section" if section_id else "template.section.add", "template",
-                 template_id, {"version": draft.version, "section": key})
+    audit.record(
+        session,
+        actor_id,
+        "template.section" if section_id else "template.section.add",
+        "template",
+        template_id,
+        {"version": draft.version, "section": key},
+    )
     session.commit()
     return section
 
@@ -471,7 +564,13 @@ def item_fields_from_form(form: dict[str, Any]) -> dict[str, Any]:
         "required": bool(form.get("required")),
         "default_grade": str(form.get("default_grade") or "general"),
     }
-    for name, limit in (("prompt_zh", 500), ("prompt_en", 500), ("guidance", 2000), ("basis", 500), ("unit", 20)):
+    for name, limit in (
+        ("prompt_zh", 500),
+        ("prompt_en", 500),
+        ("guidance", 2000),
+        ("basis", 500),
+        ("unit", 20),
+    ):
         if len(fields[name]) > limit:
             errors[name] = _("At most {n} characters.").format(n=limit)
     if not fields["prompt_zh"]:
@@ -487,7 +586,11 @@ def item_fields_from_form(form: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             fields[name] = None
             errors[name] = _("A number, or nothing.")
-    if fields["min_value"] is not None and fields["max_value"] is not None and fields["min_value"] > fields["max_value"]:
+    if (
+        fields["min_value"] is not None
+        and fields["max_value"] is not None
+        and fields["min_value"] > fields["max_value"]
+    ):
         errors["max_value"] = _("The maximum is below the minimum.")
     choices = [c.strip() for c in re.split(r"[\n|]", str(form.get("choices") or "")) if c.strip()]
     fields["choices"] = choices or None
@@ -499,7 +602,11 @@ def item_fields_from_form(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_item(
-    session: Session, actor_id: int, template_id: int, item_id: int | None, fields: dict[str, Any],
+    session: Session,
+    actor_id: int,
+    template_id: int,
+    item_id: int | None,
+    fields: dict[str, Any],
     section_id: int | None = None,
 ) -> TemplateItem:
     """Add an item to a draft section (item_id None) or change one (fields from item_fields_from_form)."""
@@ -512,22 +619,38 @@ def save_item(
     others = {i.key for i in items_of(session, draft.id) if item is None or i.id != item.id}
     key = _unique_key(fields["key"], others, f"{section.key}-")
     if key in others:
-        raise Invalid(_("The item cannot be saved."),
-                      errors={"key": _("Item key missing or repeated: {key}").format(key=key)})
+        raise Invalid(
+            _("The item cannot be saved."),
+            errors={"key": _("Item key missing or repeated: {key}").format(key=key)},
+        )
     if item is None:
-        item = TemplateItem(version_id=draft.id, section_id=section.id, key=key, prompt_zh="", response_type="",
-                            position=len(items_of(session, draft.id, section.id)))
+        item = TemplateItem(
+            version_id=draft.id,
+            section_id=section.id,
+            key=key,
+            prompt_zh="",
+            response_type="",
+            position=len(items_of(session, draft.id, section.id)),
+        )
     for name, value in {**fields, "key": key}.items():
         setattr(item, name, value)
     session.add(item)
     session.flush()
-    audit.record(session, actor_id, "template.item" if item_id else "template.item.add", "template", template_id,
-                 {"version": draft.version, "item": key})
+    audit.record(
+        session,
+        actor_id,
+        "template.item" if item_id else "template.item.add",
+        "template",
+        template_id,
+        {"version": draft.version, "item": key},
+    )
     session.commit()
     return item
 
 
-def delete_part(session: Session, actor_id: int, template_id: int, kind: str, object_id: int) -> None:
+def delete_part(
+    session: Session, actor_id: int, template_id: int, kind: str, object_id: int
+) -> None:
     """Remove an item, or a section with its items, from the draft."""
     model = TemplateSection if kind == "section" else TemplateItem
     draft, obj = draft_part(session, template_id, model, object_id)
@@ -542,16 +665,28 @@ def delete_part(session: Session, actor_id: int, template_id: int, kind: str, ob
     for position, sibling in enumerate(siblings):
         sibling.position = position
         session.add(sibling)
-    audit.record(session, actor_id, f"template.{kind}.delete", "template", template_id,
-                 {"version": draft.version, kind: obj.key})
+    audit.record(
+        session,
+        actor_id,
+        f"template.{kind}.delete",
+        "template",
+        template_id,
+        {"version": draft.version, kind: obj.key},
+    )
     session.commit()
 
 
-def move_part(session: Session, actor_id: int, template_id: int, kind: str, object_id: int, step: int) -> None:
+def move_part(
+    session: Session, actor_id: int, template_id: int, kind: str, object_id: int, step: int
+) -> None:
     """Move an item within its section, or a section, one place up (step -1) or down (+1)."""
     model = TemplateSection if kind == "section" else TemplateItem
     draft, obj = draft_part(session, template_id, model, object_id)
-    siblings = sections_of(session, draft.id) if kind == "section" else items_of(session, draft.id, obj.section_id)
+    siblings = (
+        sections_of(session, draft.id)
+        if kind == "section"
+        else items_of(session, draft.id, obj.section_id)
+    )
     index = next(n for n, s in enumerate(siblings) if s.id == obj.id)
     target = index + (1 if step > 0 else -1)
     if not 0 <= target < len(siblings):
@@ -560,8 +695,14 @@ def move_part(session: Session, actor_id: int, template_id: int, kind: str, obje
     for position, sibling in enumerate(siblings):
         sibling.position = position
         session.add(sibling)
-    audit.record(session, actor_id, f"template.{kind}.move", "template", template_id,
-                 {"version": draft.version, kind: obj.key, "to": target + 1})
+    audit.record(
+        session,
+        actor_id,
+        f"template.{kind}.move",
+        "template",
+        template_id,
+        {"version": draft.version, kind: obj.key, "to": target + 1},
+    )
     session.commit()
 
 
@@ -571,8 +712,22 @@ def move_part(session: Session, actor_id: int, template_id: int, kind: str, obje
 # key and names, so that an exported file imports back to the same template.
 
 XLSX_COLUMNS = (
-    "section", "section_zh", "section_en", "key", "prompt_zh", "prompt_en", "type", "min", "max", "unit",
-    "choices", "photo", "grade", "required", "basis", "guidance",
+    "section",
+    "section_zh",
+    "section_en",
+    "key",
+    "prompt_zh",
+    "prompt_en",
+    "type",
+    "min",
+    "max",
+    "unit",
+    "choices",
+    "photo",
+    "grade",
+    "required",
+    "basis",
+    "guidance",
 )
 XLSX_REQUIRED = ("section", "section_zh", "key", "prompt_zh", "type")
 SETTINGS_COLUMNS = ("key", "name_zh", "name_en", "note")
@@ -581,16 +736,30 @@ SETTINGS_COLUMNS = ("key", "name_zh", "name_en", "note")
 def spec_to_xlsx(spec: dict[str, Any]) -> bytes:
     rows = [
         [
-            s["key"], s["title_zh"], s["title_en"], it["key"], it["prompt_zh"], it["prompt_en"], it["response_type"],
-            it["min_value"], it["max_value"], it["unit"], "|".join(it["choices"] or []),
-            "yes" if it["photo_required_on_fail"] else "no", it["default_grade"], "yes" if it["required"] else "no",
-            it["basis"], it["guidance"],
+            s["key"],
+            s["title_zh"],
+            s["title_en"],
+            it["key"],
+            it["prompt_zh"],
+            it["prompt_en"],
+            it["response_type"],
+            it["min_value"],
+            it["max_value"],
+            it["unit"],
+            "|".join(it["choices"] or []),
+            "yes" if it["photo_required_on_fail"] else "no",
+            it["default_grade"],
+            "yes" if it["required"] else "no",
+            it["basis"],
+            it["guidance"],
         ]
         for s in spec["sections"]
         for it in s["items"]
     ]
     settings = [[spec["key"], spec["name_zh"], spec["name_en"], spec.get("note", "")]]
-    return spreadsheet.write_workbook([("checklist", XLSX_COLUMNS, rows), ("settings", SETTINGS_COLUMNS, settings)])
+    return spreadsheet.write_workbook(
+        [("checklist", XLSX_COLUMNS, rows), ("settings", SETTINGS_COLUMNS, settings)]
+    )
 
 
 def parse_xlsx(data: bytes, key: str = "", name_zh: str = "", name_en: str = "") -> dict[str, Any]:
@@ -603,32 +772,49 @@ def parse_xlsx(data: bytes, key: str = "", name_zh: str = "", name_en: str = "")
     note = ""
     try:
         if "settings" in workbook.sheetnames:
-            for row in spreadsheet.read_table(workbook, SETTINGS_COLUMNS, ("key",), problems, sheet="settings")[:1]:
+            for row in spreadsheet.read_table(
+                workbook, SETTINGS_COLUMNS, ("key",), problems, sheet="settings"
+            )[:1]:
                 key = row.text("key", max_length=64) or key
                 name_zh = row.text("name_zh", max_length=200) or name_zh
                 name_en = row.text("name_en", max_length=200) or name_en
                 note = row.text("note")
-        rows = spreadsheet.read_table(workbook, XLSX_COLUMNS, XLSX_REQUIRED, problems, sheet="checklist")
+        rows = spreadsheet.read_table(
+            workbook, XLSX_COLUMNS, XLSX_REQUIRED, problems, sheet="checklist"
+        )
     finally:
         workbook.close()
     sections: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}
     for row in rows:
         skey = row.text("section", required=True, max_length=64)
-        section = sections.setdefault(skey, {"key": skey, "title_zh": "", "title_en": "", "items": []})
+        section = sections.setdefault(
+            skey, {"key": skey, "title_zh": "", "title_en": "", "items": []}
+        )
         for field, column in (("title_zh", "section_zh"), ("title_en", "section_en")):
             title = row.text(column, max_length=200)
             if title and section[field] and title != section[field]:
-                row.problem(_("section {key} has another title above ({title}).").format(key=skey, title=section[field]))
+                row.problem(
+                    _("section {key} has another title above ({title}).").format(
+                        key=skey, title=section[field]
+                    )
+                )
             section[field] = section[field] or title
         key_ = row.text("key", required=True, max_length=64)
         if key_ in first_row:
-            row.problem(_("the key {key} is used again (first in row {row}).").format(key=key_, row=first_row[key_]))
+            row.problem(
+                _("the key {key} is used again (first in row {row}).").format(
+                    key=key_, row=first_row[key_]
+                )
+            )
         first_row.setdefault(key_, row.number)
         response_type = row.text("type", required=True, max_length=16)
         if response_type and response_type not in ResponseType.__members__:
-            row.problem(_("unknown type {type}; use one of {types}.").format(
-                type=response_type, types=", ".join(ResponseType.__members__)))
+            row.problem(
+                _("unknown type {type}; use one of {types}.").format(
+                    type=response_type, types=", ".join(ResponseType.__members__)
+                )
+            )
         grade = row.text("grade", max_length=10) or "general"
         if grade not in Grade.__members__:
             row.problem(_("unknown grade {grade}; use general or major.").format(grade=grade))
@@ -638,13 +824,23 @@ def parse_xlsx(data: bytes, key: str = "", name_zh: str = "", name_en: str = "")
         choices = [c.strip() for c in row.text("choices", max_length=2000).split("|") if c.strip()]
         if response_type == "choice" and len(choices) < 2:
             row.problem(_("a choice item needs at least two choices, separated by |."))
-        section["items"].append({
-            "key": key_, "prompt_zh": row.text("prompt_zh", required=True), "prompt_en": row.text("prompt_en"),
-            "guidance": row.text("guidance", max_length=2000), "basis": row.text("basis"),
-            "response_type": response_type, "choices": choices or None, "min_value": low, "max_value": high,
-            "unit": row.text("unit", max_length=20), "photo_required_on_fail": row.flag("photo", False),
-            "required": row.flag("required", True), "default_grade": grade,
-        })
+        section["items"].append(
+            {
+                "key": key_,
+                "prompt_zh": row.text("prompt_zh", required=True),
+                "prompt_en": row.text("prompt_en"),
+                "guidance": row.text("guidance", max_length=2000),
+                "basis": row.text("basis"),
+                "response_type": response_type,
+                "choices": choices or None,
+                "min_value": low,
+                "max_value": high,
+                "unit": row.text("unit", max_length=20),
+                "photo_required_on_fail": row.flag("photo", False),
+                "required": row.flag("required", True),
+                "default_grade": grade,
+            }
+        )
     for section in sections.values():
         if section["key"] and not section["title_zh"]:
             problems.append(_("Section {key} has no title.").format(key=section["key"]))
@@ -654,8 +850,13 @@ def parse_xlsx(data: bytes, key: str = "", name_zh: str = "", name_en: str = "")
         problems.append(_("The checklist has no sections."))
     if problems:
         raise Invalid(_("The spreadsheet has problems; nothing was imported."), errors=problems)
-    spec = {"key": _slug(key or name_en or name_zh), "name_zh": name_zh, "name_en": name_en,
-            "note": note, "sections": list(sections.values())}
+    spec = {
+        "key": _slug(key or name_en or name_zh),
+        "name_zh": name_zh,
+        "name_en": name_en,
+        "note": note,
+        "sections": list(sections.values()),
+    }
     check_spec(spec)
     return spec
 
@@ -667,14 +868,22 @@ def save_spec_as_draft(session: Session, spec: dict[str, Any], actor_id: int) ->
     template.name_zh, template.name_en = spec["name_zh"], spec["name_en"]
     draft = current_draft(session, template.id)
     if draft is None:
-        draft = TemplateVersion(template_id=template.id, version=_next_number(session, template.id), status="draft")
+        draft = TemplateVersion(
+            template_id=template.id, version=_next_number(session, template.id), status="draft"
+        )
         session.add(draft)
         session.flush()
     else:
         _clear_content(session, draft.id)
     draft.note = spec.get("note", "")[:500]
     _write_content(session, draft.id, spec)
-    audit.record(session, actor_id, "template.import", "template", template.id,
-                 {"version": draft.version, "items": sum(len(s["items"]) for s in spec["sections"])})
+    audit.record(
+        session,
+        actor_id,
+        "template.import",
+        "template",
+        template.id,
+        {"version": draft.version, "items": sum(len(s["items"]) for s in spec["sections"])},
+    )
     session.commit()
     return draft

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from inspect_app.config import get_settings
@@ -13,10 +13,10 @@ def tz() -> ZoneInfo:
 
 
 def local_today(now: datetime | None = None) -> date:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.astimezone(tz()).date()
 
 
 def start_of_day(day: date) -> datetime:
     """The UTC instant at which a local calendar day begins."""
-    return datetime.combine(day, time.min, tzinfo=tz()).astimezone(timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=tz()).astimezone(UTC)

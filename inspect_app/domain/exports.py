@@ -19,7 +19,12 @@ from sqlmodel import Session, select
 
 from inspect_app.domain.clock import local_today, tz
 from inspect_app.domain.errors import Invalid
-from inspect_app.domain.hazards import HazardFilters, apply_filters, status_label, visible_hazards_query
+from inspect_app.domain.hazards import (
+    HazardFilters,
+    apply_filters,
+    status_label,
+    visible_hazards_query,
+)
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, HazardStatus, RectificationPlan, Site, User
 
@@ -27,18 +32,42 @@ BATCH = 2000
 EXCEL_MAX_ROWS = 1_048_575  # one sheet's rows minus the header
 
 COLUMNS = (
-    Hazard.id, District.name, Site.name, Hazard.grade, Hazard.status, Hazard.category,
-    Hazard.description, Hazard.created_at, Hazard.deadline, Hazard.accepted_at,
-    RectificationPlan.responsible_person, RectificationPlan.measures, RectificationPlan.rectifier,
+    Hazard.id,
+    District.name,
+    Site.name,
+    Hazard.grade,
+    Hazard.status,
+    Hazard.category,
+    Hazard.description,
+    Hazard.created_at,
+    Hazard.deadline,
+    Hazard.accepted_at,
+    RectificationPlan.responsible_person,
+    RectificationPlan.measures,
+    RectificationPlan.rectifier,
     RectificationPlan.acceptor,
 )
 
 
 def headers() -> list[str]:
     """Column titles in the request's language (the order of `hazard_rows`)."""
-    return [_("ID"), _("District"), _("Site"), _("Grade"), _("Status"), _("Category"), _("Description"),
-            _("Created"), _("Deadline"), _("Accepted"), _("Overdue"), _("Responsible person"),
-            _("Measures"), _("Rectifier"), _("Acceptor")]
+    return [
+        _("ID"),
+        _("District"),
+        _("Site"),
+        _("Grade"),
+        _("Status"),
+        _("Category"),
+        _("Description"),
+        _("Created"),
+        _("Deadline"),
+        _("Accepted"),
+        _("Overdue"),
+        _("Responsible person"),
+        _("Measures"),
+        _("Rectifier"),
+        _("Acceptor"),
+    ]
 
 
 # Excel column widths (characters), in the order of headers().
@@ -65,7 +94,12 @@ def count(session: Session, user: User, filters: HazardFilters, today: date | No
 
 
 def hazard_rows(
-    session: Session, user: User, filters: HazardFilters, *, today: date | None = None, batch: int = BATCH
+    session: Session,
+    user: User,
+    filters: HazardFilters,
+    *,
+    today: date | None = None,
+    batch: int = BATCH,
 ) -> Iterator[list[Any]]:
     """Every visible hazard matching the filters as a list of cell values, newest first.
 
@@ -74,8 +108,11 @@ def hazard_rows(
     """
     today = today or local_today()
     base = _query(user, filters, today).order_by(Hazard.created_at.desc(), Hazard.id.desc())
-    labels = {"major": _("Major"), "general": _("General"),
-              **{s.value: status_label(s) for s in HazardStatus}}
+    labels = {
+        "major": _("Major"),
+        "general": _("General"),
+        **{s.value: status_label(s) for s in HazardStatus},
+    }
     yes = _("Yes")
     zone = tz()
     last: tuple[datetime, int] | None = None
@@ -83,17 +120,43 @@ def hazard_rows(
         query = base
         if last is not None:
             # The first condition alone is an index range; the second breaks ties on id.
-            query = query.where(Hazard.created_at <= last[0],
-                                or_(Hazard.created_at < last[0], Hazard.id < last[1]))
+            query = query.where(
+                Hazard.created_at <= last[0], or_(Hazard.created_at < last[0], Hazard.id < last[1])
+            )
         rows = session.exec(query.limit(batch)).all()
-        for (hid, district, site, grade, status, category, description, created, deadline, accepted,
-             responsible, measures, rectifier, acceptor) in rows:
+        for (
+            hid,
+            district,
+            site,
+            grade,
+            status,
+            category,
+            description,
+            created,
+            deadline,
+            accepted,
+            responsible,
+            measures,
+            rectifier,
+            acceptor,
+        ) in rows:
             overdue = status != HazardStatus.accepted and deadline is not None and deadline < today
             yield [
-                hid, district, site, labels.get(grade, grade), labels.get(status, status), category,
-                description, created.astimezone(zone).replace(tzinfo=None, microsecond=0), deadline,
+                hid,
+                district,
+                site,
+                labels.get(grade, grade),
+                labels.get(status, status),
+                category,
+                description,
+                created.astimezone(zone).replace(tzinfo=None, microsecond=0),
+                deadline,
                 accepted.astimezone(zone).replace(tzinfo=None, microsecond=0) if accepted else None,
-                yes if overdue else "", responsible or "", measures or "", rectifier or "", acceptor or "",
+                yes if overdue else "",
+                responsible or "",
+                measures or "",
+                rectifier or "",
+                acceptor or "",
             ]
         if len(rows) < batch:
             return
@@ -164,4 +227,6 @@ def xlsx_chunks(rows: Iterable[list[Any]], chunk_bytes: int = 256 * 1024) -> Ite
 def check_excel_size(session: Session, user: User, filters: HazardFilters) -> None:
     """Refuse before streaming starts: an error halfway through a download cannot change the status."""
     if count(session, user, filters) > EXCEL_MAX_ROWS:
-        raise Invalid(_("More hazards than an Excel sheet holds: narrow the filters or export CSV."))
+        raise Invalid(
+            _("More hazards than an Excel sheet holds: narrow the filters or export CSV.")
+        )

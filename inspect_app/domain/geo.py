@@ -58,19 +58,19 @@ def parse_districts_geojson(data: dict[str, Any]) -> list[dict[str, Any]]:
     if not parsed and not problems:
         problems.append(_("The file holds no districts."))
     for i, a in enumerate(parsed):
-        for b in parsed[i + 1:]:
+        for b in parsed[i + 1 :]:
             if a["geometry"].intersects(b["geometry"]):
                 overlap = a["geometry"].intersection(b["geometry"]).area
                 if overlap > 1e-9:
-                    problems.append(
-                        _("{a} and {b} overlap.").format(a=a["name"], b=b["name"])
-                    )
+                    problems.append(_("{a} and {b} overlap.").format(a=a["name"], b=b["name"]))
     if problems:
         raise Invalid(_("The district file has problems; nothing was imported."), errors=problems)
     return parsed
 
 
-def import_districts(session: Session, data: dict[str, Any], actor_id: int | None = None) -> tuple[int, int]:
+def import_districts(
+    session: Session, data: dict[str, Any], actor_id: int | None = None
+) -> tuple[int, int]:
     """Create or update districts by name. Returns (added, updated); an admin's import is audited."""
     added = updated = 0
     for entry in parse_districts_geojson(data):
@@ -88,7 +88,14 @@ def import_districts(session: Session, data: dict[str, Any], actor_id: int | Non
         district.centroid_lon = round(point.x, 6)
         session.add(district)
     if actor_id is not None:
-        audit.record(session, actor_id, "district.import", "district", None, {"added": added, "updated": updated})
+        audit.record(
+            session,
+            actor_id,
+            "district.import",
+            "district",
+            None,
+            {"added": added, "updated": updated},
+        )
     session.commit()
     return added, updated
 
@@ -110,9 +117,13 @@ def _prepared_boundaries(session: Session) -> list:
     The key (ids, names, centroids) is a cheap query; a new boundary moves the centroid, so a
     boundary imported by another process is noticed without reading every polygon each call.
     """
-    key = tuple(session.exec(
-        select(District.id, District.name, District.centroid_lat, District.centroid_lon).order_by(District.id)
-    ).all())
+    key = tuple(
+        session.exec(
+            select(
+                District.id, District.name, District.centroid_lat, District.centroid_lon
+            ).order_by(District.id)
+        ).all()
+    )
     if key not in _boundary_cache:
         rows = session.exec(select(District.id, District.boundary).order_by(District.id)).all()
         _boundary_cache.clear()
@@ -165,14 +176,28 @@ def _out_of_china(lat: float, lon: float) -> bool:
 
 def _gcj_delta(lat: float, lon: float) -> tuple[float, float]:
     x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-            + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-            + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-            + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-            + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
+    dlat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+        + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+        + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    )
     rad = lat / 180.0 * math.pi
     magic = 1 - _GCJ_EE * math.sin(rad) ** 2
     dlat = (dlat * 180.0) / ((_GCJ_A * (1 - _GCJ_EE)) / (magic * math.sqrt(magic)) * math.pi)
@@ -200,10 +225,12 @@ def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
 
 def _display(crs: str):
     """A function (lat, lon) -> [lon, lat] in the display datum, rounded (~1 m) to keep it small."""
+
     def convert(lat: float, lon: float) -> list[float]:
         if crs == "gcj02":
             lat, lon = wgs84_to_gcj02(lat, lon)
         return [round(lon, 5), round(lat, 5)]
+
     return convert
 
 
@@ -245,17 +272,25 @@ def district_layer(session: Session, rows, crs: str = "wgs84") -> dict[str, Any]
     by_id = {r.district_id: r for r in rows}
     convert = _display(crs)
     query = (
-        select(District.id, District.centroid_lat, District.centroid_lon, cast(District.boundary, Text))
+        select(
+            District.id, District.centroid_lat, District.centroid_lon, cast(District.boundary, Text)
+        )
         .where(District.id.in_(by_id), District.boundary.is_not(None))
         .order_by(District.code)
     )
     features = []
     for did, clat, clon, boundary in session.exec(query).all():
-        features.append({
-            "type": "Feature", "id": did,
-            "properties": {**by_id[did].as_dict(), "centroid": convert(clat, clon) if clat is not None else None},
-            "geometry": _display_boundary(boundary, crs),
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": did,
+                "properties": {
+                    **by_id[did].as_dict(),
+                    "centroid": convert(clat, clon) if clat is not None else None,
+                },
+                "geometry": _display_boundary(boundary, crs),
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -263,8 +298,13 @@ def district_layer(session: Session, rows, crs: str = "wgs84") -> dict[str, Any]
 def _display_boundary(boundary: str, crs: str) -> dict[str, Any]:
     """A boundary simplified to ~50 m (plenty at city zoom, a fraction of the bytes) in the
     display datum; cached by the stored text, so an edited boundary is a new entry."""
-    geometry = shape(json.loads(boundary)).simplify(0.0005, preserve_topology=True).__geo_interface__
-    return {"type": geometry["type"], "coordinates": _map_coords(geometry["coordinates"], _display(crs))}
+    geometry = (
+        shape(json.loads(boundary)).simplify(0.0005, preserve_topology=True).__geo_interface__
+    )
+    return {
+        "type": geometry["type"],
+        "coordinates": _map_coords(geometry["coordinates"], _display(crs)),
+    }
 
 
 CELL_PX = 64  # a cluster covers about this many screen pixels
@@ -273,7 +313,7 @@ MAX_ZOOM = 22
 
 
 def cell_degrees(zoom: int) -> float:
-    return 360.0 / (2 ** zoom) * CELL_PX / 256.0
+    return 360.0 / (2**zoom) * CELL_PX / 256.0
 
 
 def hazard_map(
@@ -300,7 +340,9 @@ def hazard_map(
     base = hz.apply_filters(hz.visible_hazards_query(user), filters.check(), today)
     # An outer join keeps the hazard as the driving table (SQLite never reorders it), so the
     # status/filter indexes choose the rows instead of a walk over every site's hazards.
-    base = base.join(Site, Site.id == Hazard.site_id, isouter=True).where(lat.is_not(None), lon.is_not(None))
+    base = base.join(Site, Site.id == Hazard.site_id, isouter=True).where(
+        lat.is_not(None), lon.is_not(None)
+    )
     if bbox:
         base = base.where(lat >= bbox.south, lat <= bbox.north, lon >= bbox.west, lon <= bbox.east)
     cell = cell_degrees(zoom)
@@ -312,30 +354,64 @@ def hazard_map(
     is_overdue = case((hz.overdue_clause(today), 1), else_=0)
     # execute, not exec: the hazard query narrowed to other columns must still return rows.
     cells = session.execute(
-        base.with_only_columns(func.count(), func.avg(lat), func.avg(lon), func.sum(is_major), func.sum(is_overdue))
-        .group_by(gx, gy)
+        base.with_only_columns(
+            func.count(), func.avg(lat), func.avg(lon), func.sum(is_major), func.sum(is_overdue)
+        ).group_by(gx, gy)
     ).all()
     total = sum(c[0] for c in cells)
     convert = _display(crs)
     if total > POINT_LIMIT and zoom < MAX_ZOOM:
         features = [
-            {"type": "Feature", "geometry": {"type": "Point", "coordinates": convert(clat, clon)},
-             "properties": {"cluster": True, "count": n, "major": major or 0, "overdue": overdue or 0}}
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": convert(clat, clon)},
+                "properties": {
+                    "cluster": True,
+                    "count": n,
+                    "major": major or 0,
+                    "overdue": overdue or 0,
+                },
+            }
             for n, clat, clon, major, overdue in cells
         ]
-        return {"type": "FeatureCollection", "features": features, "total": total, "clustered": True, "zoom": zoom}
-    rows = session.execute(base.with_only_columns(Hazard, Site.name, lat, lon).order_by(Hazard.id)).all()
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "total": total,
+            "clustered": True,
+            "zoom": zoom,
+        }
+    rows = session.execute(
+        base.with_only_columns(Hazard, Site.name, lat, lon).order_by(Hazard.id)
+    ).all()
     thumbs = _first_finding_photos(session, [h.id for h, *_ in rows])
     features = [
-        {"type": "Feature", "id": h.id, "geometry": {"type": "Point", "coordinates": convert(plat, plon)},
-         "properties": {"id": h.id, "grade": h.grade, "status": h.status, "overdue": hz.is_overdue(h, today),
-                        "category": h.category, "description": h.description[:120], "site": site_name,
-                        "deadline": h.deadline.isoformat() if h.deadline else None,
-                        "thumb_url": f"/photos/{thumbs[h.id]}/thumb" if h.id in thumbs else None,
-                        "url": f"/hazards/{h.id}"}}
+        {
+            "type": "Feature",
+            "id": h.id,
+            "geometry": {"type": "Point", "coordinates": convert(plat, plon)},
+            "properties": {
+                "id": h.id,
+                "grade": h.grade,
+                "status": h.status,
+                "overdue": hz.is_overdue(h, today),
+                "category": h.category,
+                "description": h.description[:120],
+                "site": site_name,
+                "deadline": h.deadline.isoformat() if h.deadline else None,
+                "thumb_url": f"/photos/{thumbs[h.id]}/thumb" if h.id in thumbs else None,
+                "url": f"/hazards/{h.id}",
+            },
+        }
         for h, site_name, plat, plon in rows
     ]
-    return {"type": "FeatureCollection", "features": features, "total": total, "clustered": False, "zoom": zoom}
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "total": total,
+        "clustered": False,
+        "zoom": zoom,
+    }
 
 
 def _first_finding_photos(session: Session, hazard_ids: list[int]) -> dict[int, int]:

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import and_, func, update
 from sqlmodel import Session, select
 
+from inspect_app.config import Settings, get_settings
 from inspect_app.domain import photos
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.clock import local_today, start_of_day
-from inspect_app.config import Settings, get_settings
 from inspect_app.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import (
@@ -58,7 +58,7 @@ class HazardFilters:
     category: str | None = None
     inspection_id: int | None = None
 
-    def check(self) -> "HazardFilters":
+    def check(self) -> HazardFilters:
         if self.status and self.status not in STATUS_FILTERS:
             raise Invalid(_("Unknown status: {status}").format(status=self.status))
         if self.grade and self.grade not in ("general", "major"):
@@ -116,7 +116,9 @@ def apply_filters(query, filters: HazardFilters, today: date | None = None):
     if f.since:
         query = query.where(Hazard.created_at >= start_of_day(f.since))
     if f.until:
-        query = query.where(Hazard.created_at < start_of_day(date.fromordinal(f.until.toordinal() + 1)))
+        query = query.where(
+            Hazard.created_at < start_of_day(date.fromordinal(f.until.toordinal() + 1))
+        )
     if f.site_id is not None:
         query = query.where(Hazard.site_id == f.site_id)
     if f.category:
@@ -150,7 +152,11 @@ def hazard_context(session: Session, hazards: list[Hazard]) -> dict[str, dict[in
     """Names of the sites and districts of a page of hazards, fetched in two queries."""
     site_ids = {h.site_id for h in hazards}
     district_ids = {h.district_id for h in hazards}
-    sites = {s.id: s for s in session.exec(select(Site).where(Site.id.in_(site_ids))).all()} if site_ids else {}
+    sites = (
+        {s.id: s for s in session.exec(select(Site).where(Site.id.in_(site_ids))).all()}
+        if site_ids
+        else {}
+    )
     districts = (
         {d.id: d for d in session.exec(select(District).where(District.id.in_(district_ids))).all()}
         if district_ids
@@ -162,13 +168,17 @@ def hazard_context(session: Session, hazards: list[Hazard]) -> dict[str, dict[in
 def hazard_events(session: Session, hazard_id: int) -> list[HazardEvent]:
     return list(
         session.exec(
-            select(HazardEvent).where(HazardEvent.hazard_id == hazard_id).order_by(HazardEvent.at, HazardEvent.id)
+            select(HazardEvent)
+            .where(HazardEvent.hazard_id == hazard_id)
+            .order_by(HazardEvent.at, HazardEvent.id)
         ).all()
     )
 
 
 def hazard_plan(session: Session, hazard_id: int) -> RectificationPlan | None:
-    return session.exec(select(RectificationPlan).where(RectificationPlan.hazard_id == hazard_id)).first()
+    return session.exec(
+        select(RectificationPlan).where(RectificationPlan.hazard_id == hazard_id)
+    ).first()
 
 
 def hazard_photos(session: Session, hazard_id: int, kind: str | None = None) -> list[Photo]:
@@ -180,7 +190,6 @@ def hazard_photos(session: Session, hazard_id: int, kind: str | None = None) -> 
     if kind:
         query = query.where(HazardPhoto.kind == kind)
     return list(session.exec(query.order_by(HazardPhoto.position)).all())
-
 
 
 def create_hazard(
@@ -208,19 +217,37 @@ def create_hazard(
     if grade not in ("general", "major"):
         raise Invalid(_("Unknown grade: {grade}").format(grade=grade))
     hazard = Hazard(
-        inspection_id=inspection_id, item_id=item_id, site_id=site.id, district_id=site.district_id,
-        reporter_id=reporter.id, grade=grade, category=category, description=description,
-        status=HazardStatus.reported, created_at=now, updated_at=now, lat=lat, lon=lon,
+        inspection_id=inspection_id,
+        item_id=item_id,
+        site_id=site.id,
+        district_id=site.district_id,
+        reporter_id=reporter.id,
+        grade=grade,
+        category=category,
+        description=description,
+        status=HazardStatus.reported,
+        created_at=now,
+        updated_at=now,
+        lat=lat,
+        lon=lon,
         location_district_id=location_district_id,
     )
     session.add(hazard)
     session.flush()
     for position, photo_id in enumerate(photo_ids):
-        session.add(HazardPhoto(hazard_id=hazard.id, photo_id=photo_id, kind="finding", position=position))
+        session.add(
+            HazardPhoto(hazard_id=hazard.id, photo_id=photo_id, kind="finding", position=position)
+        )
     session.add(
-        HazardEvent(hazard_id=hazard.id, actor_id=reporter.id, at=now, action="created", from_status=None,
-                    to_status=HazardStatus.reported,
-                    payload={"grade": grade, "description": description, "inspection_id": inspection_id}),
+        HazardEvent(
+            hazard_id=hazard.id,
+            actor_id=reporter.id,
+            at=now,
+            action="created",
+            from_status=None,
+            to_status=HazardStatus.reported,
+            payload={"grade": grade, "description": description, "inspection_id": inspection_id},
+        ),
     )
     return hazard
 
@@ -236,8 +263,12 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 ACTING_ROLES = (Role.officer, Role.office, Role.admin)
 PLAN_TEXT_FIELDS = {  # field -> max length (as in RectificationPlan)
-    "responsible_person": 100, "measures": 2000, "rectifier": 100, "acceptor": 100,
-    "funds": 500, "interim_measures": 2000,
+    "responsible_person": 100,
+    "measures": 2000,
+    "rectifier": 100,
+    "acceptor": 100,
+    "funds": 500,
+    "interim_measures": 2000,
 }
 MAJOR_ONLY_FIELDS = ("funds", "interim_measures")
 MAX_NOTE = 2000
@@ -255,18 +286,25 @@ def _acting_hazard(session: Session, user: User, hazard_id: int, action: str) ->
     """The hazard if the user may act on it and the action is legal from its status."""
     hazard = get_hazard(session, user, hazard_id)  # other district -> NotFound
     if user.role not in ACTING_ROLES:
-        raise Forbidden(_("Only officers of the district, the safety office and admin act on hazards."))
+        raise Forbidden(
+            _("Only officers of the district, the safety office and admin act on hazards.")
+        )
     sources, _to = TRANSITIONS[action]
     if hazard.status not in sources:
-        raise Conflict(_("This hazard is {status}: that step is not possible now.").format(
-            status=status_label(hazard.status)))
+        raise Conflict(
+            _("This hazard is {status}: that step is not possible now.").format(
+                status=status_label(hazard.status)
+            )
+        )
     return hazard
 
 
 def status_label(status: str) -> str:
     return {
-        HazardStatus.reported: _("Reported"), HazardStatus.rectifying: _("Rectifying"),
-        HazardStatus.rectified: _("Rectified"), HazardStatus.accepted: _("Accepted"),
+        HazardStatus.reported: _("Reported"),
+        HazardStatus.rectifying: _("Rectifying"),
+        HazardStatus.rectified: _("Rectified"),
+        HazardStatus.accepted: _("Accepted"),
     }.get(status, status)
 
 
@@ -298,8 +336,17 @@ def _transition(
     if result.rowcount != 1:
         session.rollback()
         raise Conflict(_("Someone else changed this hazard meanwhile. Reload it and try again."))
-    session.add(HazardEvent(hazard_id=hazard.id, actor_id=user.id, at=now, action=action,
-                            from_status=from_status, to_status=to_status, payload=payload))
+    session.add(
+        HazardEvent(
+            hazard_id=hazard.id,
+            actor_id=user.id,
+            at=now,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            payload=payload,
+        )
+    )
 
 
 def _finish(session: Session, hazard: Hazard) -> Hazard:
@@ -347,16 +394,26 @@ def set_plan(
     settings = settings or get_settings()
     now = now or utcnow()
     hazard = _acting_hazard(session, user, hazard_id, "plan")
-    fields = {name: _text(value) for name, value in {
-        "responsible_person": responsible_person, "measures": measures, "rectifier": rectifier,
-        "acceptor": acceptor, "funds": funds, "interim_measures": interim_measures}.items()}
+    fields = {
+        name: _text(value)
+        for name, value in {
+            "responsible_person": responsible_person,
+            "measures": measures,
+            "rectifier": rectifier,
+            "acceptor": acceptor,
+            "funds": funds,
+            "interim_measures": interim_measures,
+        }.items()
+    }
     day = _parse_deadline(deadline)
     errors: dict[str, str] = {}
     required = ["responsible_person", "measures", "rectifier", "acceptor"]
     if hazard.grade == "major":
         required += MAJOR_ONLY_FIELDS
         if stop_production is None:
-            errors["stop_production"] = _("A major hazard needs the decision whether production must stop.")
+            errors["stop_production"] = _(
+                "A major hazard needs the decision whether production must stop."
+            )
     for name in required:
         if not fields[name]:
             errors[name] = _("Required.")
@@ -364,11 +421,16 @@ def set_plan(
         if len(fields[name]) > limit:
             errors[name] = _("At most {n} characters.").format(n=limit)
     if day is None:
-        errors["deadline"] = _("A deadline (YYYY-MM-DD) is required.") if not deadline else _("Not a date.")
+        errors["deadline"] = (
+            _("A deadline (YYYY-MM-DD) is required.") if not deadline else _("Not a date.")
+        )
     elif day < local_today(now) and day != hazard.deadline:
         errors["deadline"] = _("The deadline may not be in the past.")
-    if (settings.acceptor_must_differ and fields["acceptor"]
-            and fields["acceptor"] == fields["rectifier"]):
+    if (
+        settings.acceptor_must_differ
+        and fields["acceptor"]
+        and fields["acceptor"] == fields["rectifier"]
+    ):
         errors["acceptor"] = _("The acceptor must be another person than the rectifier.")
     if errors:
         raise Invalid(_("The plan is incomplete or wrong."), errors=errors)
@@ -376,10 +438,19 @@ def set_plan(
     revision = hazard.status == HazardStatus.rectifying
     plan_values = {**fields, "deadline": day, "stop_production": stop_production}
     _transition(
-        session, user, hazard, "plan",
-        payload={**fields, "deadline": day.isoformat(), "stop_production": stop_production,
-                 "revision": revision},
-        values={"deadline": day}, expected_version=expected_version, now=now,
+        session,
+        user,
+        hazard,
+        "plan",
+        payload={
+            **fields,
+            "deadline": day.isoformat(),
+            "stop_production": stop_production,
+            "revision": revision,
+        },
+        values={"deadline": day},
+        expected_version=expected_version,
+        now=now,
     )
     plan = hazard_plan(session, hazard.id)
     if plan is None:
@@ -420,14 +491,28 @@ def rectify(
         raise Invalid(_("The rectification is incomplete."), errors=errors)
     photos.owned(session, user, ids)
     _transition(
-        session, user, hazard, "rectify", payload={"note": note, "photo_ids": ids},
-        values={"rectified_at": now}, expected_version=expected_version, now=now,
+        session,
+        user,
+        hazard,
+        "rectify",
+        payload={"note": note, "photo_ids": ids},
+        values={"rectified_at": now},
+        expected_version=expected_version,
+        now=now,
     )
-    attached = set(session.exec(select(HazardPhoto.photo_id).where(HazardPhoto.hazard_id == hazard.id)).all())
+    attached = set(
+        session.exec(select(HazardPhoto.photo_id).where(HazardPhoto.hazard_id == hazard.id)).all()
+    )
     start = len(attached)
     for offset, photo_id in enumerate(i for i in ids if i not in attached):
-        session.add(HazardPhoto(hazard_id=hazard.id, photo_id=photo_id, kind="rectification",
-                                position=start + offset))
+        session.add(
+            HazardPhoto(
+                hazard_id=hazard.id,
+                photo_id=photo_id,
+                kind="rectification",
+                position=start + offset,
+            )
+        )
     return _finish(session, hazard)
 
 
@@ -461,8 +546,14 @@ def accept(
     if same_person and settings.acceptor_must_differ:
         raise Forbidden(_("You recorded this rectification: another officer must accept it."))
     _transition(
-        session, user, hazard, "accept", payload={"same_person": same_person},
-        values={"accepted_at": now}, expected_version=expected_version, now=now,
+        session,
+        user,
+        hazard,
+        "accept",
+        payload={"same_person": same_person},
+        values={"accepted_at": now},
+        expected_version=expected_version,
+        now=now,
     )
     return _finish(session, hazard)
 
@@ -483,9 +574,18 @@ def reject(
     if not reason:
         raise Invalid(_("Give the reason for rejecting."), errors={"reason": _("Required.")})
     if len(reason) > MAX_NOTE:
-        raise Invalid(_("The reason is too long."), errors={"reason": _("At most {n} characters.").format(n=MAX_NOTE)})
+        raise Invalid(
+            _("The reason is too long."),
+            errors={"reason": _("At most {n} characters.").format(n=MAX_NOTE)},
+        )
     _transition(
-        session, user, hazard, "reject", payload={"reason": reason},
-        values={"rectified_at": None}, expected_version=expected_version, now=now,
+        session,
+        user,
+        hazard,
+        "reject",
+        payload={"reason": reason},
+        values={"rectified_at": None},
+        expected_version=expected_version,
+        now=now,
     )
     return _finish(session, hazard)

@@ -27,7 +27,10 @@ DEFAULT_GRACE_SECONDS = 3600
 
 def is_temporary(rel: Path) -> bool:
     """A file being written: an upload's spool file (tmp/) or an atomic write's dot-file."""
-    return (rel.parts[:1] == (TEMP_DIR,) or rel.name.startswith(".")) and rel.suffix in (".part", ".tmp")
+    return (rel.parts[:1] == (TEMP_DIR,) or rel.name.startswith(".")) and rel.suffix in (
+        ".part",
+        ".tmp",
+    )
 
 
 @dataclass
@@ -48,8 +51,12 @@ def expected_files(session: Session, settings: Settings) -> set[Path]:
     return paths
 
 
-def gc(session: Session, settings: Settings, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-       dry_run: bool = False) -> GcResult:
+def gc(
+    session: Session,
+    settings: Settings,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    dry_run: bool = False,
+) -> GcResult:
     """Remove orphan photo files and stale temporary files older than grace_seconds."""
     root = Path(settings.upload_dir)
     cutoff = time.time() - grace_seconds
@@ -68,7 +75,11 @@ def gc(session: Session, settings: Settings, grace_seconds: float = DEFAULT_GRAC
             if stat.st_mtime > cutoff:
                 result.kept_young += 1
                 continue
-            bucket = result.temporary if is_temporary(path.relative_to(root)) or top == TEMP_DIR else result.orphans
+            bucket = (
+                result.temporary
+                if is_temporary(path.relative_to(root)) or top == TEMP_DIR
+                else result.orphans
+            )
             bucket.append(path)
             result.freed_bytes += stat.st_size
             if not dry_run:

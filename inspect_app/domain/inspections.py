@@ -69,7 +69,10 @@ def get_inspection(session: Session, user: User, inspection_id: int) -> Inspecti
 def can_view(session: Session, user: User, inspection: Inspection) -> bool:
     if inspection.inspector_id == user.id or user.role == Role.admin:
         return True
-    if user.role not in (Role.office, Role.officer) or inspection.status != InspectionStatus.submitted:
+    if (
+        user.role not in (Role.office, Role.officer)
+        or inspection.status != InspectionStatus.submitted
+    ):
         return False
     site = session.get(Site, inspection.site_id)
     scope = district_scope(user)
@@ -95,14 +98,18 @@ def list_inspections(
         query = query.where(Inspection.status == status)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(
-        query.order_by(Inspection.updated_at.desc(), Inspection.id.desc()).offset(offset).limit(limit)
+        query.order_by(Inspection.updated_at.desc(), Inspection.id.desc())
+        .offset(offset)
+        .limit(limit)
     ).all()
     return list(rows), total
 
 
 def hazards_of(session: Session, inspection_id: int) -> list[Hazard]:
     return list(
-        session.exec(select(Hazard).where(Hazard.inspection_id == inspection_id).order_by(Hazard.id)).all()
+        session.exec(
+            select(Hazard).where(Hazard.inspection_id == inspection_id).order_by(Hazard.id)
+        ).all()
     )
 
 
@@ -177,18 +184,26 @@ def view(session: Session, inspection: Inspection) -> InspectionView:
         SectionView(
             section=s,
             rows=[
-                Row(item=i, answer=answers.get(i.id),
-                    photo_ids=links.get(answers[i.id].id, []) if i.id in answers else [])
-                for i in items if i.section_id == s.id
+                Row(
+                    item=i,
+                    answer=answers.get(i.id),
+                    photo_ids=links.get(answers[i.id].id, []) if i.id in answers else [],
+                )
+                for i in items
+                if i.section_id == s.id
             ],
         )
         for s in checklists.sections_of(session, version.id)
     ]
     return InspectionView(
-        inspection=inspection, site=session.get(Site, inspection.site_id),
+        inspection=inspection,
+        site=session.get(Site, inspection.site_id),
         inspector=session.get(User, inspection.inspector_id),
-        template=session.get(ChecklistTemplate, version.template_id), version=version,
-        sections=sections, hazards=hazards_of(session, inspection.id), photos={p.id: p for p in photo_rows},
+        template=session.get(ChecklistTemplate, version.template_id),
+        version=version,
+        sections=sections,
+        hazards=hazards_of(session, inspection.id),
+        photos={p.id: p for p in photo_rows},
     )
 
 
@@ -201,7 +216,9 @@ def _answer_photo_ids(session: Session, answer_ids: list[int]) -> dict[int, list
     if not answer_ids:
         return out
     for link in session.exec(
-        select(AnswerPhoto).where(AnswerPhoto.answer_id.in_(answer_ids)).order_by(AnswerPhoto.position)
+        select(AnswerPhoto)
+        .where(AnswerPhoto.answer_id.in_(answer_ids))
+        .order_by(AnswerPhoto.position)
     ).all():
         out.setdefault(link.answer_id, []).append(link.photo_id)
     return out
@@ -211,7 +228,12 @@ def _answer_photo_ids(session: Session, answer_ids: list[int]) -> dict[int, list
 
 
 def pick_sites(
-    session: Session, user: User, *, q: str = "", lat: float | None = None, lon: float | None = None,
+    session: Session,
+    user: User,
+    *,
+    q: str = "",
+    lat: float | None = None,
+    lon: float | None = None,
     limit: int = 20,
 ) -> list[tuple[Site, float | None]]:
     """Active sites the user may inspect matching the name, nearest first when a point is given,
@@ -237,7 +259,10 @@ def distance_km(lat1, lon1, lat2, lon2) -> float | None:
     if None in (lat1, lon1, lat2, lon2):
         return None
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 6371.0 * 2 * math.asin(math.sqrt(a))
 
 
@@ -277,8 +302,15 @@ def _by_uuid(session: Session, user: User, client_uuid: str) -> Inspection | Non
     return found
 
 
-def _create(session: Session, user: User, site_id: int, template_id: int, client_uuid: str,
-            location, now: datetime) -> Inspection:
+def _create(
+    session: Session,
+    user: User,
+    site_id: int,
+    template_id: int,
+    client_uuid: str,
+    location,
+    now: datetime,
+) -> Inspection:
     require_role(user, Role.inspector, Role.admin)
     if not 0 < site_id <= MAX_ID:
         raise NotFound(_("No such site."))
@@ -290,9 +322,15 @@ def _create(session: Session, user: User, site_id: int, template_id: int, client
     _template, version = checklists.get_template(session, template_id)
     point = _check_location(location)
     inspection = Inspection(
-        client_uuid=client_uuid, template_version_id=version.id, site_id=site.id, inspector_id=user.id,
-        status=InspectionStatus.draft, started_at=now, updated_at=now,
-        lat=point[0] if point else None, lon=point[1] if point else None,
+        client_uuid=client_uuid,
+        template_version_id=version.id,
+        site_id=site.id,
+        inspector_id=user.id,
+        status=InspectionStatus.draft,
+        started_at=now,
+        updated_at=now,
+        lat=point[0] if point else None,
+        lon=point[1] if point else None,
         location_source="device" if point else None,
     )
     session.add(inspection)
@@ -300,15 +338,24 @@ def _create(session: Session, user: User, site_id: int, template_id: int, client
     return inspection
 
 
-def start_draft(session: Session, user: User, site_id: int, template_id: int, client_uuid: str,
-                location=None, now: datetime | None = None) -> Inspection:
+def start_draft(
+    session: Session,
+    user: User,
+    site_id: int,
+    template_id: int,
+    client_uuid: str,
+    location=None,
+    now: datetime | None = None,
+) -> Inspection:
     """A new draft for a site the user may inspect, or the one this client_uuid already made."""
     client_uuid = _check_uuid(client_uuid)
     existing = _by_uuid(session, user, client_uuid)
     if existing is not None:
         return existing
     try:
-        inspection = _create(session, user, site_id, template_id, client_uuid, location, now or utcnow())
+        inspection = _create(
+            session, user, site_id, template_id, client_uuid, location, now or utcnow()
+        )
         session.commit()
     except IntegrityError:  # the same start raced in; the first one wins
         session.rollback()
@@ -333,7 +380,8 @@ def _clean(item: TemplateItem, raw: dict[str, Any]) -> tuple[dict[str, Any], lis
     value = None if value is None else str(value).strip() or None
     kind = item.response_type
     allowed = {
-        ResponseType.pass_fail: ("pass", "fail"), ResponseType.yes_no: ("pass", "fail"),
+        ResponseType.pass_fail: ("pass", "fail"),
+        ResponseType.yes_no: ("pass", "fail"),
     }.get(kind, RESULTS)
     if result is not None and result not in allowed:
         problems.append(_("Not a valid answer for this item: {result}").format(result=result))
@@ -364,18 +412,29 @@ def _clean(item: TemplateItem, raw: dict[str, Any]) -> tuple[dict[str, Any], lis
     description = str(raw.get("hazard_description") or "").strip()
     if any(len(t or "") > MAX_TEXT for t in (value, note, description)):
         problems.append(_("A text is longer than {n} characters.").format(n=MAX_TEXT))
-    clean = {"result": result, "value": value, "note": note, "hazard_grade": grade,
-             "hazard_description": description}
+    clean = {
+        "result": result,
+        "value": value,
+        "note": note,
+        "hazard_grade": grade,
+        "hazard_description": description,
+    }
     return clean, problems
 
 
-def _write_answers(session: Session, user: User, inspection: Inspection, answers: list[dict[str, Any]],
-                   now: datetime) -> list[Answer]:
+def _write_answers(
+    session: Session,
+    user: User,
+    inspection: Inspection,
+    answers: list[dict[str, Any]],
+    now: datetime,
+) -> list[Answer]:
     """Check every answer, then upsert them all; any problem raises Invalid and writes nothing.
 
     An answer's photo_ids replace its photos when given (None leaves them as they are)."""
     items = {
-        i.id: i for i in session.exec(
+        i.id: i
+        for i in session.exec(
             select(TemplateItem).where(TemplateItem.version_id == inspection.template_version_id)
         ).all()
     }
@@ -385,7 +444,9 @@ def _write_answers(session: Session, user: User, inspection: Inspection, answers
     for raw in answers:
         item = items.get(_int(raw.get("item_id")))
         if item is None:
-            raise Invalid(_("Item {item} is not in this checklist.").format(item=raw.get("item_id")))
+            raise Invalid(
+                _("Item {item} is not in this checklist.").format(item=raw.get("item_id"))
+            )
         if item.id in seen:
             raise Invalid(_("Item {item} is answered twice.").format(item=item.id))
         seen.add(item.id)
@@ -414,7 +475,9 @@ def _write_answers(session: Session, user: User, inspection: Inspection, answers
         session.add(answer)
         session.flush()
         if photo_ids is not None:
-            for link in session.exec(select(AnswerPhoto).where(AnswerPhoto.answer_id == answer.id)).all():
+            for link in session.exec(
+                select(AnswerPhoto).where(AnswerPhoto.answer_id == answer.id)
+            ).all():
                 session.delete(link)
             session.flush()
             for position, photo_id in enumerate(photo_ids):
@@ -432,8 +495,13 @@ def _int(value) -> int | None:
         return None
 
 
-def save_answers(session: Session, user: User, inspection_id: int, answers: list[dict[str, Any]],
-                 now: datetime | None = None) -> list[Answer]:
+def save_answers(
+    session: Session,
+    user: User,
+    inspection_id: int,
+    answers: list[dict[str, Any]],
+    now: datetime | None = None,
+) -> list[Answer]:
     """Save several answers of one draft in one commit (a section of the plain form)."""
     inspection = get_draft(session, user, inspection_id)
     try:
@@ -449,18 +517,40 @@ def save_answers(session: Session, user: User, inspection_id: int, answers: list
     return stored
 
 
-def save_answer(session: Session, user: User, inspection_id: int, item_id: int, *, result: str | None = None,
-                value: Any = None, note: str = "", hazard_grade: str | None = None,
-                hazard_description: str = "", photo_ids: list[int] | None = None,
-                now: datetime | None = None) -> Answer:
+def save_answer(
+    session: Session,
+    user: User,
+    inspection_id: int,
+    item_id: int,
+    *,
+    result: str | None = None,
+    value: Any = None,
+    note: str = "",
+    hazard_grade: str | None = None,
+    hazard_description: str = "",
+    photo_ids: list[int] | None = None,
+    now: datetime | None = None,
+) -> Answer:
     """Save one answer as it is given (upsert by inspection and item)."""
-    raw = {"item_id": item_id, "result": result, "value": value, "note": note, "hazard_grade": hazard_grade,
-           "hazard_description": hazard_description, "photo_ids": photo_ids}
+    raw = {
+        "item_id": item_id,
+        "result": result,
+        "value": value,
+        "note": note,
+        "hazard_grade": hazard_grade,
+        "hazard_description": hazard_description,
+        "photo_ids": photo_ids,
+    }
     return save_answers(session, user, inspection_id, [raw], now)[0]
 
 
-def set_signature(session: Session, user: User, inspection_id: int, photo_id: int | None,
-                  now: datetime | None = None) -> Inspection:
+def set_signature(
+    session: Session,
+    user: User,
+    inspection_id: int,
+    photo_id: int | None,
+    now: datetime | None = None,
+) -> Inspection:
     """The site representative's signature (drawn on the phone, uploaded as a photo) on a draft;
     None removes it."""
     inspection = get_draft(session, user, inspection_id)
@@ -482,10 +572,16 @@ def check_complete(session: Session, inspection: Inspection) -> dict[int, list[s
             if row.item.required:
                 found.append(_("Answer this item."))
         else:
-            raw = {k: getattr(row.answer, k) for k in ("result", "value", "note", "hazard_grade",
-                                                       "hazard_description")}
+            raw = {
+                k: getattr(row.answer, k)
+                for k in ("result", "value", "note", "hazard_grade", "hazard_description")
+            }
             found += _clean(row.item, raw)[1]
-            if row.answer.result == "fail" and row.item.photo_required_on_fail and not row.photo_ids:
+            if (
+                row.answer.result == "fail"
+                and row.item.photo_required_on_fail
+                and not row.photo_ids
+            ):
                 found.append(_("A failed item needs at least one photo."))
         if found:
             problems[row.item.id] = found
@@ -493,11 +589,19 @@ def check_complete(session: Session, inspection: Inspection) -> dict[int, list[s
 
 
 def _point_of(photo_rows: list[Photo]) -> tuple[float, float] | None:
-    return next(((p.gps_lat, p.gps_lon) for p in photo_rows if p.gps_lat is not None and p.gps_lon is not None),
-                None)
+    return next(
+        (
+            (p.gps_lat, p.gps_lon)
+            for p in photo_rows
+            if p.gps_lat is not None and p.gps_lon is not None
+        ),
+        None,
+    )
 
 
-def _district_mismatch(session: Session, site: Site, point: tuple[float, float] | None) -> int | None:
+def _district_mismatch(
+    session: Session, site: Site, point: tuple[float, float] | None
+) -> int | None:
     """The district holding the point when it is not the site's (the hazard keeps the site's)."""
     if point is None:
         return None
@@ -505,7 +609,9 @@ def _district_mismatch(session: Session, site: Site, point: tuple[float, float] 
     return found if found is not None and found != site.district_id else None
 
 
-def _finalise(session: Session, user: User, inspection: Inspection, location, now: datetime) -> list[Hazard]:
+def _finalise(
+    session: Session, user: User, inspection: Inspection, location, now: datetime
+) -> list[Hazard]:
     """Check, place, turn failed items into hazards and mark submitted; raises Invalid with every problem."""
     problems = check_complete(session, inspection)
     if problems:
@@ -525,8 +631,14 @@ def _finalise(session: Session, user: User, inspection: Inspection, location, no
     )
     photo_point = _point_of(list(v.photos.values()))
     site_point = (site.lat, site.lon) if site.lat is not None and site.lon is not None else None
-    point, source = next(((p, s) for p, s in ((device, "device"), (photo_point, "photo"), (site_point, "site"))
-                          if p is not None), (None, None))
+    point, source = next(
+        (
+            (p, s)
+            for p, s in ((device, "device"), (photo_point, "photo"), (site_point, "site"))
+            if p is not None
+        ),
+        (None, None),
+    )
     created = []
     for s in v.sections:
         for row in s.rows:
@@ -534,15 +646,23 @@ def _finalise(session: Session, user: User, inspection: Inspection, location, no
                 continue
             own = _point_of([v.photos[p] for p in row.photo_ids if p in v.photos])
             at = device or own or point
-            created.append(hazards.create_hazard(
-                session, reporter=user, site=site,
-                grade=row.answer.hazard_grade or row.item.default_grade,
-                category=s.section.title_zh,
-                description=row.answer.hazard_description or row.item.prompt_zh,
-                photo_ids=row.photo_ids, lat=at[0] if at else None, lon=at[1] if at else None,
-                location_district_id=_district_mismatch(session, site, at),
-                inspection_id=inspection.id, item_id=row.item.id, now=now,
-            ))
+            created.append(
+                hazards.create_hazard(
+                    session,
+                    reporter=user,
+                    site=site,
+                    grade=row.answer.hazard_grade or row.item.default_grade,
+                    category=s.section.title_zh,
+                    description=row.answer.hazard_description or row.item.prompt_zh,
+                    photo_ids=row.photo_ids,
+                    lat=at[0] if at else None,
+                    lon=at[1] if at else None,
+                    location_district_id=_district_mismatch(session, site, at),
+                    inspection_id=inspection.id,
+                    item_id=row.item.id,
+                    now=now,
+                )
+            )
     inspection.status = InspectionStatus.submitted
     inspection.submitted_at = now
     inspection.updated_at = now
@@ -565,8 +685,9 @@ class _AlreadySubmitted(Exception):
     """Internal: another request submitted this inspection first."""
 
 
-def submit(session: Session, user: User, inspection_id: int, location=None,
-           now: datetime | None = None) -> tuple[Inspection, list[Hazard], bool]:
+def submit(
+    session: Session, user: User, inspection_id: int, location=None, now: datetime | None = None
+) -> tuple[Inspection, list[Hazard], bool]:
     """Submit the user's draft: (inspection, its hazards, whether this call submitted it).
 
     Submitting an already submitted inspection again returns the first result (a double tap)."""
@@ -588,8 +709,12 @@ def submit(session: Session, user: User, inspection_id: int, location=None,
     return inspection, created, True
 
 
-def submit_payload(session: Session, user: User, payload: InspectionIn | dict[str, Any],
-                   now: datetime | None = None) -> tuple[Inspection, list[Hazard], bool]:
+def submit_payload(
+    session: Session,
+    user: User,
+    payload: InspectionIn | dict[str, Any],
+    now: datetime | None = None,
+) -> tuple[Inspection, list[Hazard], bool]:
     """The API's one-shot submission: create, answer and submit in ONE transaction.
 
     The same client_uuid again returns the first result and creates nothing (created=False);
@@ -603,15 +728,25 @@ def submit_payload(session: Session, user: User, payload: InspectionIn | dict[st
     answers = [a.model_dump() for a in data.answers]
     try:
         if existing is None:
-            inspection = _create(session, user, data.site_id, data.template_id, client_uuid, data.location, now)
+            inspection = _create(
+                session, user, data.site_id, data.template_id, client_uuid, data.location, now
+            )
         else:
             inspection = existing
-            if (inspection.site_id, _template_of(session, inspection)) != (data.site_id, data.template_id):
-                raise Conflict(_("This client_uuid belongs to an inspection of another site or checklist."))
+            if (inspection.site_id, _template_of(session, inspection)) != (
+                data.site_id,
+                data.template_id,
+            ):
+                raise Conflict(
+                    _("This client_uuid belongs to an inspection of another site or checklist.")
+                )
         _write_answers(session, user, inspection, answers, now)
         created = _finalise(session, user, inspection, data.location, now)
         session.commit()
-    except (IntegrityError, _AlreadySubmitted):  # an identical post won the race: answer with its result
+    except (
+        IntegrityError,
+        _AlreadySubmitted,
+    ):  # an identical post won the race: answer with its result
         session.rollback()
         first = _by_uuid(session, user, client_uuid)
         if first is None:

@@ -23,11 +23,13 @@ from inspect_app.models import District, Photo, Site, User
 MARGIN = 16 * mm
 MAX_PHOTOS = 3
 LABEL_WIDTH = 38 * mm
-GRID = TableStyle([
-    ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-    ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f0f3f8")),
-    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-])
+GRID = TableStyle(
+    [
+        ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+        ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f0f3f8")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+)
 
 
 def _p(text: object, style: str = "cell") -> Paragraph:
@@ -64,20 +66,35 @@ def rectification_notice(session: Session, settings: Settings, user: User, hazar
 
     story: list = [
         _p(_("Hazard rectification notice"), "title"),
-        _p(_("No. {number}    Issued {day}").format(number=f"{district.code}-{hazard.id:06d}", day=local_today()),
-           "small"),
+        _p(
+            _("No. {number}    Issued {day}").format(
+                number=f"{district.code}-{hazard.id:06d}", day=local_today()
+            ),
+            "small",
+        ),
         Spacer(1, 3 * mm),
         _p(_("To: {site}").format(site=site.name), "h2"),
-        _p(_("During inspection, the following production-safety hazard was found at your site. "
-             "Rectify it as set out below by the deadline and ask for acceptance when it is done."), "body"),
+        _p(
+            _(
+                "During inspection, the following production-safety hazard was found at your site. "
+                "Rectify it as set out below by the deadline and ask for acceptance when it is done."
+            ),
+            "body",
+        ),
         Spacer(1, 2 * mm),
-        _rows([
-            (_("Site"), site.name), (_("Address"), site.address), (_("District"), district.name),
-            (_("Grade"), grade), (_("Category"), hazard.category),
-            (_("Found on"), local_today(hazard.created_at).isoformat()),
-            (_("Inspector"), reporter.display_name or reporter.username if reporter else ""),
-            (_("Finding"), hazard.description),
-        ], width),
+        _rows(
+            [
+                (_("Site"), site.name),
+                (_("Address"), site.address),
+                (_("District"), district.name),
+                (_("Grade"), grade),
+                (_("Category"), hazard.category),
+                (_("Found on"), local_today(hazard.created_at).isoformat()),
+                (_("Inspector"), reporter.display_name or reporter.username if reporter else ""),
+                (_("Finding"), hazard.description),
+            ],
+            width,
+        ),
     ]
     row = _photo_row(settings, finding, width)
     if row is not None:
@@ -86,29 +103,59 @@ def rectification_notice(session: Session, settings: Settings, user: User, hazar
     if plan is None:
         story.append(_p(_("The plan has not been set yet."), "body"))
     else:
-        pairs = [(_("Responsible person"), plan.responsible_person), (_("Measures"), plan.measures),
-                 (_("Deadline"), plan.deadline.isoformat()), (_("Rectified by"), plan.rectifier),
-                 (_("Accepted by"), plan.acceptor)]
+        pairs = [
+            (_("Responsible person"), plan.responsible_person),
+            (_("Measures"), plan.measures),
+            (_("Deadline"), plan.deadline.isoformat()),
+            (_("Rectified by"), plan.rectifier),
+            (_("Accepted by"), plan.acceptor),
+        ]
         if hazard.grade == "major":
             stop = {True: _("Yes"), False: _("No")}.get(plan.stop_production, "")
-            pairs += [(_("Funds and materials"), plan.funds), (_("Safety measures meanwhile"), plan.interim_measures),
-                      (_("Stop production"), stop)]
-        story += [_rows(pairs, width), Spacer(1, 2 * mm),
-                  _p(_("Deadline for rectification: {day}").format(day=plan.deadline.isoformat()), "h2")]
+            pairs += [
+                (_("Funds and materials"), plan.funds),
+                (_("Safety measures meanwhile"), plan.interim_measures),
+                (_("Stop production"), stop),
+            ]
+        story += [
+            _rows(pairs, width),
+            Spacer(1, 2 * mm),
+            _p(_("Deadline for rectification: {day}").format(day=plan.deadline.isoformat()), "h2"),
+        ]
     story += [Spacer(1, 6 * mm), _signatures(width)]
 
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                            bottomMargin=MARGIN, title=_("Hazard rectification notice"), author="Inspect")
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title=_("Hazard rectification notice"),
+        author="Inspect",
+    )
     doc.build([KeepInFrame(width, A4[1] - 2 * MARGIN - 2 * mm, story, mode="shrink")])
     return buffer.getvalue()
 
 
 def _signatures(width: float) -> Table:
-    labels = [_("Inspecting authority (seal)"), _("Inspector (signature)"), _("Received by the site (signature)")]
+    labels = [
+        _("Inspecting authority (seal)"),
+        _("Inspector (signature)"),
+        _("Received by the site (signature)"),
+    ]
     blank = _p(_("Date") + ": ______________", "small")
-    table = Table([[_p(label) for label in labels], [Spacer(1, 18 * mm)] * 3, [blank] * 3],
-                  colWidths=[width / 3] * 3)
-    table.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.5, colors.grey),
-                               ("INNERGRID", (0, 0), (-1, -1), 0.25, colors.lightgrey)]))
+    table = Table(
+        [[_p(label) for label in labels], [Spacer(1, 18 * mm)] * 3, [blank] * 3],
+        colWidths=[width / 3] * 3,
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, colors.grey),
+                ("INNERGRID", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+            ]
+        )
+    )
     return table

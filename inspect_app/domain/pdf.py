@@ -37,7 +37,9 @@ def register_font() -> str:
     for path in FONT_PATHS:
         if Path(path).exists():
             pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0))
-            pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT, italic=FONT, boldItalic=FONT)
+            pdfmetrics.registerFontFamily(
+                FONT, normal=FONT, bold=FONT, italic=FONT, boldItalic=FONT
+            )
             return FONT
     raise FontMissing(
         "The CJK font WenQuanYi Micro Hei was not found (looked in: "
@@ -52,11 +54,16 @@ def styles() -> dict[str, ParagraphStyle]:
     font = register_font()
     body = ParagraphStyle("body", fontName=font, fontSize=10.5, leading=15, wordWrap="CJK")
     return {
-        "title": ParagraphStyle("title", parent=body, fontSize=18, leading=24, alignment=TA_CENTER,
-                                spaceAfter=8),
-        "h2": ParagraphStyle("h2", parent=body, fontSize=13, leading=18, spaceBefore=8, spaceAfter=4),
+        "title": ParagraphStyle(
+            "title", parent=body, fontSize=18, leading=24, alignment=TA_CENTER, spaceAfter=8
+        ),
+        "h2": ParagraphStyle(
+            "h2", parent=body, fontSize=13, leading=18, spaceBefore=8, spaceAfter=4
+        ),
         "body": body,
-        "small": ParagraphStyle("small", parent=body, fontSize=8.5, leading=11, textColor=colors.grey),
+        "small": ParagraphStyle(
+            "small", parent=body, fontSize=8.5, leading=11, textColor=colors.grey
+        ),
         "cell": ParagraphStyle("cell", parent=body, fontSize=9, leading=12),
     }
 

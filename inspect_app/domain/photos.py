@@ -22,9 +22,9 @@ import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Literal, Union
+from typing import IO, Literal
 from zoneinfo import ZoneInfo
 
 import pillow_heif
@@ -61,7 +61,7 @@ FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 HEIF_BRANDS = set(b"heic heix hevc hevx heim heis hevm hevs mif1 msf1".split())
 # Declared types a phone or browser may send for a photo; anything else is refused up front.
 DECLARED_OK = re.compile(r"^(image/[a-z0-9.+-]+|application/octet-stream)$")
-EARLIEST_CAPTURE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+EARLIEST_CAPTURE = datetime(1990, 1, 1, tzinfo=UTC)
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -106,14 +106,14 @@ class Incoming:
         self.close()
         self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "Incoming":
+    def __enter__(self) -> Incoming:
         return self
 
     def __exit__(self, *exc) -> None:
         self.discard()
 
 
-Stream = Union[Incoming, bytes, IO[bytes], Iterable[bytes]]
+Stream = Incoming | bytes | IO[bytes] | Iterable[bytes]
 
 
 @dataclass
@@ -302,7 +302,10 @@ def _store(
     try:
         if stored:
             known = stored[0]
-            for variant in ("web", "thumb"):  # fresh mtimes: gc's grace period covers reused files too
+            for variant in (
+                "web",
+                "thumb",
+            ):  # fresh mtimes: gc's grace period covers reused files too
                 os.utime(path_for(settings, known, variant))
             facts = Facts(
                 known.original_format,
@@ -389,9 +392,7 @@ def _process(settings: Settings, source: Path, sha: str, created: list[Path]) ->
     for variant, image in (("web", web), ("thumb", thumb)):
         target = Path(settings.upload_dir) / "photos" / sha[:2] / f"{sha}.{variant}.jpg"
         if not target.exists():
-            write_atomic(
-                target, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY)
-            )
+            write_atomic(target, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY))
             created.append(target)
     return facts
 
@@ -537,7 +538,7 @@ def _capture_time(exif: Image.Exif, tz_name: str) -> datetime | None:
         at = local.replace(tzinfo=zone)
     else:  # phones write local wall-clock time; the city's zone is the best guess
         at = local.replace(tzinfo=ZoneInfo(tz_name))
-    at = at.astimezone(timezone.utc)
+    at = at.astimezone(UTC)
     if not EARLIEST_CAPTURE <= at <= utcnow() + timedelta(days=1):
         return None
     return at

@@ -49,8 +49,12 @@ MAX_SITES = 60  # sites overdue for inspection listed
 TREND_WEEKS = 8  # a district's report charts its last weeks instead of one bar pair
 MAP_TOLERANCE = 0.002  # degrees: boundaries simplified for print (about 200 m)
 
-LEVEL_COLOURS = {"red": colors.HexColor("#d32f2f"), "orange": colors.HexColor("#f57c00"),
-                 "yellow": colors.HexColor("#f9c80e"), "blue": colors.HexColor("#1e88e5")}
+LEVEL_COLOURS = {
+    "red": colors.HexColor("#d32f2f"),
+    "orange": colors.HexColor("#f57c00"),
+    "yellow": colors.HexColor("#f9c80e"),
+    "blue": colors.HexColor("#1e88e5"),
+}
 NEW_COLOUR, CLOSED_COLOUR = colors.HexColor("#c62828"), colors.HexColor("#2e7d32")
 LINE = colors.HexColor("#b9c1cf")
 HEAD_BG = colors.HexColor("#e8eef7")
@@ -64,13 +68,24 @@ def _hazard_item(session: Session, settings: Settings, h: Hazard, names: dict, t
     plan = hazards.hazard_plan(session, h.id)
     finding = hazards.hazard_photos(session, h.id, "finding")
     return {
-        "id": h.id, "site": names["sites"].get(h.site_id, ""), "district": names["districts"].get(h.district_id, ""),
-        "grade": h.grade, "status": h.status, "category": h.category, "description": h.description,
-        "created": h.created_at.astimezone(tz()).date(), "deadline": h.deadline,
+        "id": h.id,
+        "site": names["sites"].get(h.site_id, ""),
+        "district": names["districts"].get(h.district_id, ""),
+        "grade": h.grade,
+        "status": h.status,
+        "category": h.category,
+        "description": h.description,
+        "created": h.created_at.astimezone(tz()).date(),
+        "deadline": h.deadline,
         "overdue": h.deadline is not None and h.deadline < today,
-        "plan": None if plan is None else {
-            "responsible_person": plan.responsible_person, "measures": plan.measures,
-            "rectifier": plan.rectifier, "acceptor": plan.acceptor, "deadline": plan.deadline,
+        "plan": None
+        if plan is None
+        else {
+            "responsible_person": plan.responsible_person,
+            "measures": plan.measures,
+            "rectifier": plan.rectifier,
+            "acceptor": plan.acceptor,
+            "deadline": plan.deadline,
         },
         "photo": str(photos.path_for(settings, finding[0], "thumb")) if finding else None,
     }
@@ -79,15 +94,21 @@ def _hazard_item(session: Session, settings: Settings, h: Hazard, names: dict, t
 def _hazard_list(session: Session, settings: Settings, query, count: int, today: date) -> dict:
     rows = list(session.exec(query.limit(MAX_LISTED)).all())
     ctx = hazards.hazard_context(session, rows)
-    names = {"sites": {k: v.name for k, v in ctx["sites"].items()},
-             "districts": {k: v.name for k, v in ctx["districts"].items()}}
-    return {"count": count, "items": [_hazard_item(session, settings, h, names, today) for h in rows]}
+    names = {
+        "sites": {k: v.name for k, v in ctx["sites"].items()},
+        "districts": {k: v.name for k, v in ctx["districts"].items()},
+    }
+    return {
+        "count": count,
+        "items": [_hazard_item(session, settings, h, names, today) for h in rows],
+    }
 
 
 def _open_at(target: Target, end: datetime):
     """Hazards open at the period's end: stats' definition of open."""
-    query = select(Hazard).where(Hazard.created_at < end,
-                                 or_(Hazard.accepted_at.is_(None), Hazard.accepted_at >= end))
+    query = select(Hazard).where(
+        Hazard.created_at < end, or_(Hazard.accepted_at.is_(None), Hazard.accepted_at >= end)
+    )
     if target.district is not None:
         query = query.where(Hazard.district_id == target.district.id)
     return query
@@ -97,14 +118,20 @@ def _uncovered_sites(session: Session, target: Target, end: datetime) -> dict:
     """Sites not inspected within their cadence at the period's end (stats' coverage rule)."""
     names = {d.id: d.name for d in session.exec(select(District)).all()}
     due = []
-    for site, last in stats.last_inspections(session, end, target.district.id if target.district else None):
+    for site, last in stats.last_inspections(
+        session, end, target.district.id if target.district else None
+    ):
         if not stats.is_covered(site, last, end):
-            due.append({
-                "site": site.name, "district": names.get(site.district_id, ""), "risk_class": site.risk_class,
-                "cadence": site.cadence_days,
-                "last": last.astimezone(tz()).date() if last else None,
-                "days": (end - last).days if last else None,
-            })
+            due.append(
+                {
+                    "site": site.name,
+                    "district": names.get(site.district_id, ""),
+                    "risk_class": site.risk_class,
+                    "cadence": site.cadence_days,
+                    "last": last.astimezone(tz()).date() if last else None,
+                    "days": (end - last).days if last else None,
+                }
+            )
     due.sort(key=lambda s: (s["days"] is not None, -(s["days"] or 0), s["district"], s["site"]))
     return {"count": len(due), "items": due[:MAX_SITES]}
 
@@ -117,13 +144,23 @@ def _map(session: Session, rows: list[stats.DistrictStats]) -> list[dict]:
             continue
         geom = shape(d.boundary).simplify(MAP_TOLERANCE, preserve_topology=True)
         polygons = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
-        shapes.append({
-            "id": d.id, "name": d.name, "level": levels.get(d.id), "area": geom.area,
-            "rings": [[(round(x, 4), round(y, 4)) for x, y in p.exterior.coords] for p in polygons],
-            "label": (d.centroid_lon, d.centroid_lat) if d.centroid_lon is not None else
-                     (geom.representative_point().x, geom.representative_point().y),
-        })
-    return sorted(shapes, key=lambda s: -s["area"])  # large first, so enclosed districts stay visible
+        shapes.append(
+            {
+                "id": d.id,
+                "name": d.name,
+                "level": levels.get(d.id),
+                "area": geom.area,
+                "rings": [
+                    [(round(x, 4), round(y, 4)) for x, y in p.exterior.coords] for p in polygons
+                ],
+                "label": (d.centroid_lon, d.centroid_lat)
+                if d.centroid_lon is not None
+                else (geom.representative_point().x, geom.representative_point().y),
+            }
+        )
+    return sorted(
+        shapes, key=lambda s: -s["area"]
+    )  # large first, so enclosed districts stay visible
 
 
 def gather(session: Session, settings: Settings, target: Target) -> dict[str, Any]:
@@ -132,7 +169,9 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
     week, until = target.week, target.until
     previous = week.previous()
     rows = stats.district_stats(session, since=week.start, until=until, district_id=district_id)
-    prev_rows = stats.district_stats(session, since=previous.start, until=previous.end, district_id=district_id)
+    prev_rows = stats.district_stats(
+        session, since=previous.start, until=previous.end, district_id=district_id
+    )
     _start, end = target.bounds_utc()
     open_at_end = _open_at(target, end)
     order = (Hazard.deadline.is_(None), Hazard.deadline, Hazard.created_at, Hazard.id)
@@ -140,17 +179,32 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
     overdue = open_at_end.where(Hazard.deadline.is_not(None), Hazard.deadline < until)
     total, prev_total = stats.city_totals(rows), stats.city_totals(prev_rows)
     if district_id is None:
-        chart = {"kind": "districts", "labels": [r.name for r in rows],
-                 "new": [r.new for r in rows], "closed": [r.closed for r in rows]}
+        chart = {
+            "kind": "districts",
+            "labels": [r.name for r in rows],
+            "new": [r.new for r in rows],
+            "closed": [r.closed for r in rows],
+        }
     else:
-        series = stats.weekly_series(session, weeks=TREND_WEEKS, until=until, district_id=district_id)
-        chart = {"kind": "weeks", "labels": [p.week[-3:] for p in series],
-                 "new": [p.new for p in series], "closed": [p.closed for p in series]}
+        series = stats.weekly_series(
+            session, weeks=TREND_WEEKS, until=until, district_id=district_id
+        )
+        chart = {
+            "kind": "weeks",
+            "labels": [p.week[-3:] for p in series],
+            "new": [p.new for p in series],
+            "closed": [p.closed for p in series],
+        }
     return {
-        "week": week.label, "since": week.start, "until": until, "finished": target.finished,
+        "week": week.label,
+        "since": week.start,
+        "until": until,
+        "finished": target.finished,
         "district": target.district.name if target.district else None,
         "previous": previous.label,
-        "rows": [r.as_dict() for r in rows], "total": total.as_dict(), "prev_total": prev_total.as_dict(),
+        "rows": [r.as_dict() for r in rows],
+        "total": total.as_dict(),
+        "prev_total": prev_total.as_dict(),
         "chart": chart,
         "map": _map(session, rows),
         "rule": settings.risk_rule,
@@ -178,16 +232,22 @@ def _change(now: float | int | None, before: float | int | None, rate: bool = Fa
 
 
 def _level_name(level: str | None) -> str:
-    return {"red": _("Red"), "orange": _("Orange"), "yellow": _("Yellow"), "blue": _("Blue")}.get(level or "", "")
+    return {"red": _("Red"), "orange": _("Orange"), "yellow": _("Yellow"), "blue": _("Blue")}.get(
+        level or "", ""
+    )
 
 
 def _grade_name(grade: str) -> str:
     return _("Major") if grade == "major" else _("General")
 
 
-def _table(data: list[list[Any]], widths: list[float], *, header_rows: int = 1, extra: list | None = None) -> Table:
+def _table(
+    data: list[list[Any]], widths: list[float], *, header_rows: int = 1, extra: list | None = None
+) -> Table:
     cell = pdf.styles()["cell"]
-    head = [[Paragraph(h, cell) if isinstance(h, str) else h for h in row] for row in data[:header_rows]]
+    head = [
+        [Paragraph(h, cell) if isinstance(h, str) else h for h in row] for row in data[:header_rows]
+    ]
     table = Table(head + data[header_rows:], colWidths=widths, repeatRows=header_rows)
     style = [
         ("FONTNAME", (0, 0), (-1, -1), pdf.register_font()),
@@ -206,37 +266,84 @@ def _table(data: list[list[Any]], widths: list[float], *, header_rows: int = 1, 
 def _key_figures(data: dict, width: float) -> Table:
     now, before = data["total"], data["prev_total"]
     lines = [
-        (_("New hazards"), "new", False), (_("Closed (accepted)"), "closed", False),
-        (_("Open at the end of the period"), "open", False), (_("Open major hazards"), "major", False),
-        (_("Overdue"), "overdue", False), (_("Rectification rate"), "rectification_rate", True),
+        (_("New hazards"), "new", False),
+        (_("Closed (accepted)"), "closed", False),
+        (_("Open at the end of the period"), "open", False),
+        (_("Open major hazards"), "major", False),
+        (_("Overdue"), "overdue", False),
+        (_("Rectification rate"), "rectification_rate", True),
         (_("Coverage"), "coverage", True),
     ]
-    rows = [[_("Figure"), _("This week"), _("Previous week ({week})").format(week=data["previous"]), _("Change")]]
+    rows = [
+        [
+            _("Figure"),
+            _("This week"),
+            _("Previous week ({week})").format(week=data["previous"]),
+            _("Change"),
+        ]
+    ]
     for label, key, rate in lines:
         show = _percent if rate else str
-        rows.append([label, show(now[key]), show(before[key]), _change(now[key], before[key], rate)])
-    return _table(rows, [width * 0.4, width * 0.2, width * 0.22, width * 0.18],
-                  extra=[("ALIGN", (0, 0), (0, -1), "LEFT"), ("FONTSIZE", (0, 0), (-1, -1), 10.5),
-                         ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 5)])
+        rows.append(
+            [label, show(now[key]), show(before[key]), _change(now[key], before[key], rate)]
+        )
+    return _table(
+        rows,
+        [width * 0.4, width * 0.2, width * 0.22, width * 0.18],
+        extra=[
+            ("ALIGN", (0, 0), (0, -1), "LEFT"),
+            ("FONTSIZE", (0, 0), (-1, -1), 10.5),
+            ("TOPPADDING", (0, 0), (-1, -1), 5),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+        ],
+    )
 
 
 def _district_table(data: dict, width: float) -> Table:
-    head = [_("District"), _("New"), _("Closed"), _("Open"), _("Major"), _("General"), _("Overdue"),
-            _("Rectification rate"), _("Coverage"), _("Risk level")]
+    head = [
+        _("District"),
+        _("New"),
+        _("Closed"),
+        _("Open"),
+        _("Major"),
+        _("General"),
+        _("Overdue"),
+        _("Rectification rate"),
+        _("Coverage"),
+        _("Risk level"),
+    ]
     totals = [data["total"]] if data["district"] is None else []  # a district's report has one row
     body = []
     for r in [*data["rows"], *totals]:
-        body.append([r["name"], r["new"], r["closed"], r["open"], r["major"], r["general"], r["overdue"],
-                     _percent(r["rectification_rate"]), _percent(r["coverage"]), _level_name(r["risk_level"])])
-    extra = [("ALIGN", (0, 0), (0, -1), "LEFT"), ("LEFTPADDING", (1, 0), (-1, -1), 3),
-             ("RIGHTPADDING", (1, 0), (-1, -1), 3)]
+        body.append(
+            [
+                r["name"],
+                r["new"],
+                r["closed"],
+                r["open"],
+                r["major"],
+                r["general"],
+                r["overdue"],
+                _percent(r["rectification_rate"]),
+                _percent(r["coverage"]),
+                _level_name(r["risk_level"]),
+            ]
+        )
+    extra = [
+        ("ALIGN", (0, 0), (0, -1), "LEFT"),
+        ("LEFTPADDING", (1, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (1, 0), (-1, -1), 3),
+    ]
     if totals:
         extra.append(("BACKGROUND", (0, len(body)), (-1, len(body)), HEAD_BG))
     for i, r in enumerate(data["rows"], start=1):
         colour = LEVEL_COLOURS.get(r["risk_level"])
         if colour is not None:
             text = colors.black if r["risk_level"] == "yellow" else colors.white
-            extra += [("BACKGROUND", (-1, i), (-1, i), colour), ("TEXTCOLOR", (-1, i), (-1, i), text)]
+            extra += [
+                ("BACKGROUND", (-1, i), (-1, i), colour),
+                ("TEXTCOLOR", (-1, i), (-1, i), text),
+            ]
     number, rate, level = 15.5 * mm, 17 * mm, 16 * mm
     widths = [width - 6 * number - 2 * rate - level, *[number] * 6, rate, rate, level]
     return _table([head, *body], widths, extra=extra)
@@ -318,9 +425,20 @@ def _map_drawing(data: dict, width: float) -> Drawing:
         x, y = xy(*s["label"])
         size = 7 if s["area"] * kx * scale * scale < (20 * mm) ** 2 else 8.5
         colour = colors.black if s["level"] in ("yellow", None) else colors.white
-        drawing.add(String(x, y - size / 3, s["name"], fontName=font, fontSize=size, fillColor=colour,
-                           textAnchor="middle"))
-    counts = {level: sum(1 for r in data["rows"] if r["risk_level"] == level) for level in LEVEL_COLOURS}
+        drawing.add(
+            String(
+                x,
+                y - size / 3,
+                s["name"],
+                fontName=font,
+                fontSize=size,
+                fillColor=colour,
+                textAnchor="middle",
+            )
+        )
+    counts = {
+        level: sum(1 for r in data["rows"] if r["risk_level"] == level) for level in LEVEL_COLOURS
+    }
     x = 0.0
     for level, colour in LEVEL_COLOURS.items():
         drawing.add(Rect(x, legend_h - 8 * mm, 4 * mm, 4 * mm, fillColor=colour, strokeColor=None))
@@ -332,8 +450,10 @@ def _map_drawing(data: dict, width: float) -> Drawing:
 
 def _rule_text(rule: str) -> str:
     if rule == DEFAULT_RISK_RULE:
-        return _("Red: an open major hazard. Orange: open general hazards, at least one overdue. "
-                 "Yellow: open general hazards, none overdue. Blue: no open hazards.")
+        return _(
+            "Red: an open major hazard. Orange: open general hazards, at least one overdue. "
+            "Yellow: open general hazards, none overdue. Blue: no open hazards."
+        )
     return _("Four-colour rule: {rule}").format(rule=rule)
 
 
@@ -341,12 +461,20 @@ def _hazard_block(item: dict, width: float) -> KeepTogether:
     st = pdf.styles()
     photo_w = 42 * mm
     title = "#{id} {site}（{district}） · {grade} · {status}".format(
-        id=item["id"], site=_escape(item["site"]), district=_escape(item["district"]),
-        grade=_grade_name(item["grade"]), status=hazards.status_label(item["status"]))
+        id=item["id"],
+        site=_escape(item["site"]),
+        district=_escape(item["district"]),
+        grade=_grade_name(item["grade"]),
+        status=hazards.status_label(item["status"]),
+    )
     if item["overdue"]:
         title += ' · <font color="#c62828">{}</font>'.format(_("Overdue"))
-    lines = [Paragraph(f"<b>{title}</b>", st["cell"]),
-             Paragraph(_("Finding: {text}").format(text=_escape(item["description"] or "—")), st["cell"])]
+    lines = [
+        Paragraph(f"<b>{title}</b>", st["cell"]),
+        Paragraph(
+            _("Finding: {text}").format(text=_escape(item["description"] or "—")), st["cell"]
+        ),
+    ]
     facts = _("Reported: {date}").format(date=item["created"])
     if item["category"]:
         facts += " · " + _("Category: {category}").format(category=_escape(item["category"]))
@@ -354,12 +482,26 @@ def _hazard_block(item: dict, width: float) -> KeepTogether:
     lines.append(Paragraph(facts, st["cell"]))
     plan = item["plan"]
     if plan:
-        lines.append(Paragraph(
-            _("Plan: responsible {person}; rectifier {rectifier}; acceptor {acceptor}; measures: {measures}").format(
-                person=_escape(plan["responsible_person"]), rectifier=_escape(plan["rectifier"]),
-                acceptor=_escape(plan["acceptor"]), measures=_escape(plan["measures"])), st["cell"]))
+        lines.append(
+            Paragraph(
+                _(
+                    "Plan: responsible {person}; rectifier {rectifier}; acceptor {acceptor}; measures: {measures}"
+                ).format(
+                    person=_escape(plan["responsible_person"]),
+                    rectifier=_escape(plan["rectifier"]),
+                    acceptor=_escape(plan["acceptor"]),
+                    measures=_escape(plan["measures"]),
+                ),
+                st["cell"],
+            )
+        )
     else:
-        lines.append(Paragraph('<font color="#c62828">{}</font>'.format(_("No rectification plan yet.")), st["cell"]))
+        lines.append(
+            Paragraph(
+                '<font color="#c62828">{}</font>'.format(_("No rectification plan yet.")),
+                st["cell"],
+            )
+        )
     picture: Any = Paragraph(_("No photo"), st["small"])
     if item["photo"]:
         try:
@@ -367,11 +509,17 @@ def _hazard_block(item: dict, width: float) -> KeepTogether:
         except OSError:
             picture = Paragraph(_("Photo file missing"), st["small"])
     table = Table([[picture, lines]], colWidths=[photo_w, width - photo_w])
-    table.setStyle(TableStyle([
-        ("BOX", (0, 0), (-1, -1), 0.4, LINE), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (0, 0), 2), ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.4, LINE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (0, 0), 2),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
     return KeepTogether([table, Spacer(1, 2.5 * mm)])
 
 
@@ -386,30 +534,66 @@ def _hazard_section(title: str, listing: dict, width: float, empty: str) -> list
         story.append(Paragraph(empty, st["body"]))
     story += [_hazard_block(item, width) for item in listing["items"]]
     if listing["count"] > len(listing["items"]):
-        story.append(Paragraph(
-            _("{shown} of {count} shown; the full list is in the hazard export.").format(
-                shown=len(listing["items"]), count=listing["count"]), st["small"]))
+        story.append(
+            Paragraph(
+                _("{shown} of {count} shown; the full list is in the hazard export.").format(
+                    shown=len(listing["items"]), count=listing["count"]
+                ),
+                st["small"],
+            )
+        )
     return story
 
 
 def _coverage_section(data: dict, width: float) -> list:
     st = pdf.styles()
     uncovered = data["uncovered"]
-    story: list = [CondPageBreak(50 * mm),
-                   Paragraph(_("Coverage: sites overdue for inspection ({count})").format(count=uncovered["count"]),
-                             st["h2"])]
+    story: list = [
+        CondPageBreak(50 * mm),
+        Paragraph(
+            _("Coverage: sites overdue for inspection ({count})").format(count=uncovered["count"]),
+            st["h2"],
+        ),
+    ]
     if not uncovered["items"]:
         return story + [Paragraph(_("Every site was inspected within its cadence."), st["body"])]
-    rows = [[_("Site"), _("District"), _("Risk class"), _("Cadence (days)"), _("Last inspected"),
-             _("Days since")]]
+    rows = [
+        [
+            _("Site"),
+            _("District"),
+            _("Risk class"),
+            _("Cadence (days)"),
+            _("Last inspected"),
+            _("Days since"),
+        ]
+    ]
     for s in uncovered["items"]:
-        rows.append([Paragraph(_escape(s["site"]), st["cell"]), s["district"], s["risk_class"], s["cadence"],
-                     s["last"] or _("Never"), s["days"] if s["days"] is not None else "—"])
-    story.append(_table(rows, [width * 0.34, width * 0.14, width * 0.1, width * 0.14, width * 0.16, width * 0.12],
-                        extra=[("ALIGN", (0, 0), (0, -1), "LEFT")]))
+        rows.append(
+            [
+                Paragraph(_escape(s["site"]), st["cell"]),
+                s["district"],
+                s["risk_class"],
+                s["cadence"],
+                s["last"] or _("Never"),
+                s["days"] if s["days"] is not None else "—",
+            ]
+        )
+    story.append(
+        _table(
+            rows,
+            [width * 0.34, width * 0.14, width * 0.1, width * 0.14, width * 0.16, width * 0.12],
+            extra=[("ALIGN", (0, 0), (0, -1), "LEFT")],
+        )
+    )
     if uncovered["count"] > len(uncovered["items"]):
-        story.append(Paragraph(_("{shown} of {count} shown.").format(
-            shown=len(uncovered["items"]), count=uncovered["count"]), st["small"]))
+        story.append(
+            Paragraph(
+                _("{shown} of {count} shown.").format(
+                    shown=len(uncovered["items"]), count=uncovered["count"]
+                ),
+                st["small"],
+            )
+        )
     return story
 
 
@@ -432,17 +616,28 @@ def _cover(data: dict, now: datetime, width: float) -> list:
         Paragraph(_("Work-safety inspection weekly report"), st["title"]),
         Paragraph(_scope(data), st["title"]),
         Spacer(1, 6 * mm),
-        Paragraph(_("Week {number} of {year} ({week})").format(number=int(number), year=year, week=data["week"]),
-                  _centred(st["h2"])),
+        Paragraph(
+            _("Week {number} of {year} ({week})").format(
+                number=int(number), year=year, week=data["week"]
+            ),
+            _centred(st["h2"]),
+        ),
         Paragraph(_period(data), _centred(st["body"])),
-        Paragraph(_("Generated {time}").format(time=now.astimezone(tz()).strftime("%Y-%m-%d %H:%M")),
-                  _centred(st["small"])),
+        Paragraph(
+            _("Generated {time}").format(time=now.astimezone(tz()).strftime("%Y-%m-%d %H:%M")),
+            _centred(st["small"]),
+        ),
         Spacer(1, 14 * mm),
         Paragraph(_("Key figures"), st["h2"]),
         _key_figures(data, width),
         Spacer(1, 3 * mm),
-        Paragraph(_("Open, major and overdue count hazards still open at the end of the period; the change "
-                    "is against the previous week."), st["small"]),
+        Paragraph(
+            _(
+                "Open, major and overdue count hazards still open at the end of the period; the change "
+                "is against the previous week."
+            ),
+            st["small"],
+        ),
         PageBreak(),
     ]
 
@@ -469,7 +664,9 @@ def _numbered_canvas(header: str):
                 self.__dict__.update(state)
                 self.setFont(pdf.register_font(), 8)
                 self.setFillColor(colors.HexColor("#5d6677"))
-                self.drawCentredString(A4[0] / 2, 10 * mm, _("Page {n} of {total}").format(n=n, total=total))
+                self.drawCentredString(
+                    A4[0] / 2, 10 * mm, _("Page {n} of {total}").format(n=n, total=total)
+                )
                 if n > 1:
                     self.drawString(18 * mm, A4[1] - 11 * mm, header)
                     self.setStrokeColor(LINE)
@@ -484,24 +681,44 @@ def render(settings: Settings, target: Target, data: dict, *, now: datetime) -> 
     """The report as PDF bytes (A4 portrait, CJK font embedded as a subset)."""
     st = pdf.styles()
     buffer = io.BytesIO()
-    title = "{} · {} · {}".format(_("Work-safety inspection weekly report"), _scope(data), data["week"])
-    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=title, author="Inspect", subject=_period(data))
+    title = "{} · {} · {}".format(
+        _("Work-safety inspection weekly report"), _scope(data), data["week"]
+    )
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=title,
+        author="Inspect",
+        subject=_period(data),
+    )
     width = doc.width
-    chart_title = (_("New and closed hazards by district") if data["chart"]["kind"] == "districts"
-                   else _("New and closed hazards, last {n} weeks").format(n=len(data["chart"]["labels"])))
+    chart_title = (
+        _("New and closed hazards by district")
+        if data["chart"]["kind"] == "districts"
+        else _("New and closed hazards, last {n} weeks").format(n=len(data["chart"]["labels"]))
+    )
     story = [
         *_cover(data, now, width),
         Paragraph(_("Districts") if data["district"] is None else data["district"], st["h2"]),
         _district_table(data, width),
         Spacer(1, 4 * mm),
         KeepTogether([Paragraph(chart_title, st["h2"]), _chart(data, width)]),
-        KeepTogether([Paragraph(_("Four-colour risk map"), st["h2"]), _map_drawing(data, width),
-                      Paragraph(_rule_text(data["rule"]), st["small"])]),
-        *_hazard_section(_("Open major hazards"), data["major"], width, _("No open major hazards.")),
+        KeepTogether(
+            [
+                Paragraph(_("Four-colour risk map"), st["h2"]),
+                _map_drawing(data, width),
+                Paragraph(_rule_text(data["rule"]), st["small"]),
+            ]
+        ),
+        *_hazard_section(
+            _("Open major hazards"), data["major"], width, _("No open major hazards.")
+        ),
         *_hazard_section(_("Overdue hazards"), data["overdue"], width, _("No overdue hazards.")),
         *_coverage_section(data, width),
     ]
     doc.build(story, canvasmaker=_numbered_canvas(title))
     return buffer.getvalue()
-

@@ -56,7 +56,7 @@ class Week:
     def end(self) -> date:
         return self.start + timedelta(days=6)
 
-    def previous(self) -> "Week":
+    def previous(self) -> Week:
         return week_of(self.start - timedelta(days=7))
 
 
@@ -77,7 +77,8 @@ def parse_week(text: str) -> Week:
         last = date(year, 12, 28).isocalendar().week if 1 <= year <= 9998 else 52
         raise NotFound(
             _("There is no week {week}: {year} has weeks 1 to {last}.").format(
-                week=text.strip(), year=year, last=last)
+                week=text.strip(), year=year, last=last
+            )
         ) from None
     return Week(year, number)
 
@@ -104,7 +105,10 @@ class Target:
 
 
 def check_request(
-    session: Session, user: User | None, week_text: str, district_ref: str | int | None,
+    session: Session,
+    user: User | None,
+    week_text: str,
+    district_ref: str | int | None,
     today: date | None = None,
 ) -> Target:
     """Validate a report request. user None is the command line (the whole city).
@@ -119,7 +123,9 @@ def check_request(
     district = resolve_district(session, district_ref)
     if user is not None and user.role == Role.officer:
         if district is None:
-            raise Forbidden(_("The city report is for the safety office; ask for your district's report."))
+            raise Forbidden(
+                _("The city report is for the safety office; ask for your district's report.")
+            )
         if not access.can_see_district(user, district.id):
             raise Forbidden(_("You may only download your own district's report."))
     today = today or local_today()
@@ -155,17 +161,23 @@ def _jsonable(value: Any) -> Any:
 def data_version(data: dict[str, Any]) -> str:
     """The hash of everything the report prints (and the layout revision): a late inspection,
     a newly accepted hazard or a changed plan for that week changes it; the clock does not."""
-    blob = json.dumps({"revision": REVISION, "data": data}, sort_keys=True, default=_jsonable,
-                      ensure_ascii=False)
+    blob = json.dumps(
+        {"revision": REVISION, "data": data}, sort_keys=True, default=_jsonable, ensure_ascii=False
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _stored(session: Session, settings: Settings, target: Target, version: str) -> tuple[Report, bytes] | None:
+def _stored(
+    session: Session, settings: Settings, target: Target, version: str
+) -> tuple[Report, bytes] | None:
     district_id = target.district.id if target.district else None
     report = session.exec(
         select(Report)
-        .where(Report.week == target.week.label, Report.district_id == district_id,
-               Report.data_version == version)
+        .where(
+            Report.week == target.week.label,
+            Report.district_id == district_id,
+            Report.data_version == version,
+        )
         .order_by(Report.created_at.desc(), Report.id.desc())
     ).first()
     if report is None:
@@ -180,7 +192,11 @@ def _stored(session: Session, settings: Settings, target: Target, version: str) 
 
 
 def weekly_report(
-    session: Session, settings: Settings, target: Target, *, user: User | None = None,
+    session: Session,
+    settings: Settings,
+    target: Target,
+    *,
+    user: User | None = None,
     now: datetime | None = None,
 ) -> tuple[bytes, Report | None]:
     """The PDF for a checked target, and its archive row when the week is finished.
@@ -197,9 +213,15 @@ def weekly_report(
         return content, None
     sha = hashlib.sha256(content).hexdigest()
     write_atomic(_report_path(settings, sha), lambda fh: fh.write(content))
-    report = Report(week=target.week.label, district_id=target.district.id if target.district else None,
-                    data_version=version, sha256=sha, size=len(content),
-                    created_by=user.id if user else None, created_at=now or utcnow())
+    report = Report(
+        week=target.week.label,
+        district_id=target.district.id if target.district else None,
+        data_version=version,
+        sha256=sha,
+        size=len(content),
+        created_by=user.id if user else None,
+        created_at=now or utcnow(),
+    )
     session.add(report)
     session.commit()
     return content, report
@@ -213,7 +235,9 @@ def _visible_reports(user: User):
     return query
 
 
-def archived(session: Session, settings: Settings, user: User, report_id: int) -> tuple[Report, bytes]:
+def archived(
+    session: Session, settings: Settings, user: User, report_id: int
+) -> tuple[Report, bytes]:
     """A stored report the user may see (officers: their district's), as stored."""
     report = session.exec(_visible_reports(user).where(Report.id == report_id)).first()
     if report is None:
@@ -221,7 +245,9 @@ def archived(session: Session, settings: Settings, user: User, report_id: int) -
     try:
         return report, _report_path(settings, report.sha256).read_bytes()
     except OSError:
-        raise NotFound(_("The stored file of this report is missing; download the week's report again.")) from None
+        raise NotFound(
+            _("The stored file of this report is missing; download the week's report again.")
+        ) from None
 
 
 def stored_filename(session: Session, report: Report) -> str:
@@ -243,14 +269,25 @@ def page_context(session: Session, user: User, today: date | None = None) -> dic
     if scope is not None:
         query = query.where(District.id == scope)
     districts = list(session.exec(query).all())
-    stored = list(session.exec(
-        _visible_reports(user).order_by(Report.created_at.desc(), Report.id.desc()).limit(50)
-    ).all())
+    stored = list(
+        session.exec(
+            _visible_reports(user).order_by(Report.created_at.desc(), Report.id.desc()).limit(50)
+        ).all()
+    )
     names = {d.id: d.name for d in session.exec(select(District)).all()}
-    makers = {u.id: u for u in session.exec(
-        select(User).where(User.id.in_({r.created_by for r in stored if r.created_by}))
-    ).all()}
+    makers = {
+        u.id: u
+        for u in session.exec(
+            select(User).where(User.id.in_({r.created_by for r in stored if r.created_by}))
+        ).all()
+    }
     return {
-        "weeks": weeks, "current": current, "today": today, "districts": districts,
-        "city": scope is None, "stored": stored, "district_names": names, "makers": makers,
+        "weeks": weeks,
+        "current": current,
+        "today": today,
+        "districts": districts,
+        "city": scope is None,
+        "stored": stored,
+        "district_names": names,
+        "makers": makers,
     }

@@ -78,7 +78,9 @@ def _number(raw: Any, errors: dict[str, str], field: str) -> float | None:
         return None
 
 
-def check_site(session: Session, values: dict[str, Any], districts: dict[str, District] | None = None) -> dict[str, Any]:
+def check_site(
+    session: Session, values: dict[str, Any], districts: dict[str, District] | None = None
+) -> dict[str, Any]:
     """Site fields from a form or a spreadsheet row, checked; errors name the field.
 
     values: name, address, district (id or name), risk_class, cadence_days, lat, lon.
@@ -93,7 +95,9 @@ def check_site(session: Session, values: dict[str, Any], districts: dict[str, Di
     district = None
     ref = values.get("district")
     try:
-        district = districts.get(str(ref)) if districts is not None else resolve_district(session, ref)
+        district = (
+            districts.get(str(ref)) if districts is not None else resolve_district(session, ref)
+        )
     except Invalid:
         pass
     if district is None:
@@ -113,12 +117,21 @@ def check_site(session: Session, values: dict[str, Any], districts: dict[str, Di
         errors["lat"] = _("The latitude or longitude is out of range.")
     if errors:
         raise Invalid(_("The site cannot be saved."), errors=errors)
-    return {"name": name, "address": address, "district_id": district.id, "risk_class": risk_class,
-            "cadence_days": int(cadence), "lat": lat, "lon": lon}
+    return {
+        "name": name,
+        "address": address,
+        "district_id": district.id,
+        "risk_class": risk_class,
+        "cadence_days": int(cadence),
+        "lat": lat,
+        "lon": lon,
+    }
 
 
 def location_warning(
-    session: Session, fields: dict[str, Any] | Site, locate: Callable[[float, float], int | None] | None = None
+    session: Session,
+    fields: dict[str, Any] | Site,
+    locate: Callable[[float, float], int | None] | None = None,
 ) -> str | None:
     """A warning when the site's point lies outside its district's boundary (it is kept anyway).
 
@@ -131,7 +144,9 @@ def location_warning(
     if found == get("district_id"):
         return None
     district = session.get(District, get("district_id"))
-    return _("The location lies outside {district}; check the point.").format(district=district.name if district else "")
+    return _("The location lies outside {district}; check the point.").format(
+        district=district.name if district else ""
+    )
 
 
 def save_site(session: Session, actor_id: int, site_id: int | None, fields: dict[str, Any]) -> Site:
@@ -145,7 +160,9 @@ def save_site(session: Session, actor_id: int, site_id: int | None, fields: dict
     session.add(site)
     session.flush()
     changed = {k: v for k, v in fields.items() if before is None or before[k] != v}
-    audit.record(session, actor_id, "site.edit" if site_id else "site.add", "site", site.id, changed)
+    audit.record(
+        session, actor_id, "site.edit" if site_id else "site.add", "site", site.id, changed
+    )
     session.commit()
     return site
 
@@ -156,8 +173,14 @@ def set_site_active(session: Session, actor_id: int, site_id: int, active: bool)
         raise NotFound(_("No such site."))
     site.is_active = active
     session.add(site)
-    audit.record(session, actor_id, "site.activate" if active else "site.deactivate", "site", site.id,
-                 {"name": site.name})
+    audit.record(
+        session,
+        actor_id,
+        "site.activate" if active else "site.deactivate",
+        "site",
+        site.id,
+        {"name": site.name},
+    )
     session.commit()
     return site
 
@@ -179,10 +202,15 @@ def import_sites_xlsx(session: Session, actor_id: int, data: bytes) -> dict[str,
     report: dict[str, list[str]] = {"added": [], "updated": [], "warnings": []}
     planned = []
     for row in rows:
-        values = {"name": row.text("name", required=True, max_length=200), "address": row.text("address", max_length=300),
-                  "district": row.text("district", required=True, max_length=100),
-                  "risk_class": row.text("risk_class", max_length=10), "cadence_days": row.numeric("cadence"),
-                  "lat": row.numeric("lat"), "lon": row.numeric("lon")}
+        values = {
+            "name": row.text("name", required=True, max_length=200),
+            "address": row.text("address", max_length=300),
+            "district": row.text("district", required=True, max_length=100),
+            "risk_class": row.text("risk_class", max_length=10),
+            "cadence_days": row.numeric("cadence"),
+            "lat": row.numeric("lat"),
+            "lon": row.numeric("lon"),
+        }
         try:
             fields = check_site(session, values, districts)
         except Invalid as exc:
@@ -191,7 +219,11 @@ def import_sites_xlsx(session: Session, actor_id: int, data: bytes) -> dict[str,
             continue
         match = (fields["name"], fields["district_id"])
         if match in seen:
-            row.problem(_("{name} appears again (first in row {row}).").format(name=fields["name"], row=seen[match]))
+            row.problem(
+                _("{name} appears again (first in row {row}).").format(
+                    name=fields["name"], row=seen[match]
+                )
+            )
             continue
         seen[match] = row.number
         planned.append((row.number, existing.get(match), fields))
@@ -209,7 +241,13 @@ def import_sites_xlsx(session: Session, actor_id: int, data: bytes) -> dict[str,
         warning = location_warning(session, fields, locate)
         if warning:
             report["warnings"].append(_("Row {row}: {problem}").format(row=number, problem=warning))
-    audit.record(session, actor_id, "site.import", "site", None,
-                 {"added": len(report["added"]), "updated": len(report["updated"])})
+    audit.record(
+        session,
+        actor_id,
+        "site.import",
+        "site",
+        None,
+        {"added": len(report["added"]), "updated": len(report["updated"])},
+    )
     session.commit()
     return report

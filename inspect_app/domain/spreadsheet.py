@@ -38,7 +38,9 @@ def read_limited(fileobj: IO[bytes], limit: int = MAX_XLSX_BYTES) -> bytes:
 def open_workbook(data: bytes):
     """An openpyxl read-only workbook, after checking the zip container."""
     if len(data) > MAX_XLSX_BYTES:
-        raise TooLarge(_("The file is larger than {mb} MB.").format(mb=MAX_XLSX_BYTES // (1024 * 1024)))
+        raise TooLarge(
+            _("The file is larger than {mb} MB.").format(mb=MAX_XLSX_BYTES // (1024 * 1024))
+        )
     buffer = BytesIO(data)
     if not zipfile.is_zipfile(buffer):
         raise UnsupportedMedia(_("This is not an Excel .xlsx file."))
@@ -48,7 +50,9 @@ def open_workbook(data: bytes):
     except zipfile.BadZipFile as exc:
         raise UnsupportedMedia(_("This is not an Excel .xlsx file.")) from exc
     if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNCOMPRESSED_BYTES:
-        raise TooLarge(_("The file expands to too much data to be a spreadsheet; it was not opened."))
+        raise TooLarge(
+            _("The file expands to too much data to be a spreadsheet; it was not opened.")
+        )
     if "xl/workbook.xml" not in {e.filename for e in entries}:
         raise UnsupportedMedia(_("This is not an Excel .xlsx file."))
     try:
@@ -76,10 +80,14 @@ class Row:
                 self.problem(_("{column} is empty.").format(column=column))
             return ""
         if not isinstance(value, str):
-            self.problem(_("{column} must be text, not {value}.").format(column=column, value=value))
+            self.problem(
+                _("{column} must be text, not {value}.").format(column=column, value=value)
+            )
             return ""
         if len(value) > max_length:
-            self.problem(_("{column} is longer than {n} characters.").format(column=column, n=max_length))
+            self.problem(
+                _("{column} is longer than {n} characters.").format(column=column, n=max_length)
+            )
         return value
 
     def numeric(self, column: str) -> float | None:
@@ -110,7 +118,11 @@ class Row:
 
 
 def read_table(
-    workbook, columns: Sequence[str], required: Sequence[str], problems: list[str], sheet: str | None = None
+    workbook,
+    columns: Sequence[str],
+    required: Sequence[str],
+    problems: list[str],
+    sheet: str | None = None,
 ) -> list[Row]:
     """The rows of a sheet (the named one, else the first) under a header row naming the columns.
 
@@ -129,12 +141,18 @@ def read_table(
             for c in cells:
                 name = str(c.value).strip().lower()
                 if name in header.values():
-                    problems.append(_("Row {row}: the column {column} appears twice.").format(row=number, column=name))
+                    problems.append(
+                        _("Row {row}: the column {column} appears twice.").format(
+                            row=number, column=name
+                        )
+                    )
                 header[c.column] = name
             missing = [c for c in required if c not in header.values()]
             if missing:
                 problems.append(
-                    _("Row {row}: missing column(s): {columns}.").format(row=number, columns=", ".join(missing))
+                    _("Row {row}: missing column(s): {columns}.").format(
+                        row=number, columns=", ".join(missing)
+                    )
                 )
                 return []
             continue
@@ -150,7 +168,9 @@ def read_table(
             value = c.value.strip() if isinstance(c.value, str) else c.value
             if c.data_type == "f" or (isinstance(value, str) and value.startswith("=")):
                 problems.append(
-                    _("Row {row}: {column} holds a formula; type the value instead.").format(row=number, column=name)
+                    _("Row {row}: {column} holds a formula; type the value instead.").format(
+                        row=number, column=name
+                    )
                 )
                 refused.add(name)
                 continue

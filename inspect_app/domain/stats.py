@@ -48,7 +48,9 @@ DEFINITIONS = {
     "closed": lazy_gettext("Closed: accepted within the period."),
     "new": lazy_gettext("New: created within the period."),
     "major": lazy_gettext("Major / general: open hazards of that grade."),
-    "overdue": lazy_gettext("Overdue: open and past the deadline on the period's last day (or today)."),
+    "overdue": lazy_gettext(
+        "Overdue: open and past the deadline on the period's last day (or today)."
+    ),
     "rectification_rate": lazy_gettext(
         "Rectification rate: of the hazards whose deadline fell in the period (and has passed), "
         "the share accepted by the end of the deadline day."
@@ -57,7 +59,9 @@ DEFINITIONS = {
         "Coverage: share of the district's active sites inspected within their cadence "
         "as of the period's end."
     ),
-    "risk_level": lazy_gettext("Risk level: the first colour of the four-colour rule whose conditions hold."),
+    "risk_level": lazy_gettext(
+        "Risk level: the first colour of the four-colour rule whose conditions hold."
+    ),
 }
 
 
@@ -89,7 +93,11 @@ class DistrictStats:
         return self.covered_sites / self.sites if self.sites else None
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "rectification_rate": self.rectification_rate, "coverage": self.coverage}
+        return {
+            **asdict(self),
+            "rectification_rate": self.rectification_rate,
+            "coverage": self.coverage,
+        }
 
 
 @dataclass
@@ -107,8 +115,13 @@ class WeekPoint:
 # --- the four-colour rule ------------------------------------------------------------------
 
 METRICS = ("open", "open_major", "open_general", "overdue", "new", "closed")
-_OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-        "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+}
 _CONDITION = re.compile(r"^\s*(\w+)\s*(>=|<=|==|>|<)\s*(\d+)\s*$")
 
 
@@ -154,8 +167,16 @@ def default_rule() -> RiskRule:
 
 def risk_level(row: DistrictStats, rule: RiskRule | None = None) -> str:
     rule = rule or default_rule()
-    return rule.level({"open": row.open, "open_major": row.major, "open_general": row.general,
-                       "overdue": row.overdue, "new": row.new, "closed": row.closed})
+    return rule.level(
+        {
+            "open": row.open,
+            "open_major": row.major,
+            "open_general": row.general,
+            "overdue": row.overdue,
+            "new": row.new,
+            "closed": row.closed,
+        }
+    )
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -165,7 +186,9 @@ def check_period(since: date, until: date) -> None:
     if since > until:
         raise Invalid(_("The period starts after it ends."))
     if since.year < MIN_YEAR or until.year > local_today().year + 1:
-        raise Invalid(_("The period must lie between {first} and next year.").format(first=MIN_YEAR))
+        raise Invalid(
+            _("The period must lie between {first} and next year.").format(first=MIN_YEAR)
+        )
     if (until - since).days > MAX_PERIOD_DAYS:
         raise Invalid(_("The period is longer than ten years."))
 
@@ -178,7 +201,11 @@ def _filtered(query, district_id, grade, category, *, indexed: bool = True):
     """The optional filters. indexed=False writes them as expressions (district_id + 0,
     grade || '') that no index serves, so that they cannot lure the planner away from the
     range the query is built around."""
-    district, grade_col = (Hazard.district_id, Hazard.grade) if indexed else (Hazard.district_id + 0, Hazard.grade + "")
+    district, grade_col = (
+        (Hazard.district_id, Hazard.grade)
+        if indexed
+        else (Hazard.district_id + 0, Hazard.grade + "")
+    )
     if district_id is not None:
         query = query.where(district == district_id)
     if grade:
@@ -215,10 +242,14 @@ def district_stats(
     start, end = start_of_day(since), start_of_day(_next_day(until))
     day = min(until, today)
 
-    districts = select(District.id, District.name, District.code).order_by(District.code)  # not the boundaries
+    districts = select(District.id, District.name, District.code).order_by(
+        District.code
+    )  # not the boundaries
     if district_id is not None:
         districts = districts.where(District.id == district_id)
-    rows = {did: DistrictStats(did, name, code) for did, name, code in session.exec(districts).all()}
+    rows = {
+        did: DistrictStats(did, name, code) for did, name, code in session.exec(districts).all()
+    }
     if district_id is not None and not rows:
         raise Invalid(_("Unknown district: {name}").format(name=district_id))
 
@@ -265,10 +296,14 @@ def _open_at(session: Session, end: datetime, day: date, district_id, grade, cat
     has nothing but that range to choose (SQLite would otherwise walk a district index)."""
     created = Hazard.created_at < end
     district = (Hazard.district_id + 0).label("district")
-    is_overdue = case((and_(created, Hazard.deadline.is_not(None), Hazard.deadline < day), 1), else_=0)
+    is_overdue = case(
+        (and_(created, Hazard.deadline.is_not(None), Hazard.deadline < day), 1), else_=0
+    )
     columns = (district, Hazard.grade, func.sum(case((created, 1), else_=0)), func.sum(is_overdue))
     for still_open in (Hazard.accepted_at.is_(None), Hazard.accepted_at >= end):
-        query = _filtered(select(*columns).where(still_open), district_id, grade, category, indexed=False)
+        query = _filtered(
+            select(*columns).where(still_open), district_id, grade, category, indexed=False
+        )
         query = query.group_by(district, Hazard.grade)
         for did, row_grade, n, overdue in session.exec(query).all():
             yield did, row_grade, n or 0, overdue or 0
@@ -278,10 +313,13 @@ def _due_and_on_time(session: Session, first: date, last: date, scoped):
     """Per district: hazards with a deadline in [first, last] and how many were accepted
     before the end of that local day — one range scan of the deadline index."""
     day_end = _day_end(session, first, last)
-    on_time = case((and_(Hazard.accepted_at.is_not(None), Hazard.accepted_at < day_end), 1), else_=0)
+    on_time = case(
+        (and_(Hazard.accepted_at.is_not(None), Hazard.accepted_at < day_end), 1), else_=0
+    )
     query = scoped(
-        select(Hazard.district_id, func.count(), func.sum(on_time))
-        .where(Hazard.deadline >= first, Hazard.deadline <= last)
+        select(Hazard.district_id, func.count(), func.sum(on_time)).where(
+            Hazard.deadline >= first, Hazard.deadline <= last
+        )
     )
     return session.exec(query.group_by(Hazard.district_id)).all()
 
@@ -297,14 +335,21 @@ def _day_end(session: Session, first: date, last: date):
     runs: list[tuple[date, int]] = []  # (first day of the run, minutes east of UTC)
     day = first
     while day <= last:
-        minutes = int(start_of_day(_next_day(day)).astimezone(tz()).utcoffset().total_seconds() // 60)
+        minutes = int(
+            start_of_day(_next_day(day)).astimezone(tz()).utcoffset().total_seconds() // 60
+        )
         if not runs or runs[-1][1] != minutes:
             runs.append((day, minutes))
         day = _next_day(day)
-    shifted = [func.datetime(Hazard.deadline, "+1 day", f"{-minutes:+d} minutes") for _day, minutes in runs]
+    shifted = [
+        func.datetime(Hazard.deadline, "+1 day", f"{-minutes:+d} minutes") for _day, minutes in runs
+    ]
     if len(runs) == 1:
         return shifted[0]
-    return case(*[(Hazard.deadline < runs[n + 1][0], shifted[n]) for n in range(len(runs) - 1)], else_=shifted[-1])
+    return case(
+        *[(Hazard.deadline < runs[n + 1][0], shifted[n]) for n in range(len(runs) - 1)],
+        else_=shifted[-1],
+    )
 
 
 def _newest_inspection(as_of: datetime):
@@ -337,20 +382,31 @@ def is_covered(site: Site, last: datetime | None, as_of: datetime) -> bool:
     return _within_cadence(site.cadence_days, last, as_of)
 
 
-def overdue_sites(session: Session, as_of: datetime, district_id: int | None = None) -> list[tuple[Site, datetime | None]]:
+def overdue_sites(
+    session: Session, as_of: datetime, district_id: int | None = None
+) -> list[tuple[Site, datetime | None]]:
     """The sites not covered at `as_of` with their last inspection, never-inspected first.
     Checked on plain tuples; only the late sites are loaded as objects."""
-    query = _active_sites(select(Site.id, Site.cadence_days, _newest_inspection(as_of)), as_of, district_id)
-    late = {sid: last for sid, cadence, last in session.exec(query).all()
-            if not _within_cadence(cadence, last, as_of)}
+    query = _active_sites(
+        select(Site.id, Site.cadence_days, _newest_inspection(as_of)), as_of, district_id
+    )
+    late = {
+        sid: last
+        for sid, cadence, last in session.exec(query).all()
+        if not _within_cadence(cadence, last, as_of)
+    }
     sites = session.exec(select(Site).where(Site.id.in_(late))).all() if late else []
-    return sorted(((site, late[site.id]) for site in sites),
-                  key=lambda pair: (pair[1] is not None, pair[1] or as_of, pair[0].name))
+    return sorted(
+        ((site, late[site.id]) for site in sites),
+        key=lambda pair: (pair[1] is not None, pair[1] or as_of, pair[0].name),
+    )
 
 
 def _coverage(session: Session, day: date, end: datetime, district_id: int | None):
     as_of = min(start_of_day(_next_day(day)), end)
-    query = _active_sites(select(Site.district_id, Site.cadence_days, _newest_inspection(as_of)), as_of, district_id)
+    query = _active_sites(
+        select(Site.district_id, Site.cadence_days, _newest_inspection(as_of)), as_of, district_id
+    )
     counts: dict[int, list[int]] = {}
     for did, cadence, last in session.exec(query).all():
         c = counts.setdefault(did, [0, 0])
@@ -415,7 +471,9 @@ def weekly_series_by_district(
             for did, count in session.exec(query.group_by(Hazard.district_id)).all():
                 if did in series:
                     setattr(series[did][n], attr, count)
-    for did, _grade, n, _overdue in _open_at(session, bounds[-1], until, district_id, grade, category):
+    for did, _grade, n, _overdue in _open_at(
+        session, bounds[-1], until, district_id, grade, category
+    ):
         if did in series:
             series[did][-1].open += n
     for points in series.values():
@@ -434,9 +492,16 @@ def weekly_series(
     category: str | None = None,
 ) -> list[WeekPoint]:
     """The city's (or one district's) weekly trend: the per-district series summed."""
-    return sum_series(weekly_series_by_district(
-        session, weeks=weeks, until=until, district_id=district_id, grade=grade, category=category
-    ))
+    return sum_series(
+        weekly_series_by_district(
+            session,
+            weeks=weeks,
+            until=until,
+            district_id=district_id,
+            grade=grade,
+            category=category,
+        )
+    )
 
 
 def sum_series(by_district: dict[int, list[WeekPoint]]) -> list[WeekPoint]:
@@ -451,7 +516,9 @@ def sum_series(by_district: dict[int, list[WeekPoint]]) -> list[WeekPoint]:
     return total
 
 
-def resolve_period(since: date | None, until: date | None, today: date | None = None) -> tuple[date, date]:
+def resolve_period(
+    since: date | None, until: date | None, today: date | None = None
+) -> tuple[date, date]:
     """The period asked for, by default the seven days up to `until` (default today); checked."""
     until = until or today or local_today()
     since = since or until - timedelta(days=6)
@@ -468,4 +535,3 @@ def district_for(user: User, district_id: int | None) -> int | None:
     if scope < 0 or (district_id is not None and district_id != scope):  # -1: no district at all
         raise NotFound(_("No such district."))
     return scope
-

@@ -45,7 +45,9 @@ def home(user: OptionalUser):
 def login_page(request: Request, user: OptionalUser, next: str = "/"):
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "auth/login.html", {"next": safe_next(next), "error": None, "username": ""})
+    return render(
+        request, "auth/login.html", {"next": safe_next(next), "error": None, "username": ""}
+    )
 
 
 @router.post("/login")

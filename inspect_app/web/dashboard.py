@@ -23,8 +23,19 @@ router = APIRouter(include_in_schema=False)
 
 TREND_WEEKS = 8
 RISK_ORDER = {level: n for n, level in enumerate(stats.RISK_LEVELS)}
-SORT_KEYS = ("code", "name", "open", "new", "closed", "major", "general", "overdue",
-             "rectification_rate", "coverage", "risk_level")
+SORT_KEYS = (
+    "code",
+    "name",
+    "open",
+    "new",
+    "closed",
+    "major",
+    "general",
+    "overdue",
+    "rectification_rate",
+    "coverage",
+    "risk_level",
+)
 
 
 def _sort_value(row: stats.DistrictStats, key: str):
@@ -41,7 +52,10 @@ def sparklines(points: list[stats.WeekPoint], width: int = 96, height: int = 24)
     step = width / max(len(points) - 1, 1)
 
     def line(values: list[int]) -> str:
-        return " ".join(f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}" for i, v in enumerate(values))
+        return " ".join(
+            f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}"
+            for i, v in enumerate(values)
+        )
 
     return {"new": line([p.new for p in points]), "closed": line([p.closed for p in points])}
 
@@ -65,7 +79,8 @@ def hazard_links(q: stats.DistrictStats, period: StatsQuery) -> dict[str, str]:
         "overdue": link(status="open", overdue="true"),
         "new": link(since=period.since.isoformat(), **until),
         "closed": link(status="accepted", **until),
-        "coverage": "/coverage?" + urlencode({"district": q.district_id} if q.district_id is not None else {}),
+        "coverage": "/coverage?"
+        + urlencode({"district": q.district_id} if q.district_id is not None else {}),
     }
 
 
@@ -83,43 +98,90 @@ def dashboard(
     rows = period.rows(session)
     rows.sort(key=lambda r: _sort_value(r, sort), reverse=dir == "desc")
     totals = stats.city_totals(rows)
-    series = stats.weekly_series_by_district(session, weeks=TREND_WEEKS, until=period.until,
-                                             district_id=period.district_id, grade=period.grade,
-                                             category=period.category)
+    series = stats.weekly_series_by_district(
+        session,
+        weeks=TREND_WEEKS,
+        until=period.until,
+        district_id=period.district_id,
+        grade=period.grade,
+        category=period.category,
+    )
     city = stats.sum_series(series)
-    trends = {did: {**sparklines(pts), "open_change": pts[-1].open - pts[-2].open if len(pts) > 1 else 0}
-              for did, pts in series.items()}
-    filters = {"since": period.since.isoformat(), "until": period.until.isoformat(), "grade": period.grade or "",
-               "category": period.category or ""}
+    trends = {
+        did: {**sparklines(pts), "open_change": pts[-1].open - pts[-2].open if len(pts) > 1 else 0}
+        for did, pts in series.items()
+    }
+    filters = {
+        "since": period.since.isoformat(),
+        "until": period.until.isoformat(),
+        "grade": period.grade or "",
+        "category": period.category or "",
+    }
     if user.role in ("office", "admin") and period.district_id is not None:
         filters["district"] = str(period.district_id)
-    return render(request, "dashboard/dashboard.html", {
-        "user": user, "rows": rows, "totals": totals, "links": {r.district_id: hazard_links(r, period) for r in rows},
-        "total_links": hazard_links(totals, period), "trends": trends, "city": city,
-        "city_trend": sparklines(city),
-        "definitions": stats.DEFINITIONS, "risk_rule": settings.risk_rule, "filters": filters,
-        "sort": sort, "dir": dir, "query": urlencode({k: v for k, v in filters.items() if v}),
-        "period": period,
-    }, block="stats")
+    return render(
+        request,
+        "dashboard/dashboard.html",
+        {
+            "user": user,
+            "rows": rows,
+            "totals": totals,
+            "links": {r.district_id: hazard_links(r, period) for r in rows},
+            "total_links": hazard_links(totals, period),
+            "trends": trends,
+            "city": city,
+            "city_trend": sparklines(city),
+            "definitions": stats.DEFINITIONS,
+            "risk_rule": settings.risk_rule,
+            "filters": filters,
+            "sort": sort,
+            "dir": dir,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
+            "period": period,
+        },
+        block="stats",
+    )
 
 
 @router.get("/map")
-def hazard_map(request: Request, user: OfficerUser, settings: SettingsDep, period: StatsDep,
-               status: Literal["open", "reported", "rectifying", "rectified", "accepted"] | None = "open",
-               overdue: bool | None = None):
+def hazard_map(
+    request: Request,
+    user: OfficerUser,
+    settings: SettingsDep,
+    period: StatsDep,
+    status: Literal["open", "reported", "rectifying", "rectified", "accepted"] | None = "open",
+    overdue: bool | None = None,
+):
     """The map page; the polygons' period and the points' filters travel to map.js as URLs."""
     district = {"district": period.district_id} if period.district_id is not None else {}
     stats_query = {"since": period.since.isoformat(), "until": period.until.isoformat(), **district}
-    point_filters = {k: v for k, v in {**district, "status": status or "", "grade": period.grade or "",
-                                        "category": period.category or "",
-                                        "overdue": "true" if overdue else ""}.items() if v}
-    return render(request, "dashboard/map.html", {
-        "user": user, "period": period, "status": status or "", "overdue": bool(overdue),
-        "districts_url": "/api/v1/map/districts.geojson?" + urlencode(stats_query),
-        "hazards_url": "/api/v1/map/hazards.geojson?" + urlencode(point_filters),
-        "tile_url": settings.tile_url, "tile_attribution": settings.tile_attribution,
-        "risk_rule": settings.risk_rule, "definitions": stats.DEFINITIONS,
-    })
+    point_filters = {
+        k: v
+        for k, v in {
+            **district,
+            "status": status or "",
+            "grade": period.grade or "",
+            "category": period.category or "",
+            "overdue": "true" if overdue else "",
+        }.items()
+        if v
+    }
+    return render(
+        request,
+        "dashboard/map.html",
+        {
+            "user": user,
+            "period": period,
+            "status": status or "",
+            "overdue": bool(overdue),
+            "districts_url": "/api/v1/map/districts.geojson?" + urlencode(stats_query),
+            "hazards_url": "/api/v1/map/hazards.geojson?" + urlencode(point_filters),
+            "tile_url": settings.tile_url,
+            "tile_attribution": settings.tile_attribution,
+            "risk_rule": settings.risk_rule,
+            "definitions": stats.DEFINITIONS,
+        },
+    )
 
 
 @router.get("/coverage")
@@ -134,14 +196,27 @@ def coverage(
     district_id = stats.district_for(user, d.id if d else None)
     today = local_today()
     as_of = start_of_day(today + timedelta(days=1))
-    rows = {r.district_id: r for r in stats.district_stats(session, since=today, until=today,
-                                                           district_id=district_id, today=today)}
+    rows = {
+        r.district_id: r
+        for r in stats.district_stats(
+            session, since=today, until=today, district_id=district_id, today=today
+        )
+    }
     overdue: dict[int, list[dict]] = {did: [] for did in rows}
     for site, last in stats.overdue_sites(session, as_of, district_id):
         due: date | None = local_today(last + timedelta(days=site.cadence_days)) if last else None
         overdue.setdefault(site.district_id, []).append(
-            {"site": site, "last": last, "due": due, "days": (today - due).days if due else None})
-    return render(request, "dashboard/coverage.html", {
-        "user": user, "rows": list(rows.values()), "overdue": overdue, "today": today,
-        "definition": stats.DEFINITIONS["coverage"], "district_id": district_id,
-    })
+            {"site": site, "last": last, "due": due, "days": (today - due).days if due else None}
+        )
+    return render(
+        request,
+        "dashboard/coverage.html",
+        {
+            "user": user,
+            "rows": list(rows.values()),
+            "overdue": overdue,
+            "today": today,
+            "definition": stats.DEFINITIONS["coverage"],
+            "district_id": district_id,
+        },
+    )

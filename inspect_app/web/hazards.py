@@ -36,8 +36,16 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 MAX_FILES = 20
-PLAN_FIELDS = ("responsible_person", "measures", "deadline", "rectifier", "acceptor", "funds",
-               "interim_measures", "stop_production")
+PLAN_FIELDS = (
+    "responsible_person",
+    "measures",
+    "deadline",
+    "rectifier",
+    "acceptor",
+    "funds",
+    "interim_measures",
+    "stop_production",
+)
 
 
 def _int(value: str, label: str) -> int | None:
@@ -66,8 +74,16 @@ def page_filters(
     category: Annotated[str, Query(max_length=200)] = "",
 ) -> dict[str, str]:
     """The list's GET form as posted: empty fields mean 'any' (a plain form sends them all)."""
-    return {"district": district, "status": status, "grade": grade, "overdue": overdue,
-            "site": site, "since": since, "until": until, "category": category.strip()}
+    return {
+        "district": district,
+        "status": status,
+        "grade": grade,
+        "overdue": overdue,
+        "site": site,
+        "since": since,
+        "until": until,
+        "category": category.strip(),
+    }
 
 
 def to_filters(form: dict[str, str]) -> hazards.HazardFilters:
@@ -75,9 +91,14 @@ def to_filters(form: dict[str, str]) -> hazards.HazardFilters:
     if form["overdue"] not in ("", "true", "false"):
         raise Invalid(_("Unknown overdue choice."))
     return hazards.HazardFilters(
-        district_id=_int(form["district"], form["district"]), status=form["status"] or None,
-        grade=form["grade"] or None, overdue=overdue, site_id=_int(form["site"], form["site"]),
-        since=_day(form["since"]), until=_day(form["until"]), category=form["category"] or None,
+        district_id=_int(form["district"], form["district"]),
+        status=form["status"] or None,
+        grade=form["grade"] or None,
+        overdue=overdue,
+        site_id=_int(form["site"], form["site"]),
+        since=_day(form["since"]),
+        until=_day(form["until"]),
+        category=form["category"] or None,
     ).check()
 
 
@@ -92,14 +113,24 @@ def hazard_list(
     filters = to_filters(form)
     rows, total = hazards.list_hazards(session, user, filters, limit=PAGE_SIZE, offset=offset)
     city_wide = user.role in CITY_WIDE
-    site_rows, _total = sites.list_sites(session, user, district_id=filters.district_id, limit=500,
-                                         include_inactive=True)
+    site_rows, _total = sites.list_sites(
+        session, user, district_id=filters.district_id, limit=500, include_inactive=True
+    )
     query = urlencode({k: v for k, v in form.items() if v})
     ctx = {
-        "user": user, "rows": rows, "total": total, "limit": PAGE_SIZE, "offset": offset,
-        "names": hazards.hazard_context(session, rows), "today": local_today(), "form": form,
-        "districts": session.exec(select(District).order_by(District.name)).all() if city_wide else [],
-        "sites": site_rows, "base_url": "/hazards" + (f"?{query}" if query else ""),
+        "user": user,
+        "rows": rows,
+        "total": total,
+        "limit": PAGE_SIZE,
+        "offset": offset,
+        "names": hazards.hazard_context(session, rows),
+        "today": local_today(),
+        "form": form,
+        "districts": session.exec(select(District).order_by(District.name)).all()
+        if city_wide
+        else [],
+        "sites": site_rows,
+        "base_url": "/hazards" + (f"?{query}" if query else ""),
         "is_overdue": hazards.is_overdue,
     }
     # A history restore wants the whole page even though htmx asks.
@@ -115,43 +146,72 @@ def _boundary(session, district_id: int) -> dict | None:
     return mapping(shape(district.boundary).simplify(0.003, preserve_topology=True))
 
 
-def detail_context(session, settings, user: User, hazard_id: int, *, error=None,
-                   posted: FormData | None = None, photo_ids: list[int] = ()) -> dict:
+def detail_context(
+    session,
+    settings,
+    user: User,
+    hazard_id: int,
+    *,
+    error=None,
+    posted: FormData | None = None,
+    photo_ids: list[int] = (),
+) -> dict:
     detail = hazard_detail(session, user, hazard_id)
     hazard = session.get(Hazard, hazard_id)
     rectifies = [e for e in detail.events if e.action == "rectify"]
     after_ids = rectifies[-1].payload.get("photo_ids", []) if rectifies else []
-    rectified_by = hazards.rectified_by(session, hazard_id) if hazard.status == "rectified" else None
+    rectified_by = (
+        hazards.rectified_by(session, hazard_id) if hazard.status == "rectified" else None
+    )
     site = session.get(Site, hazard.site_id)
     form = dict(posted or {})
     if posted is None and detail.plan:
         form = detail.plan.model_dump()
     return {
-        "user": user, "h": detail, "site": site, "error": error,
+        "user": user,
+        "h": detail,
+        "site": site,
+        "error": error,
         "errors": (error.errors if error is not None and isinstance(error.errors, dict) else {}),
-        "form": form, "posted_photo_ids": list(photo_ids),
+        "form": form,
+        "posted_photo_ids": list(photo_ids),
         "actions": hazards.allowed_actions(hazard, user),
         "before": [p for p in detail.photos if p.kind == "finding"],
         "after": [p for p in detail.photos if p.kind == "rectification" and p.id in after_ids],
         "own_rectification": rectified_by == user.id,
         "acceptor_must_differ": settings.acceptor_must_differ,
-        "today": local_today(), "boundary": _boundary(session, hazard.district_id),
-        "tile_url": settings.tile_url, "tile_attribution": settings.tile_attribution,
+        "today": local_today(),
+        "boundary": _boundary(session, hazard.district_id),
+        "tile_url": settings.tile_url,
+        "tile_attribution": settings.tile_attribution,
     }
 
 
 @router.get("/hazards/{hazard_id}")
-def hazard_page(hazard_id: int, request: Request, session: SessionDep, settings: SettingsDep,
-                user: CurrentUser):
-    return render(request, "hazards/detail.html", detail_context(session, settings, user, hazard_id),
-                  block="hazard")
+def hazard_page(
+    hazard_id: int, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
+):
+    return render(
+        request,
+        "hazards/detail.html",
+        detail_context(session, settings, user, hazard_id),
+        block="hazard",
+    )
 
 
 FormDep = form_dependency(MAX_FILES, max_fields=100)
 
 
-def _act(request: Request, session, settings, user: User, hazard_id: int, form: FormData,
-         step: Callable[[int | None], object], photo_ids: list[int] = ()):
+def _act(
+    request: Request,
+    session,
+    settings,
+    user: User,
+    hazard_id: int,
+    form: FormData,
+    step: Callable[[int | None], object],
+    photo_ids: list[int] = (),
+):
     """Run one transition; answer with the block (htmx), a redirect, or the page with the reason.
 
     photo_ids: photos already stored for a refused rectification, offered again with the form.
@@ -162,58 +222,140 @@ def _act(request: Request, session, settings, user: User, hazard_id: int, form: 
     except NotFound:
         raise
     except DomainError as exc:
-        ctx = detail_context(session, settings, user, hazard_id, error=exc, posted=form, photo_ids=photo_ids)
-        return render(request, "hazards/detail.html", ctx, block="hazard",
-                      status_code=200 if is_htmx(request) else exc.status_code)
+        ctx = detail_context(
+            session, settings, user, hazard_id, error=exc, posted=form, photo_ids=photo_ids
+        )
+        return render(
+            request,
+            "hazards/detail.html",
+            ctx,
+            block="hazard",
+            status_code=200 if is_htmx(request) else exc.status_code,
+        )
     if is_htmx(request):
-        return render(request, "hazards/detail.html", detail_context(session, settings, user, hazard_id),
-                      block="hazard")
+        return render(
+            request,
+            "hazards/detail.html",
+            detail_context(session, settings, user, hazard_id),
+            block="hazard",
+        )
     return RedirectResponse(f"/hazards/{hazard_id}", status_code=303)
 
 
 @router.post("/hazards/{hazard_id}/plan")
-def plan(hazard_id: int, request: Request, session: SessionDep, settings: SettingsDep,
-         user: CurrentUser, form: FormDep):
+def plan(
+    hazard_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    form: FormDep,
+):
     stop = {"yes": True, "no": False}.get(form.get("stop_production", ""))
     fields = {name: form.get(name, "") for name in PLAN_FIELDS if name != "stop_production"}
-    return _act(request, session, settings, user, hazard_id, form, lambda version: hazards.set_plan(
-        session, user, hazard_id, stop_production=stop, settings=settings, expected_version=version, **fields))
+    return _act(
+        request,
+        session,
+        settings,
+        user,
+        hazard_id,
+        form,
+        lambda version: hazards.set_plan(
+            session,
+            user,
+            hazard_id,
+            stop_production=stop,
+            settings=settings,
+            expected_version=version,
+            **fields,
+        ),
+    )
 
 
 @router.post("/hazards/{hazard_id}/rectify")
-def rectify(hazard_id: int, request: Request, session: SessionDep, settings: SettingsDep,
-            user: CurrentUser, form: FormDep):
+def rectify(
+    hazard_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    form: FormDep,
+):
     """Photos come as ids (uploaded by the page's script) or, without JavaScript, as files."""
     ids = [int(i) for i in form.getlist("photo_ids") if str(i).isdigit()]
 
     def step(version):
-        hazards.get_hazard(session, user, hazard_id)  # nothing is stored for a hazard one may not see
+        hazards.get_hazard(
+            session, user, hazard_id
+        )  # nothing is stored for a hazard one may not see
         for upload in form.getlist("files"):
             if isinstance(upload, UploadFile) and upload.filename:
-                ids.append(photos.ingest(session, settings, user, upload.file, upload.filename,
-                                         upload.content_type).id)
-        hazards.rectify(session, user, hazard_id, note=form.get("note", ""), photo_ids=ids,
-                        expected_version=version)
+                ids.append(
+                    photos.ingest(
+                        session, settings, user, upload.file, upload.filename, upload.content_type
+                    ).id
+                )
+        hazards.rectify(
+            session,
+            user,
+            hazard_id,
+            note=form.get("note", ""),
+            photo_ids=ids,
+            expected_version=version,
+        )
 
     return _act(request, session, settings, user, hazard_id, form, step, photo_ids=ids)
 
 
 @router.post("/hazards/{hazard_id}/accept")
-def accept(hazard_id: int, request: Request, session: SessionDep, settings: SettingsDep,
-           user: CurrentUser, form: FormDep):
-    return _act(request, session, settings, user, hazard_id, form, lambda version: hazards.accept(
-        session, user, hazard_id, settings=settings, expected_version=version))
+def accept(
+    hazard_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    form: FormDep,
+):
+    return _act(
+        request,
+        session,
+        settings,
+        user,
+        hazard_id,
+        form,
+        lambda version: hazards.accept(
+            session, user, hazard_id, settings=settings, expected_version=version
+        ),
+    )
 
 
 @router.post("/hazards/{hazard_id}/reject")
-def reject(hazard_id: int, request: Request, session: SessionDep, settings: SettingsDep,
-           user: CurrentUser, form: FormDep):
-    return _act(request, session, settings, user, hazard_id, form, lambda version: hazards.reject(
-        session, user, hazard_id, reason=form.get("reason", ""), expected_version=version))
+def reject(
+    hazard_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    form: FormDep,
+):
+    return _act(
+        request,
+        session,
+        settings,
+        user,
+        hazard_id,
+        form,
+        lambda version: hazards.reject(
+            session, user, hazard_id, reason=form.get("reason", ""), expected_version=version
+        ),
+    )
 
 
 @router.get("/hazards/{hazard_id}/notice.pdf")
 def notice_pdf(hazard_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser):
     content = notices.rectification_notice(session, settings, user, hazard_id)
-    return Response(content, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="notice-{hazard_id}.pdf"'})
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="notice-{hazard_id}.pdf"'},
+    )

@@ -61,18 +61,34 @@ def overlay(v: inspections.InspectionView, posted: list[dict]) -> None:
     for row in v.rows:
         p = by_item.get(row.item.id)
         if p is not None:
-            row.answer = Answer(inspection_id=v.inspection.id, item_id=row.item.id,
-                                **{k: p[k] for k in ("result", "value", "note", "hazard_grade", "hazard_description")})
+            row.answer = Answer(
+                inspection_id=v.inspection.id,
+                item_id=row.item.id,
+                **{
+                    k: p[k]
+                    for k in ("result", "value", "note", "hazard_grade", "hazard_description")
+                },
+            )
             row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
 
 
-def page(request: Request, v: inspections.InspectionView, section: str | None, *, errors=None,
-         problems: bool = False, status_code: int = 200):
+def page(
+    request: Request,
+    v: inspections.InspectionView,
+    section: str | None,
+    *,
+    errors=None,
+    problems: bool = False,
+    status_code: int = 200,
+):
     current = v.section_of(section)
     keys = [s.section.key for s in v.sections]
     position = keys.index(current.section.key)
     ctx = {
-        "v": v, "current": current, "errors": errors or {}, "problems": problems,
+        "v": v,
+        "current": current,
+        "errors": errors or {},
+        "problems": problems,
         "next_key": keys[position + 1] if position + 1 < len(keys) else None,
         "prev_key": keys[position - 1] if position > 0 else None,
     }
@@ -85,40 +101,66 @@ def page(request: Request, v: inspections.InspectionView, section: str | None, *
 @router.get("/inspections")
 def home(request: Request, session: SessionDep, user: InspectorUser):
     drafts, _ = inspections.list_inspections(session, user, status=InspectionStatus.draft, limit=50)
-    recent, total = inspections.list_inspections(session, user, status=InspectionStatus.submitted, limit=20)
-    return render(request, "inspections/home.html", {
-        "drafts": [inspections.view(session, i) for i in drafts],
-        "recent": [inspections.view(session, i) for i in recent], "submitted_total": total,
-    })
+    recent, total = inspections.list_inspections(
+        session, user, status=InspectionStatus.submitted, limit=20
+    )
+    return render(
+        request,
+        "inspections/home.html",
+        {
+            "drafts": [inspections.view(session, i) for i in drafts],
+            "recent": [inspections.view(session, i) for i in recent],
+            "submitted_total": total,
+        },
+    )
 
 
 @router.get("/inspections/new")
 def new(
-    request: Request, session: SessionDep, user: InspectorUser,
+    request: Request,
+    session: SessionDep,
+    user: InspectorUser,
     q: Annotated[str, Query(max_length=100)] = "",
-    lat: str | None = None, lon: str | None = None,
+    lat: str | None = None,
+    lon: str | None = None,
     site_id: int | None = None,
 ):
     lat_f, lon_f = _float(lat), _float(lon)
     near = lat_f is not None and lon_f is not None
     templates = checklists.published_templates(session)
-    return render(request, "inspections/new.html", {
-        "q": q, "lat": lat_f if near else None, "lon": lon_f if near else None, "site_id": site_id,
-        "sites": inspections.pick_sites(session, user, q=q, lat=lat_f, lon=lon_f),
-        "templates": templates, "client_uuid": str(uuid.uuid4()),
-    }, block="sites")
+    return render(
+        request,
+        "inspections/new.html",
+        {
+            "q": q,
+            "lat": lat_f if near else None,
+            "lon": lon_f if near else None,
+            "site_id": site_id,
+            "sites": inspections.pick_sites(session, user, q=q, lat=lat_f, lon=lon_f),
+            "templates": templates,
+            "client_uuid": str(uuid.uuid4()),
+        },
+        block="sites",
+    )
 
 
 @router.post("/inspections/new")
 def start(
-    session: SessionDep, user: InspectorUser,
-    site_id: Annotated[int, Form()], template_id: Annotated[int, Form()],
+    session: SessionDep,
+    user: InspectorUser,
+    site_id: Annotated[int, Form()],
+    template_id: Annotated[int, Form()],
     client_uuid: Annotated[str, Form(max_length=64)] = "",
-    lat: Annotated[str, Form()] = "", lon: Annotated[str, Form()] = "",
+    lat: Annotated[str, Form()] = "",
+    lon: Annotated[str, Form()] = "",
 ):
     point = (_float(lat), _float(lon))
     inspection = inspections.start_draft(
-        session, user, site_id, template_id, client_uuid or str(uuid.uuid4()),
+        session,
+        user,
+        site_id,
+        template_id,
+        client_uuid or str(uuid.uuid4()),
         location=point if None not in point else None,
     )
     return RedirectResponse(f"/inspections/{inspection.id}", status_code=303)
@@ -128,8 +170,13 @@ def start(
 
 
 @router.get("/inspections/{inspection_id}")
-def show(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser,
-         section: Annotated[str | None, Query(max_length=64)] = None):
+def show(
+    request: Request,
+    inspection_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    section: Annotated[str | None, Query(max_length=64)] = None,
+):
     inspection = inspections.get_inspection(session, user, inspection_id)
     if inspection.status != InspectionStatus.draft or inspection.inspector_id != user.id:
         return RedirectResponse(f"/inspections/{inspection_id}/record", status_code=303)
@@ -137,8 +184,14 @@ def show(request: Request, inspection_id: int, session: SessionDep, user: Curren
 
 
 @router.post("/inspections/{inspection_id}/answers/{item_id}")
-def save_one(request: Request, inspection_id: int, item_id: int, form: FormDep, session: SessionDep,
-             user: CurrentUser):
+def save_one(
+    request: Request,
+    inspection_id: int,
+    item_id: int,
+    form: FormDep,
+    session: SessionDep,
+    user: CurrentUser,
+):
     """One answer as it is given (htmx): returns the item's status and the section progress."""
     posted = answer_from_form(form, item_id)
     errors, status_code = {}, 200
@@ -157,11 +210,24 @@ def save_one(request: Request, inspection_id: int, item_id: int, form: FormDep, 
     if not is_htmx(request):
         if errors:
             return page(request, v, current.section.key, errors=errors, status_code=status_code)
-        return RedirectResponse(f"/inspections/{inspection_id}?section={current.section.key}#item-{item_id}",
-                                status_code=303)
-    return render(request, "inspections/show.html",
-                  {"v": v, "current": current, "row": row, "errors": errors, "oob": True, "saved": not errors},
-                  block="item_status", status_code=status_code)
+        return RedirectResponse(
+            f"/inspections/{inspection_id}?section={current.section.key}#item-{item_id}",
+            status_code=303,
+        )
+    return render(
+        request,
+        "inspections/show.html",
+        {
+            "v": v,
+            "current": current,
+            "row": row,
+            "errors": errors,
+            "oob": True,
+            "saved": not errors,
+        },
+        block="item_status",
+        status_code=status_code,
+    )
 
 
 def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[list[dict], dict]:
@@ -178,8 +244,15 @@ def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[li
 
 
 @router.post("/inspections/{inspection_id}/answers/{item_id}/photos")
-def add_photos(request: Request, inspection_id: int, item_id: int, form: FormDep, session: SessionDep,
-               settings: SettingsDep, user: CurrentUser):
+def add_photos(
+    request: Request,
+    inspection_id: int,
+    item_id: int,
+    form: FormDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+):
     """Photos sent by the plain form (without JavaScript), added to the item's answer."""
     v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
     row = next((r for r in v.rows if r.item.id == item_id), None)
@@ -190,27 +263,45 @@ def add_photos(request: Request, inspection_id: int, item_id: int, form: FormDep
     for upload in form.getlist("file"):
         if isinstance(upload, UploadFile) and upload.filename:
             try:
-                new_ids.append(photos.ingest(session, settings, user, upload.file, upload.filename,
-                                             upload.content_type).id)
+                new_ids.append(
+                    photos.ingest(
+                        session, settings, user, upload.file, upload.filename, upload.content_type
+                    ).id
+                )
             except DomainError as exc:
                 errors.append(str(exc.message))
     if new_ids:
         a = row.answer
         inspections.save_answer(
-            session, user, inspection_id, item_id, result=a.result if a else None, value=a.value if a else None,
-            note=a.note if a else "", hazard_grade=a.hazard_grade if a else None,
-            hazard_description=a.hazard_description if a else "", photo_ids=[*row.photo_ids, *new_ids],
+            session,
+            user,
+            inspection_id,
+            item_id,
+            result=a.result if a else None,
+            value=a.value if a else None,
+            note=a.note if a else "",
+            hazard_grade=a.hazard_grade if a else None,
+            hazard_description=a.hazard_description if a else "",
+            photo_ids=[*row.photo_ids, *new_ids],
         )
     section = next(s.section.key for s in v.sections if row in s.rows)
     if errors:
         v = inspections.view(session, v.inspection)
         return page(request, v, section, errors={item_id: errors}, status_code=422)
-    return RedirectResponse(f"/inspections/{inspection_id}?section={section}#item-{item_id}", status_code=303)
+    return RedirectResponse(
+        f"/inspections/{inspection_id}?section={section}#item-{item_id}", status_code=303
+    )
 
 
 @router.post("/inspections/{inspection_id}/sections/{key}")
-def save_section(request: Request, inspection_id: int, key: str, form: FormDep, session: SessionDep,
-                 user: CurrentUser):
+def save_section(
+    request: Request,
+    inspection_id: int,
+    key: str,
+    form: FormDep,
+    session: SessionDep,
+    user: CurrentUser,
+):
     """The plain form's save: stores the section, then goes to the section asked for."""
     posted, errors = _save_section(session, user, inspection_id, form)
     v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
@@ -222,7 +313,9 @@ def save_section(request: Request, inspection_id: int, key: str, form: FormDep, 
 
 
 @router.post("/inspections/{inspection_id}/submit")
-def submit(request: Request, inspection_id: int, form: FormDep, session: SessionDep, user: CurrentUser):
+def submit(
+    request: Request, inspection_id: int, form: FormDep, session: SessionDep, user: CurrentUser
+):
     """Save what the form carries, then submit; what is missing is shown in place (422)."""
     inspection = inspections.get_inspection(session, user, inspection_id)
     if inspection.status == InspectionStatus.submitted:  # a double tap: show the first result
@@ -243,13 +336,25 @@ def submit(request: Request, inspection_id: int, form: FormDep, session: Session
 
 
 @router.post("/inspections/{inspection_id}/signature")
-def signature(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser,
-              photo_id: Annotated[str, Form()] = ""):
+def signature(
+    request: Request,
+    inspection_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    photo_id: Annotated[str, Form()] = "",
+):
     """Keep (or with no photo_id, remove) the site representative's drawn signature."""
-    inspection = inspections.set_signature(session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None)
+    inspection = inspections.set_signature(
+        session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None
+    )
     if not is_htmx(request):
         return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
-    return render(request, "inspections/show.html", {"v": inspections.view(session, inspection)}, block="signature")
+    return render(
+        request,
+        "inspections/show.html",
+        {"v": inspections.view(session, inspection)},
+        block="signature",
+    )
 
 
 # --- after submitting ----------------------------------------------------------------------

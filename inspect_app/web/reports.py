@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -25,7 +25,8 @@ def export_csv(session: SessionDep, user: CurrentUser, filters: FiltersDep):
     """Streamed: rows are read in batches while the response is sent (the session lives until it ends)."""
     rows = exports.hazard_rows(session, user, filters)
     return StreamingResponse(
-        exports.csv_chunks(rows), media_type="text/csv; charset=utf-8",
+        exports.csv_chunks(rows),
+        media_type="text/csv; charset=utf-8",
         headers=_attachment(f"hazards-{local_today():%Y%m%d}.csv"),
     )
 
@@ -52,7 +53,7 @@ def weekly_form(
     session: SessionDep,
     user: OfficerUser,
     week: Annotated[str, Query(max_length=10)],
-    district: Annotated[Optional[str], Query(max_length=100)] = None,
+    district: Annotated[str | None, Query(max_length=100)] = None,
 ):
     """The no-JavaScript form on /reports: checks the choice and redirects to the PDF's address."""
     target = reports.check_request(session, user, week, district)
@@ -66,7 +67,7 @@ def weekly_pdf(
     session: SessionDep,
     settings: SettingsDep,
     user: OfficerUser,
-    district: Annotated[Optional[str], Query(max_length=100)] = None,
+    district: Annotated[str | None, Query(max_length=100)] = None,
 ):
     target = reports.check_request(session, user, week, district)
     content, stored = reports.weekly_report(session, settings, target, user=user)
@@ -80,7 +81,11 @@ def weekly_pdf(
 def archived_pdf(report_id: int, session: SessionDep, settings: SettingsDep, user: OfficerUser):
     """A stored report exactly as it was made (also earlier versions of a week)."""
     stored, content = reports.archived(session, settings, user, report_id)
-    return Response(content, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{reports.stored_filename(session, stored)}"',
-        "ETag": f'"{stored.sha256}"',
-    })
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{reports.stored_filename(session, stored)}"',
+            "ETag": f'"{stored.sha256}"',
+        },
+    )

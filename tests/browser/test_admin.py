@@ -35,8 +35,9 @@ def add_item(page, **fields) -> None:
     page.wait_for_url(re.compile(r"/admin/templates/\d+(#item-\d+)?$"))
 
 
-def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(live_server, browser, phone, make_user,
-                                                                       region, session):
+def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(
+    live_server, browser, phone, make_user, region, session
+):
     admin = make_user("admin")
     inspector = make_user("inspector")
     laptop = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
@@ -57,7 +58,14 @@ def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(live_ser
     expect(laptop.locator("section.section h2")).to_contain_text("疏散与器材")
 
     add_item(laptop, prompt_zh="安全出口畅通无堵塞", grade="major", basis="消防法 第二十八条")
-    add_item(laptop, prompt_zh="灭火器压力", response_type="number", min_value="0.8", max_value="1.2", unit="MPa")
+    add_item(
+        laptop,
+        prompt_zh="灭火器压力",
+        response_type="number",
+        min_value="0.8",
+        max_value="1.2",
+        unit="MPa",
+    )
     # The number item moves up, with the up button (htmx).
     items = laptop.locator("ol.items > li")
     expect(items).to_have_count(2)
@@ -74,8 +82,14 @@ def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(live_ser
     version = checklists.latest_published(session, template_id)
     assert version is not None and version.version == 1 and version.published_by == admin.id
     api = laptop.request.get(f"{live_server}/api/v1/templates/{template_id}").json()
-    assert [i["prompt_zh"] for i in api["sections"][0]["items"]] == ["灭火器压力", "安全出口畅通无堵塞"]
-    assert session.exec(select(AuditLog).where(AuditLog.action == "template.publish")).first().actor_id == admin.id
+    assert [i["prompt_zh"] for i in api["sections"][0]["items"]] == [
+        "灭火器压力",
+        "安全出口畅通无堵塞",
+    ]
+    assert (
+        session.exec(select(AuditLog).where(AuditLog.action == "template.publish")).first().actor_id
+        == admin.id
+    )
     laptop.context.close()
 
     # The inspector fills the new checklist on a phone.
@@ -108,8 +122,9 @@ def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(live_ser
     assert session.get(TemplateVersion, version.id).status == "published"
 
 
-def test_admin_taps_a_site_location_and_uploads_a_spreadsheet(live_server, browser, make_user, region, session,
-                                                              tmp_path):
+def test_admin_taps_a_site_location_and_uploads_a_spreadsheet(
+    live_server, browser, make_user, region, session, tmp_path
+):
     """The map sets lat/lon; an upload form posts the spreadsheet and shows every problem."""
     from inspect_app.models import Site
     from tests.test_admin_templates import GOOD_ROW, workbook_bytes

@@ -54,8 +54,9 @@ def answer_section(page, result: str = "pass") -> None:
             group.locator(".item-status .saved").wait_for()
 
 
-def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone, make_user, session, region,
-                                                           tmp_path):
+def test_inspector_fills_a_checklist_with_a_photo_and_submits(
+    live_server, phone, make_user, session, region, tmp_path
+):
     user = make_user("inspector")
     phone.context.grant_permissions(["geolocation"], origin=live_server)
     phone.context.set_geolocation({"latitude": GPS[0], "longitude": GPS[1]})
@@ -100,7 +101,9 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone
     extinguisher = phone.locator("fieldset.item").first
     extinguisher.locator("label:has(input[value=fail])").tap()
     extinguisher.locator(".item-status .saved").wait_for()
-    extinguisher.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_0001.jpg")))
+    extinguisher.locator("input[type=file]").set_input_files(
+        str(camera_jpeg(tmp_path / "IMG_0001.jpg"))
+    )
     extinguisher.locator("figure[data-photo] img").wait_for()
     idle(phone)
     extinguisher.locator(".item-status .saved").wait_for()
@@ -113,7 +116,10 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone
     phone.reload()
     assert phone.locator("fieldset.item").first.locator("input[value=fail]").is_checked()
     assert phone.locator("fieldset.item").first.locator("figure[data-photo] img").count() == 1
-    assert all(g.locator("input[value=pass]").is_checked() for g in phone.locator("fieldset.item").all()[1:])
+    assert all(
+        g.locator("input[value=pass]").is_checked()
+        for g in phone.locator("fieldset.item").all()[1:]
+    )
     phone.goto(f"{live_server}/inspections/{inspection.id}")
     assert phone.locator("textarea[name^=description]").nth(3).input_value() == "台账缺少十月记录"
     assert phone.locator("input[name^=note]").nth(3).input_value() == "已告知负责人"
@@ -162,7 +168,10 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(live_server, phone
     shot(phone, "08-done")
     assert phone.locator(".list li").count() == 2
     hazards = session.exec(select(Hazard).order_by(Hazard.id)).all()
-    assert [h.description for h in hazards] == ["台账缺少十月记录", "灭火器配置数量足够且在有效期内"]
+    assert [h.description for h in hazards] == [
+        "台账缺少十月记录",
+        "灭火器配置数量足够且在有效期内",
+    ]
     assert session.exec(select(HazardPhoto)).one().photo_id == photo.id
     assert len(session.exec(select(Answer)).all()) == 27  # every item of the routine checklist
 
@@ -180,20 +189,27 @@ def test_main_pages_fit_360_and_1280(live_server, browser, make_user, region, se
     from tests.conftest import PASSWORD  # noqa: F401  (sign_in uses it)
 
     user = make_user("inspector")
-    draft = inspections.start_draft(session, user, region["sites"][0].id, region["template_id"], "shots-1")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "shots-1"
+    )
     for width in (360, 1280):
         context = browser.new_context(viewport={"width": width, "height": 800})
         page = context.new_page()
         sign_in(page, live_server, user.username)
-        for name, path in (("home", "/inspections"), ("new", "/inspections/new"),
-                           ("fill", f"/inspections/{draft.id}?section=electrical")):
+        for name, path in (
+            ("home", "/inspections"),
+            ("new", "/inspections/new"),
+            ("fill", f"/inspections/{draft.id}?section=electrical"),
+        ):
             page.goto(live_server + path)
             no_horizontal_scroll(page)
             shot(page, f"{name}-{width}")
         context.close()
 
 
-def test_without_javascript_the_forms_still_work(live_server, browser, make_user, region, session, tmp_path):
+def test_without_javascript_the_forms_still_work(
+    live_server, browser, make_user, region, session, tmp_path
+):
     """No script at all: search, start, answer a section, move on, submit and see what is missing."""
     from tests.browser.conftest import PHONE
 
@@ -214,13 +230,22 @@ def test_without_javascript_the_forms_still_work(live_server, browser, make_user
         page.click("button[name=go]")
         page.wait_for_url("**section=fire")
         assert len(session.exec(select(Answer)).all()) == 4
-        assert page.locator("#progress a", has_text="安全生产责任").locator("small").inner_text() == "4/4"
+        assert (
+            page.locator("#progress a", has_text="安全生产责任").locator("small").inner_text()
+            == "4/4"
+        )
         page.locator("fieldset.item").first.locator("label:has(input[value=fail])").click()
-        assert page.locator("fieldset.item").first.locator(".fail-details").is_visible()  # CSS alone
+        assert (
+            page.locator("fieldset.item").first.locator(".fail-details").is_visible()
+        )  # CSS alone
         page.click("button[name=go]")  # keep the "fail" before the photo form reloads the page
-        page.goto(f"{live_server}/inspections/{session.exec(select(Inspection)).one().id}?section=fire")
+        page.goto(
+            f"{live_server}/inspections/{session.exec(select(Inspection)).one().id}?section=fire"
+        )
         first = page.locator("fieldset.item").first
-        first.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_0002.jpg")))
+        first.locator("input[type=file]").set_input_files(
+            str(camera_jpeg(tmp_path / "IMG_0002.jpg"))
+        )
         first.locator("button.no-js").click()
         page.locator("fieldset.item").first.locator("figure[data-photo] img").wait_for()
         assert page.locator("fieldset.item").first.locator("input[value=fail]").is_checked()
@@ -233,12 +258,16 @@ def test_without_javascript_the_forms_still_work(live_server, browser, make_user
         context.close()
 
 
-def test_an_answer_given_offline_is_sent_on_the_next_visit(live_server, phone, make_user, region, session):
+def test_an_answer_given_offline_is_sent_on_the_next_visit(
+    live_server, phone, make_user, region, session
+):
     """The network drops, the answer waits in the phone; the page is closed; next time it is sent."""
     from inspect_app.domain import inspections
 
     user = make_user("inspector")
-    draft = inspections.start_draft(session, user, region["sites"][0].id, region["template_id"], "offline-1")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "offline-1"
+    )
     sign_in(phone, live_server, user.username)
     phone.goto(f"{live_server}/inspections/{draft.id}")
     phone.context.set_offline(True)

@@ -19,22 +19,41 @@ def jpeg() -> bytes:
     return buf.getvalue()
 
 
-def test_filter_to_major_hazards_and_open_a_popup(live_server, phone, session, settings, region, make_user):
+def test_filter_to_major_hazards_and_open_a_popup(
+    live_server, phone, session, settings, region, make_user
+):
     inspector = make_user("inspector")
     photo = photos.ingest_bytes(session, settings, inspector, jpeg())
     z1, _z2, h1 = region["sites"]
-    major = hz.create_hazard(session, reporter=inspector, site=z1, grade="major", description="储罐泄漏",
-                             photo_ids=[photo.id], lat=z1.lat, lon=z1.lon)
+    major = hz.create_hazard(
+        session,
+        reporter=inspector,
+        site=z1,
+        grade="major",
+        description="储罐泄漏",
+        photo_ids=[photo.id],
+        lat=z1.lat,
+        lon=z1.lon,
+    )
     for n in range(4):
-        hz.create_hazard(session, reporter=inspector, site=h1, grade="general", description=f"通道堵塞{n}",
-                         lat=h1.lat + n * 0.001, lon=h1.lon)
+        hz.create_hazard(
+            session,
+            reporter=inspector,
+            site=h1,
+            grade="general",
+            description=f"通道堵塞{n}",
+            lat=h1.lat + n * 0.001,
+            lon=h1.lon,
+        )
     session.commit()
     office = make_user("office")
     sign_in(phone, live_server, office.username)
 
     phone.goto(f"{live_server}/map")
     phone.wait_for_selector("path.hazard-point")
-    assert phone.locator("path.leaflet-interactive").count() >= 2 + 5  # two districts + five hazards
+    assert (
+        phone.locator("path.leaflet-interactive").count() >= 2 + 5
+    )  # two districts + five hazards
     expect(phone.locator("#map-status")).to_have_text(re.compile(r"^5 "))
 
     phone.select_option("select[name=grade]", "major")

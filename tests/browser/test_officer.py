@@ -23,7 +23,9 @@ def shoot(page, name: str) -> None:
         page.set_viewport_size({"width": width, "height": 844})
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(300)  # let the map follow the new size before the picture
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways at {width}"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (
+            f"{name} scrolls sideways at {width}"
+        )
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
 
@@ -39,14 +41,24 @@ def rectify(page, tmp_path: Path, note: str, color: str) -> None:
     page.wait_for_selector(".hz-reject")
 
 
-def test_officer_closes_the_loop_on_a_phone(live_server, phone, make_user, region, session, settings, tmp_path):
+def test_officer_closes_the_loop_on_a_phone(
+    live_server, phone, make_user, region, session, settings, tmp_path
+):
     officer = make_user("officer")
     inspector = make_user("inspector")
     site = region["sites"][0]
     finding = photos.ingest_bytes(session, settings, inspector, jpeg("orange", (800, 600)))
-    hazard = hazards.create_hazard(session, reporter=inspector, site=site, grade="major", category="消防安全",
-                                   description="消防通道堵塞，灭火器过期", photo_ids=[finding.id],
-                                   lat=site.lat, lon=site.lon)
+    hazard = hazards.create_hazard(
+        session,
+        reporter=inspector,
+        site=site,
+        grade="major",
+        category="消防安全",
+        description="消防通道堵塞，灭火器过期",
+        photo_ids=[finding.id],
+        lat=site.lat,
+        lon=site.lon,
+    )
     session.commit()
 
     sign_in(phone, live_server, officer.username)
@@ -54,7 +66,9 @@ def test_officer_closes_the_loop_on_a_phone(live_server, phone, make_user, regio
     shoot(phone, "list")
     phone.click(f"a[href='/hazards/{hazard.id}']")
     phone.wait_for_selector("#plan-form")
-    phone.wait_for_selector("#hazard-map.leaflet-container path")  # the pin (and district outline) drawn
+    phone.wait_for_selector(
+        "#hazard-map.leaflet-container path"
+    )  # the pin (and district outline) drawn
     shoot(phone, "detail-reported")
     phone.evaluate("window.__sameDocument = true")
 
@@ -83,7 +97,9 @@ def test_officer_closes_the_loop_on_a_phone(live_server, phone, make_user, regio
     phone.wait_for_selector("#hazard .status-accepted")
     assert phone.evaluate("window.__sameDocument === true"), "a step reloaded the whole page"
     assert phone.locator(".timeline > li").count() == 6
-    assert phone.locator(".before-after .photos img").count() == 2  # the finding, and the latest after-photo
+    assert (
+        phone.locator(".before-after .photos img").count() == 2
+    )  # the finding, and the latest after-photo
     assert phone.locator("#rectify-form, #plan-form, .hz-accept").count() == 0
     shoot(phone, "detail-accepted")
 

@@ -11,8 +11,9 @@ def test_office_downloads_a_weekly_report_on_a_phone(live_server, phone, make_us
     assert phone.locator("h1").inner_text() == "周报"
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     phone.select_option("select[name=week]", LAST_WEEK.label)
-    with phone.expect_response(lambda r: r.url.endswith(f"/reports/weekly/{LAST_WEEK.label}.pdf"),
-                               timeout=60_000) as info:
+    with phone.expect_response(
+        lambda r: r.url.endswith(f"/reports/weekly/{LAST_WEEK.label}.pdf"), timeout=60_000
+    ) as info:
         phone.click("form.report-form button")
     response = info.value
     assert response.status == 200 and response.header_value("content-type") == "application/pdf"
