@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.transactions import user_action
@@ -50,3 +50,19 @@ def test_routes_and_the_command_line_never_commit_or_roll_back():
             ):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.func.attr}()")
     assert offenders == [], "call a domain action instead: " + ", ".join(offenders)
+
+
+@user_action
+def _refuse_at_once(session, name: str) -> None:
+    raise Invalid(f"no {name}")
+
+
+def test_a_refusal_before_any_change_leaves_loaded_objects_usable(engine):
+    """The error page reads the signed-in user after the request's session closed."""
+    with Session(engine, expire_on_commit=False) as session:
+        session.add(District(name="甲区", code="D1"))
+        session.commit()
+        district = session.exec(select(District)).one()
+        with pytest.raises(Invalid):
+            _refuse_at_once(session, "乙区")
+    assert district.name == "甲区"
