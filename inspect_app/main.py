@@ -169,7 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     templates.env.globals["timezone"] = settings.timezone
-    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.shared_storage:  # object storage: nothing of ours on this server's disk
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
