@@ -37,7 +37,8 @@ from inspect_app.config import Settings
 from inspect_app.db import make_engine, session_for, upgrade
 from inspect_app.domain import checklists, geo
 from inspect_app.models import District, Site, TemplateItem, User
-from tests.reliability import Server, _password_hash, api_token, jpeg_bytes
+from tests.factories import jpeg_bytes, password_hash
+from tests.reliability import Server, api_token
 
 DATA = ROOT / "inspect_app" / "data"
 SITES_PER_DISTRICT = 5
@@ -77,7 +78,7 @@ def prepare(
             user = User(
                 username=f"load{n}",
                 display_name=f"检查员{n}",
-                password_hash=_password_hash(),
+                password_hash=password_hash(),
                 role="inspector",
                 district_id=district.id,
             )

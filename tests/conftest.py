@@ -8,9 +8,7 @@ database per run (and per xdist worker) on that server and drops it afterwards.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -22,18 +20,15 @@ from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel
 
 from inspect_app import security
 from inspect_app.config import Settings
 from inspect_app.db import make_engine, upgrade
-from inspect_app.domain import accounts, checklists, geo
 from inspect_app.main import create_app
-from inspect_app.models import District, Site
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "inspect_app" / "data"
-PASSWORD = "correct horse battery"
+from tests import factories
+from tests.clients import login
+from tests.factories import PASSWORD
 
 
 def pytest_configure(config):
@@ -136,58 +131,10 @@ def client(app) -> Iterator[TestClient]:
         yield c
 
 
-def load_districts(session: Session, names: tuple[str, ...] | None = None) -> None:
-    data = json.loads((DATA / "hengyang_districts.geojson").read_text(encoding="utf-8"))
-    if names:
-        data["features"] = [f for f in data["features"] if f["properties"]["name"] in names]
-    geo.import_districts(session, data)
-
-
 @pytest.fixture
 def region(session):
     """Two districts with real boundaries, three sites, the routine checklist."""
-    load_districts(session, ("蒸湘区", "珠晖区"))
-    districts = {d.name: d for d in session.exec(select(District)).all()}
-    z, h = districts["蒸湘区"], districts["珠晖区"]
-    sites = [
-        Site(
-            name="蒸湘化工仓库",
-            address="蒸湘区长丰大道1号",
-            district_id=z.id,
-            risk_class="A",
-            cadence_days=30,
-            lat=26.8968,
-            lon=112.5719,
-        ),
-        Site(
-            name="蒸湘超市",
-            address="蒸湘区华新开发区",
-            district_id=z.id,
-            risk_class="C",
-            cadence_days=90,
-            lat=26.9001,
-            lon=112.5702,
-        ),
-        Site(
-            name="珠晖机械厂",
-            address="珠晖区东风路",
-            district_id=h.id,
-            risk_class="B",
-            cadence_days=60,
-            lat=26.8984,
-            lon=112.6150,
-        ),
-    ]
-    for s in sites:
-        session.add(s)
-    session.commit()
-    version = checklists.import_yaml_file(session, DATA / "routine-checklist.yaml")
-    return {
-        "districts": districts,
-        "sites": sites,
-        "template_version": version,
-        "template_id": version.template_id,
-    }
+    return factories.region(session)
 
 
 @pytest.fixture
@@ -196,36 +143,15 @@ def make_user(session, region):
     counter = iter(range(1, 10_000))
 
     def _make(role: str, district: str | None = None, username: str | None = None):
-        if district is None and role in ("inspector", "officer"):
-            district = "蒸湘区"
-        name = username or f"{role}{next(counter)}"
-        return accounts.create_user(session, name, PASSWORD, role, district)
+        return factories.user(session, role, district, username or f"{role}{next(counter)}")
 
     return _make
 
 
-def form_token(html: str) -> str:
-    """The CSRF token a page's form carries, as a browser would submit it."""
-    match = re.search(r'name="csrftoken" value="([^"]+)"', html)
-    assert match, "the page has no form with a CSRF token"
-    return match.group(1)
-
-
-def login(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
-    page = client.get("/login")
-    assert page.status_code == 200
-    r = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": password,
-            "csrftoken": form_token(page.text),
-            "next": "/",
-        },
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    return client
+@pytest.fixture
+def week_data(session, settings, region, make_user):
+    """Hazards and an inspection in the last-but-one week (factories.week_of_hazards)."""
+    return factories.week_of_hazards(session, settings, region, make_user("inspector"))
 
 
 @pytest.fixture
@@ -262,10 +188,3 @@ def api_as(app, make_user):
     yield _api
     for c in clients:
         c.close()
-
-
-def csrf(c: TestClient) -> dict[str, str]:
-    """The CSRF header htmx sends (from the cookie the pages set)."""
-    if not c.cookies.get("csrftoken"):
-        c.get("/login")
-    return {"x-csrftoken": c.cookies.get("csrftoken")}

@@ -1,23 +1,16 @@
-"""Helpers shared by the reliability tests (backup, gc, crash, retry storm, authorisation)."""
+"""The reliability tests' machinery (backup, gc, crash, retry storm): the real server in a
+subprocess, phones submitting over a bad network, and what must be true of the store afterwards.
+Their data comes from tests/factories.py."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
-from PIL import Image
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel
 
-
-def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    """A small valid JPEG whose bytes differ per seed (so each is its own content-addressed photo)."""
-    image = Image.new("RGB", size, ((seed * 37) % 256, (seed * 91) % 256, (seed * 13) % 256))
-    image.putpixel((seed % size[0], (seed // size[0]) % size[1]), (255 - seed % 256, 0, 0))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=80)
-    return out.getvalue()
+from tests.factories import complete_answers, failable_items, jpeg_bytes
 
 
 def table_rows(engine) -> dict[str, list[tuple]]:
@@ -36,187 +29,6 @@ def upload_files(root: Path) -> dict[str, str]:
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(Path(root).rglob("*"))
         if p.is_file() and p.name != ".dev-secret-key"
-    }
-
-
-# --- a small world with one object of each kind, owned by known principals ---------------------
-
-# Who calls: the owner is "inspector" (of 蒸湘区, where the world's objects are); "inspector_other"
-# is a second inspector of the same district; "officer_other" is the officer of another district.
-PRINCIPALS = (
-    "anonymous",
-    "inspector",
-    "inspector_other",
-    "officer",
-    "officer_other",
-    "office",
-    "admin",
-)
-_ROLES = {
-    "inspector": ("inspector", "蒸湘区"),
-    "inspector_other": ("inspector", "蒸湘区"),
-    "officer": ("officer", "蒸湘区"),
-    "officer_other": ("officer", "珠晖区"),
-    "office": ("office", None),
-    "admin": ("admin", None),
-    "victim": ("inspector", "珠晖区"),
-}
-_PASSWORD_HASH: list[str] = []
-
-
-def _password_hash() -> str:
-    """One argon2 hash of the test password, reused: hashing per user would dominate the world's cost."""
-    if not _PASSWORD_HASH:
-        from inspect_app.security import hash_password
-        from tests.conftest import PASSWORD
-
-        _PASSWORD_HASH.append(hash_password(PASSWORD))
-    return _PASSWORD_HASH[0]
-
-
-def complete_answers(
-    session, version_id: int, fail: dict[int, list[int]] | None = None
-) -> list[dict]:
-    """An answer for every item of a checklist version: pass (or a valid value), except the
-    items in fail (item id -> photo ids), which fail with those photos."""
-    from sqlmodel import select
-
-    from inspect_app.models import TemplateItem
-
-    fail = fail or {}
-    out = []
-    for item in session.exec(
-        select(TemplateItem).where(TemplateItem.version_id == version_id).order_by(TemplateItem.id)
-    ).all():
-        answer: dict = {"item_id": item.id, "result": "pass"}
-        if item.response_type == "number":
-            low = item.min_value if item.min_value is not None else 0
-            answer = {"item_id": item.id, "value": low}
-        elif item.response_type == "text":
-            answer = {"item_id": item.id, "value": "无"}
-        elif item.response_type == "choice":
-            answer = {"item_id": item.id, "value": (item.choices or [""])[0]}
-        if item.id in fail:
-            answer = {
-                "item_id": item.id,
-                "result": "fail",
-                "photo_ids": fail[item.id],
-                "hazard_description": "消防通道堵塞",
-            }
-        out.append(answer)
-    return out
-
-
-def failable_item(session, version_id: int):
-    """The first pass/fail item of a checklist version."""
-    from sqlmodel import select
-
-    from inspect_app.models import TemplateItem
-
-    return session.exec(
-        select(TemplateItem)
-        .where(
-            TemplateItem.version_id == version_id,
-            TemplateItem.response_type.in_(("pass_fail", "pass_fail_na")),
-        )
-        .order_by(TemplateItem.id)
-    ).first()
-
-
-def build_world(session, settings, region) -> dict:
-    """Users for every principal (with API tokens), and, in 蒸湘区, the owner's photo, submitted
-    inspection (one failed item -> one hazard), draft, and a stored district report."""
-    import hashlib
-    import uuid
-
-    from itsdangerous.url_safe import URLSafeSerializer
-    from sqlmodel import select
-
-    from inspect_app.domain import accounts, inspections
-    from inspect_app.domain import photos as photo_domain
-    from inspect_app.models import Hazard, Report, TemplateSection, User
-
-    districts = region["districts"]
-    users, tokens = {}, {}
-    for name, (role, district) in _ROLES.items():
-        user = User(
-            username=f"w_{name}",
-            display_name=name,
-            password_hash=_password_hash(),
-            role=role,
-            district_id=districts[district].id if district else None,
-        )
-        session.add(user)
-        session.commit()
-        users[name] = user
-        tokens[name] = accounts.open_session(session, settings, user, "token")
-    owner = users["inspector"]
-    version = region["template_version"]
-    site = region["sites"][0]
-    photo = photo_domain.ingest_bytes(session, settings, owner, jpeg_bytes(1))
-    item = failable_item(session, version.id)
-    payload = {
-        "client_uuid": str(uuid.uuid4()),
-        "template_id": region["template_id"],
-        "site_id": site.id,
-        "location": None,
-        "answers": complete_answers(session, version.id, {item.id: [photo.id]}),
-    }
-    submitted, _created, _new = inspections.submit_payload(session, owner, payload)
-    hazard = session.exec(select(Hazard).where(Hazard.inspection_id == submitted.id)).one()
-    draft = inspections.start_draft(
-        session, owner, site.id, region["template_id"], str(uuid.uuid4())
-    )
-    section = session.exec(
-        select(TemplateSection)
-        .where(TemplateSection.version_id == version.id)
-        .order_by(TemplateSection.position)
-    ).first()
-    pdf = b"%PDF-1.4\n% a stored report\n%%EOF\n"
-    sha = hashlib.sha256(pdf).hexdigest()
-    report = Report(
-        week="2026-W47",
-        district_id=districts["蒸湘区"].id,
-        data_version="w",
-        sha256=sha,
-        size=len(pdf),
-    )
-    session.add(report)
-    session.commit()
-    path = Path(settings.upload_dir) / "reports" / f"{sha}.pdf"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pdf)
-    return {
-        "users": users,
-        "tokens": tokens,
-        "site": site,
-        "photo": photo,
-        "hazard": hazard,
-        "item": item,
-        "submitted": submitted,
-        "draft": draft,
-        "section": section,
-        "version": version,
-        "report": report,
-        # What GET /login hands a browser: the signed CSRF token of its cookie and form.
-        "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
-        "ids": {
-            "inspection_id": submitted.id,
-            "hazard_id": hazard.id,
-            "photo_id": photo.id,
-            "item_id": item.id,
-            "template_id": region["template_id"],
-            "section_id": section.id,
-            "version_id": version.id,
-            "site_id": site.id,
-            "user_id": users["victim"].id,
-            "report_id": report.id,
-            "week": "2026-W47",
-            "code": "en",
-            "key": section.key,
-            "kind": "items",
-            "object_id": item.id,
-        },
     }
 
 
@@ -390,21 +202,7 @@ def answers_factory(session, version_id: int):
     The items are read once here: the returned function is called from many threads."""
     import copy
 
-    from sqlmodel import select
-
-    from inspect_app.models import TemplateItem
-
-    failable = [
-        item.id
-        for item in session.exec(
-            select(TemplateItem)
-            .where(
-                TemplateItem.version_id == version_id,
-                TemplateItem.response_type.in_(("pass_fail", "pass_fail_na")),
-            )
-            .order_by(TemplateItem.id)
-        ).all()[:2]
-    ]
+    failable = [item.id for item in failable_items(session, version_id)[:2]]
     base = complete_answers(session, version_id, {item_id: [] for item_id in failable})
 
     def answers_for(photo_ids):

@@ -4,7 +4,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from inspect_app.web.admin import router
-from tests.conftest import csrf
+from tests.clients import csrf
 
 
 def admin_routes(_app=None):

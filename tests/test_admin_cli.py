@@ -7,8 +7,9 @@ import os
 import openpyxl
 import pytest
 
-from tests.test_admin_sites import sheet
-from tests.test_cli import DATA, run
+from tests.clients import run_cli as run
+from tests.factories import DATA
+from tests.factories import sites_sheet as sheet
 
 
 @pytest.fixture

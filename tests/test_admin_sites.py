@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 
-import openpyxl
 import pytest
 from sqlmodel import func, select
 
 from inspect_app.models import AuditLog, District, Inspection, Site
-from tests.conftest import DATA, csrf
+from tests.clients import csrf
+from tests.factories import DATA, SITES_HEADER
+from tests.factories import sites_sheet as sheet
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-HEADER = ["name", "address", "district", "risk_class", "cadence", "lat", "lon"]
+HEADER = SITES_HEADER
 
 
 @pytest.fixture
@@ -21,17 +21,6 @@ def admin_client(login_as):
     client, admin = login_as("admin")
     client.cookies.set("lang", "en")
     return client, admin
-
-
-def sheet(rows, header=HEADER) -> bytes:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def upload(client, url: str, data: bytes, filename="sites.xlsx", mime=XLSX):

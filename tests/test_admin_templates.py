@@ -14,63 +14,12 @@ from inspect_app import i18n
 from inspect_app.domain import checklists, spreadsheet
 from inspect_app.domain.errors import Invalid
 from inspect_app.models import AuditLog, Inspection, TemplateItem, TemplateVersion
-from tests.conftest import csrf
+from tests.clients import csrf
+from tests.factories import CHECKLIST_HEADER as HEADER
+from tests.factories import CHECKLIST_ROW as GOOD_ROW
+from tests.factories import checklist_workbook as workbook_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-HEADER = [
-    "section",
-    "section_zh",
-    "section_en",
-    "key",
-    "prompt_zh",
-    "prompt_en",
-    "type",
-    "min",
-    "max",
-    "unit",
-    "choices",
-    "photo",
-    "grade",
-    "required",
-    "basis",
-    "guidance",
-]
-
-
-def workbook_bytes(rows, header=HEADER, settings=None) -> bytes:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "checklist"
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    if settings:
-        s = wb.create_sheet("settings")
-        s.append(["key", "name_zh", "name_en"])
-        s.append(settings)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-GOOD_ROW = [
-    "fire",
-    "消防安全",
-    "Fire",
-    "F1",
-    "灭火器有效",
-    "Extinguishers valid",
-    "pass_fail",
-    None,
-    None,
-    None,
-    None,
-    "yes",
-    "major",
-    "yes",
-    "GB 50140",
-    "看压力表",
-]
 
 
 @pytest.fixture

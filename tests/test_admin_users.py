@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
 from inspect_app.models import AuditLog, AuthSession, User
-from tests.conftest import csrf, login
+from tests.clients import csrf, login
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from sqlmodel import select
 
 from inspect_app.models import AuthSession, LoginAttempt
 from inspect_app.security import SESSION_COOKIE, hash_password, verify_password
-from tests.conftest import PASSWORD, csrf, login
+from tests.clients import csrf, login
+from tests.factories import PASSWORD
 
 
 def test_passwords_are_argon2_hashes():

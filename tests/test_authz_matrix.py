@@ -22,8 +22,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from inspect_app.models import Hazard, RectificationPlan
-from tests.conftest import PASSWORD
-from tests.reliability import PRINCIPALS, build_world, complete_answers, jpeg_bytes
+from tests.factories import PASSWORD, PRINCIPALS, build_world, complete_answers, jpeg_bytes
 
 IGNORED_PREFIXES = ("/static", "/docs", "/openapi.json", "/redoc")
 

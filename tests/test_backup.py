@@ -21,7 +21,8 @@ from inspect_app.db import make_engine, upgrade
 from inspect_app.domain import backup, hazards, photos
 from inspect_app.domain.errors import Conflict, Invalid
 from inspect_app.models import AuditLog, Hazard, User
-from tests.reliability import jpeg_bytes, table_rows, upload_files
+from tests.factories import jpeg_bytes
+from tests.reliability import table_rows, upload_files
 
 
 def put_file(root: Path, rel: str, data: bytes) -> None:

@@ -2,13 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "inspect_app" / "data"
+from tests.clients import run_cli as run
+from tests.factories import DATA
 
 
 @pytest.fixture
@@ -19,17 +17,6 @@ def cli_env(tmp_path):
         INSPECT_UPLOAD_DIR=str(tmp_path / "up"),
     )
     return env
-
-
-def run(env, *args, stdin: str | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "inspect_app.cli", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_messages_follow_lang(cli_env):

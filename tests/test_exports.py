@@ -13,7 +13,7 @@ from inspect_app.domain import exports
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.hazards import HazardFilters
 from inspect_app.models import HazardStatus, utcnow
-from tests.test_reports import add_hazard, at
+from tests.factories import add_hazard, at
 
 
 @pytest.fixture

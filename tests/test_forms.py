@@ -3,7 +3,7 @@
 from fastapi.testclient import TestClient
 
 from inspect_app.main import create_app
-from tests.conftest import login
+from tests.clients import login
 
 
 def small_limit_client(settings, make_user):

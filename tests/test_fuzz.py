@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.reliability import build_world
+from tests.factories import build_world
 
 MAX_EXAMPLES = 25
 EXAMPLES: dict[str, int] = {}  # operation -> examples sent, printed at the end (pytest -s)

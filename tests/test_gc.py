@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from inspect_app.domain import housekeeping, photos
-from tests.reliability import jpeg_bytes, upload_files
+from tests.factories import jpeg_bytes
+from tests.reliability import upload_files
 
 HOUR = 3600
 

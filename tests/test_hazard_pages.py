@@ -10,8 +10,8 @@ from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.models import Hazard, HazardPhoto
 from inspect_app.web.assets import asset_url
-from tests.conftest import csrf, form_token
-from tests.test_hazards import advance, jpeg, new_hazard, photo_of, plan_fields, snapshot
+from tests.clients import csrf, form_token
+from tests.factories import advance, jpeg, new_hazard, photo_of, plan_fields, snapshot
 
 HTMX = {"HX-Request": "true"}
 HTML = {"accept": "text/html"}

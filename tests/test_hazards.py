@@ -7,113 +7,21 @@ browser tests of this area.
 
 from __future__ import annotations
 
-import io
 import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from PIL import Image
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
-from inspect_app.domain import hazards, photos
+from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Conflict, Forbidden, Invalid
-from inspect_app.models import Hazard, HazardEvent, HazardPhoto, RectificationPlan, User
+from inspect_app.models import Hazard, HazardPhoto, RectificationPlan, User
+from tests.factories import act, advance, new_hazard, photo_of, plan_fields, snapshot
 
 STATUSES = ["reported", "rectifying", "rectified", "accepted"]
 ACTIONS = ["plan", "rectify", "accept", "reject"]
 # How far the loop must go to reach each status.
-PATH = {
-    "reported": [],
-    "rectifying": ["plan"],
-    "rectified": ["plan", "rectify"],
-    "accepted": ["plan", "rectify", "accept"],
-}
-
-
-def jpeg(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-_colors = iter(f"#{n:06x}" for n in range(0x102030, 0xFFFFFF, 0x010203))
-
-
-def photo_of(session: Session, settings, user: User) -> int:
-    """A real stored photo uploaded by the user (distinct bytes each time)."""
-    return photos.ingest_bytes(session, settings, user, jpeg(next(_colors))).id
-
-
-def new_hazard(
-    session: Session,
-    region,
-    reporter: User,
-    *,
-    grade: str = "general",
-    site: int = 0,
-    settings=None,
-    with_photo: bool = False,
-) -> Hazard:
-    s = region["sites"][site]
-    photo_ids = [photo_of(session, settings, reporter)] if with_photo else []
-    hazard = hazards.create_hazard(
-        session,
-        reporter=reporter,
-        site=s,
-        grade=grade,
-        description="消防通道堵塞，灭火器过期",
-        category="消防安全",
-        photo_ids=photo_ids,
-        lat=s.lat,
-        lon=s.lon,
-    )
-    session.commit()
-    return hazard
-
-
-def plan_fields(grade: str = "general", deadline: date | None = None) -> dict:
-    fields = {
-        "responsible_person": "张经理",
-        "measures": "清理通道，更换灭火器",
-        "deadline": deadline or local_today() + timedelta(days=7),
-        "rectifier": "李师傅",
-        "acceptor": "王科长",
-    }
-    if grade == "major":
-        fields |= {
-            "funds": "5000元，灭火器10具",
-            "interim_measures": "设置警戒区，专人看守",
-            "stop_production": True,
-        }
-    return fields
-
-
-def act(session: Session, settings, user: User, hazard_id: int, action: str, **extra) -> Hazard:
-    """Perform one transition with valid input."""
-    if action == "plan":
-        grade = session.get(Hazard, hazard_id).grade
-        return hazards.set_plan(
-            session, user, hazard_id, settings=settings, **(plan_fields(grade) | extra)
-        )
-    if action == "rectify":
-        return hazards.rectify(
-            session,
-            user,
-            hazard_id,
-            note="已清理并更换",
-            photo_ids=[photo_of(session, settings, user)],
-            **extra,
-        )
-    if action == "accept":
-        return hazards.accept(session, user, hazard_id, settings=settings, **extra)
-    return hazards.reject(session, user, hazard_id, reason="灭火器仍未更换", **extra)
-
-
-def advance(session: Session, settings, user: User, hazard_id: int, status: str) -> Hazard:
-    for action in PATH[status]:
-        act(session, settings, user, hazard_id, action)
-    return session.get(Hazard, hazard_id)
 
 
 def valid_body(session, settings, user: User, hazard: Hazard, action: str) -> dict:
@@ -127,15 +35,6 @@ def valid_body(session, settings, user: User, hazard: Hazard, action: str) -> di
     if action == "reject":
         return {"reason": "整改不到位"}
     return {}
-
-
-def snapshot(session: Session, hazard_id: int) -> tuple:
-    session.expire_all()
-    h = session.get(Hazard, hazard_id)
-    events = session.exec(
-        select(func.count()).select_from(HazardEvent).where(HazardEvent.hazard_id == hazard_id)
-    ).one()
-    return h.status, h.version, h.deadline, h.rectified_at, h.accepted_at, events
 
 
 # --- the state machine, by role (table-driven) ---------------------------------------------------

@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from inspect_app.domain import inspections
 from inspect_app.models import Answer, AnswerPhoto, Hazard, Inspection
-from tests.conftest import csrf, form_token
-from tests.test_inspections import all_pass, items_by_key, jpeg
+from tests.clients import csrf, form_token
+from tests.factories import all_pass, items_by_key, jpeg
 
 HX = {"HX-Request": "true"}
 

@@ -3,12 +3,10 @@ hazards from failed items, location and district, isolation between users)."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from PIL import Image
 from sqlmodel import select
 
 from inspect_app.domain import inspections
@@ -22,53 +20,8 @@ from inspect_app.models import (
     HazardPhoto,
     Inspection,
     Site,
-    TemplateItem,
 )
-
-
-def jpeg(color=(200, 30, 30), gps: tuple[float, float] | None = None, size=(64, 48)) -> bytes:
-    """A small JPEG, optionally with GPS in its EXIF."""
-    im = Image.new("RGB", size, color)
-    exif = Image.Exif()
-    if gps:
-
-        def dms(v):
-            v = abs(v)
-            d = int(v)
-            m = int((v - d) * 60)
-            s = round(((v - d) * 60 - m) * 60, 4)
-            return (float(d), float(m), float(s))
-
-        exif[0x8825] = {
-            1: "N" if gps[0] >= 0 else "S",
-            2: dms(gps[0]),
-            3: "E" if gps[1] >= 0 else "W",
-            4: dms(gps[1]),
-        }
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", exif=exif)
-    return buf.getvalue()
-
-
-def items_by_key(session, region) -> dict[str, TemplateItem]:
-    rows = session.exec(
-        select(TemplateItem).where(TemplateItem.version_id == region["template_version"].id)
-    ).all()
-    return {i.key: i for i in rows}
-
-
-def all_pass(items: dict[str, TemplateItem], **overrides) -> list[dict]:
-    """An answer for every item: pass, the number within its limit, a text for text items."""
-    out = []
-    for key, item in items.items():
-        answer = {"item_id": item.id, "result": "pass"}
-        if item.response_type == "number":
-            answer = {"item_id": item.id, "value": 1}
-        elif item.response_type == "text":
-            answer = {"item_id": item.id, "value": "无"}
-        answer.update(overrides.get(key, {}))
-        out.append(answer)
-    return out
+from tests.factories import all_pass, items_by_key, jpeg
 
 
 def body(region, answers, site=0, client_uuid=None, location=None) -> dict:

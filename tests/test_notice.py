@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.models import HazardPhoto
-from tests.test_hazards import new_hazard, photo_of, plan_fields
+from tests.factories import new_hazard, photo_of, plan_fields
 
 
 def pdf_of(response) -> PdfReader:

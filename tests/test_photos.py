@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ from sqlmodel import select
 from inspect_app.domain import hazards, photos
 from inspect_app.domain.errors import Invalid, TooLarge
 from inspect_app.models import Answer, AnswerPhoto, HazardPhoto, Inspection, Photo, TemplateItem
-from tests.conftest import csrf
+from tests.clients import csrf
+from tests.factories import no_metadata, stored_files
 from tests.make_bad_files import (
     PAYLOAD,
     display_p3_icc,
@@ -28,14 +28,6 @@ from tests.make_bad_files import (
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
 PHONE_LAT, PHONE_LON = 26.8966667, 112.5719444
-
-
-def stored_files(settings) -> list[Path]:
-    """Every file under the upload folder except the development secret the app keeps there."""
-    root = Path(settings.upload_dir)
-    return sorted(
-        Path(d) / f for d, _dirs, files in os.walk(root) for f in files if f != ".dev-secret-key"
-    )
 
 
 def upload(
@@ -54,13 +46,6 @@ def assert_refused(r, status: int, session, settings):
     session.expire_all()
     assert session.exec(select(Photo)).all() == []
     assert stored_files(settings) == []
-
-
-def no_metadata(data: bytes) -> None:
-    im = Image.open(io.BytesIO(data))
-    assert im.format == "JPEG"
-    assert not im.getexif() and "exif" not in im.info and "icc_profile" not in im.info
-    assert b"Exif" not in data and b"PhoneMaker" not in data and b"<script>" not in data
 
 
 def is_red(pixel) -> bool:

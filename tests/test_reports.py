@@ -3,158 +3,22 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
-from PIL import Image
 from pypdf import PdfReader
 from sqlmodel import select
 
 from inspect_app.cli import main as cli_main
-from inspect_app.domain import photos as photo_store
 from inspect_app.domain import reports
-from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid, NotFound
 from inspect_app.models import (
     Hazard,
-    HazardPhoto,
-    Inspection,
-    RectificationPlan,
     Report,
     utcnow,
 )
-
-LAST_WEEK = reports.week_of(local_today() - timedelta(days=14))
-
-
-def at(day, hour=10):
-    """An instant on a local calendar day."""
-    return datetime.combine(day, time(hour), tzinfo=tz())
-
-
-def jpeg(colour) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), colour).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def add_hazard(
-    session,
-    site,
-    reporter,
-    *,
-    created,
-    grade="general",
-    deadline=None,
-    accepted=None,
-    plan=True,
-    photo=None,
-    description="消防通道堵塞",
-):
-    status = "accepted" if accepted else ("rectifying" if plan else "reported")
-    h = Hazard(
-        site_id=site.id,
-        district_id=site.district_id,
-        reporter_id=reporter.id,
-        grade=grade,
-        category="消防安全",
-        description=description,
-        status=status,
-        created_at=created,
-        updated_at=accepted or created,
-        deadline=deadline,
-        accepted_at=accepted,
-    )
-    session.add(h)
-    session.flush()
-    if plan:
-        session.add(
-            RectificationPlan(
-                hazard_id=h.id,
-                responsible_person="张三",
-                measures="清理通道，设置标识",
-                deadline=deadline or created.date() + timedelta(days=7),
-                rectifier="李四",
-                acceptor="王五",
-                set_by=reporter.id,
-                set_at=created,
-            )
-        )
-    if photo is not None:
-        session.add(HazardPhoto(hazard_id=h.id, photo_id=photo.id, kind="finding"))
-    session.commit()
-    return h
-
-
-@pytest.fixture
-def week_data(session, settings, region, make_user):
-    """Last-but-one week: hazards in both districts, a major one with a photo, an overdue one,
-    one closed, a major one without a plan; one inspection (蒸湘超市 is then covered, the
-    others are not)."""
-    inspector = make_user("inspector")
-    zx_plant, zx_shop, zh_plant = region["sites"]
-    w = LAST_WEEK
-    for site in region["sites"]:  # registered long before the week, so coverage counts them
-        site.created_at = at(w.start - timedelta(days=120))
-        session.add(site)
-    photo = photo_store.ingest_bytes(session, settings, inspector, jpeg((200, 40, 40)))
-    major = add_hazard(
-        session,
-        zx_plant,
-        inspector,
-        created=at(w.start),
-        grade="major",
-        deadline=w.start + timedelta(days=3),
-        photo=photo,
-        description="液氨储罐泄漏报警器失效",
-    )
-    general = add_hazard(
-        session,
-        zh_plant,
-        inspector,
-        created=at(w.start + timedelta(days=1)),
-        deadline=w.start + timedelta(days=2),
-        description="配电箱未上锁",
-    )
-    closed = add_hazard(
-        session,
-        zx_shop,
-        inspector,
-        created=at(w.start + timedelta(days=1)),
-        deadline=w.end,
-        accepted=at(w.start + timedelta(days=4)),
-    )
-    unplanned = add_hazard(
-        session,
-        zh_plant,
-        inspector,
-        created=at(w.start + timedelta(days=2)),
-        plan=False,
-        grade="major",
-        description="未设置安全出口指示",
-    )
-    previous = add_hazard(session, zx_shop, inspector, created=at(w.previous().start))
-    session.add(
-        Inspection(
-            client_uuid="wk-1",
-            template_version_id=region["template_version"].id,
-            site_id=zx_shop.id,
-            inspector_id=inspector.id,
-            status="submitted",
-            started_at=at(w.start),
-            submitted_at=at(w.start, 11),
-        )
-    )
-    session.commit()
-    return {
-        "inspector": inspector,
-        "major": major,
-        "general": general,
-        "closed": closed,
-        "unplanned": unplanned,
-        "previous": previous,
-        "photo": photo,
-    }
+from tests.factories import LAST_WEEK, add_hazard, at
 
 
 def pdf_text(content: bytes) -> str:

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from inspect_app.config import Settings
 from inspect_app.main import create_app
 from inspect_app.security import SESSION_COOKIE
-from tests.conftest import PASSWORD, csrf, login
-from tests.reliability import build_world
+from tests.clients import csrf, login
+from tests.factories import PASSWORD, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"

@@ -29,8 +29,8 @@ from inspect_app.domain.errors import DomainError
 from inspect_app.main import create_app
 from inspect_app.models import Photo, Report
 from tests.cluster import S3_ENV, MotoServer, files_under, s3_environment
-from tests.conftest import PASSWORD
-from tests.reliability import Server, free_port, jpeg_bytes
+from tests.factories import PASSWORD, jpeg_bytes
+from tests.reliability import Server, free_port
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_photos_go_to_the_bucket_and_are_served_only_to_allowed_users(
 
     from fastapi.testclient import TestClient
 
-    from tests.conftest import login
+    from tests.clients import login
 
     app = create_app(s3_settings)
     with TestClient(app) as mine, TestClient(app) as theirs:

@@ -17,8 +17,8 @@ from sqlmodel import select
 
 from inspect_app.main import create_app
 from inspect_app.models import Photo
+from tests.factories import no_metadata, stored_files
 from tests.make_bad_files import PAYLOAD, make_corpus
-from tests.test_photos import no_metadata, stored_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 

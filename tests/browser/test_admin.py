@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from inspect_app.domain import checklists
 from inspect_app.models import Answer, AuditLog, Hazard, Inspection, TemplateVersion
-from tests.browser.conftest import sign_in
+from tests.clients import sign_in
 
 SHOTS = Path(os.environ.get("INSPECT_SHOTS", "/tmp/shots/admin"))
 
@@ -127,7 +127,8 @@ def test_admin_taps_a_site_location_and_uploads_a_spreadsheet(
 ):
     """The map sets lat/lon; an upload form posts the spreadsheet and shows every problem."""
     from inspect_app.models import Site
-    from tests.test_admin_templates import GOOD_ROW, workbook_bytes
+    from tests.factories import CHECKLIST_ROW as GOOD_ROW
+    from tests.factories import checklist_workbook as workbook_bytes
 
     admin = make_user("admin")
     page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()

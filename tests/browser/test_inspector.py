@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from inspect_app.models import Answer, Hazard, HazardPhoto, Inspection, Photo
-from tests.browser.conftest import sign_in
+from tests.clients import sign_in
 
 SHOTS = Path(os.environ.get("INSPECT_SHOTS", "/tmp/shots/inspector"))
 GPS = (26.8968, 112.5719)
@@ -186,7 +186,6 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(
 def test_main_pages_fit_360_and_1280(live_server, browser, make_user, region, session):
     """Screenshots of the inspector's pages at a small phone and a laptop width."""
     from inspect_app.domain import inspections
-    from tests.conftest import PASSWORD  # noqa: F401  (sign_in uses it)
 
     user = make_user("inspector")
     draft = inspections.start_draft(
@@ -211,7 +210,7 @@ def test_without_javascript_the_forms_still_work(
     live_server, browser, make_user, region, session, tmp_path
 ):
     """No script at all: search, start, answer a section, move on, submit and see what is missing."""
-    from tests.browser.conftest import PHONE
+    from tests.clients import PHONE
 
     user = make_user("inspector")
     context = browser.new_context(**PHONE, java_script_enabled=False)

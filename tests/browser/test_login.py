@@ -1,6 +1,6 @@
 """A person signs in on a phone and lands on their role's home; a wrong password says so."""
 
-from tests.browser.conftest import sign_in
+from tests.clients import sign_in
 
 
 def test_sign_in_and_out_on_a_phone(live_server, phone, make_user):

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from inspect_app.domain import hazards as hz
 from inspect_app.domain import photos
-from tests.browser.conftest import sign_in
+from tests.clients import sign_in
 
 
 def jpeg() -> bytes:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from inspect_app.domain import hazards, photos
 from inspect_app.domain.clock import local_today
-from tests.browser.conftest import sign_in
-from tests.test_hazards import jpeg
+from tests.clients import sign_in
+from tests.factories import jpeg
 
 SHOTS = Path("/tmp/shots/hazards")
 
@@ -32,7 +32,7 @@ def shoot(page, name: str) -> None:
 
 def rectify(page, tmp_path: Path, note: str, color: str) -> None:
     photo = tmp_path / f"after-{color}.jpg"
-    photo.write_bytes(jpeg(color, (800, 600)))
+    photo.write_bytes(jpeg(color, size=(800, 600)))
     page.fill("#rectify-form textarea[name=note]", note)
     page.set_input_files("#rectify-form input[type=file]", str(photo))
     # The script uploads the photo at once and keeps its id in the form.
@@ -47,7 +47,7 @@ def test_officer_closes_the_loop_on_a_phone(
     officer = make_user("officer")
     inspector = make_user("inspector")
     site = region["sites"][0]
-    finding = photos.ingest_bytes(session, settings, inspector, jpeg("orange", (800, 600)))
+    finding = photos.ingest_bytes(session, settings, inspector, jpeg("orange", size=(800, 600)))
     hazard = hazards.create_hazard(
         session,
         reporter=inspector,

@@ -1,10 +1,10 @@
 """The reports page on a phone: pick a week and download the PDF, no horizontal scroll."""
 
-from tests.browser.conftest import sign_in
-from tests.test_reports import LAST_WEEK, week_data  # noqa: F401  (fixture)
+from tests.clients import sign_in
+from tests.factories import LAST_WEEK
 
 
-def test_office_downloads_a_weekly_report_on_a_phone(live_server, phone, make_user, week_data):  # noqa: F811
+def test_office_downloads_a_weekly_report_on_a_phone(live_server, phone, make_user, week_data):
     user = make_user("office")
     sign_in(phone, live_server, user.username)
     phone.goto(f"{live_server}/reports")
