@@ -37,8 +37,12 @@ def test_service_worker_is_served_at_the_root_never_cached_and_versioned(client,
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert r.headers["cache-control"] == "no-store"
     config = json.loads(r.text.split("var CONFIG = ", 1)[1].split(";\n", 1)[0])
-    assert "/static/outbox.js" in config["shell"] and "/offline" in config["shell"]
-    assert config["version"]
+    from inspect_app.web.assets import asset_url, asset_version
+
+    # The versioned URLs pages use, the outbox and the offline page among them.
+    assert asset_url("outbox.js") in config["shell"] and "/offline" in config["shell"]
+    assert asset_url("app.css") in config["shell"]
+    assert config["version"] == asset_version()
     app.state.offline_version = "next-deployment"
     assert '"version": "next-deployment"' in client.get("/sw.js").text
     offline = client.get("/offline")

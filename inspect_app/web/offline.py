@@ -5,18 +5,16 @@ write) and the pages to keep on the phone."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from inspect_app import __version__
 from inspect_app.deps import CurrentUser, OptionalUser, SessionDep
 from inspect_app.domain import offline
-from inspect_app.web.rendering import LOCAL, render
+from inspect_app.web import assets
+from inspect_app.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,33 +23,19 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def shell_urls() -> list[str]:
-    """The app shell the service worker keeps: our CSS and scripts, the vendored htmx and the
-    page shown offline for a page the phone did not keep."""
-    return [
-        "/static/app.css",
-        "/static/outbox.js",
-        "/static/photos.js",
-        "/static/inspect.js",
-        "/static/hazards.js",
-        LOCAL["htmx"],
-        "/offline",
-    ]
-
-
-@lru_cache(maxsize=1)
-def _static_hash() -> str:
-    digest = hashlib.sha256(__version__.encode())
-    for path in sorted(STATIC_DIR.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(STATIC_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    """The app shell the service worker keeps: the static engineer's shell (CSS, our JS,
+    htmx, icons, manifest), the outbox and photo scripts every page uses, and the page shown
+    offline for a page the phone did not keep. Same-origin only (INSPECT_ASSETS=cdn leaves
+    the vendored files to the CDN)."""
+    extra = [assets.asset_url(name) for name in ("outbox.js", "photos.js", "hazards.js")]
+    urls = [*assets.shell_urls(), *extra, "/offline"]
+    return [u for u in dict.fromkeys(urls) if u.startswith("/")]
 
 
 def shell_version(request: Request) -> str:
-    """Changes with any static file, so that a deployment replaces the phone's cached shell;
+    """Changes with any static file (a deployment replaces the phone's cached shell);
     app.state.offline_version overrides it (a test deploys a new version this way)."""
-    return getattr(request.app.state, "offline_version", None) or _static_hash()
+    return getattr(request.app.state, "offline_version", None) or assets.asset_version()
 
 
 @router.get("/sw.js")
