@@ -55,6 +55,16 @@ def run_cli(env, *args, stdin: str | None = None):
     )
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "has_touch": True,

@@ -74,6 +74,18 @@ def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
     return out.getvalue()
 
 
+def camera_jpeg(path: Path) -> Path:
+    """A 12:9 landscape-stored camera JPEG that EXIF says to turn 90° (orientation 6), with GPS."""
+    im = Image.new("RGB", (2400, 1800), (90, 120, 160))
+    for x in range(0, 2400, 200):  # some structure, so the JPEG is not trivially small
+        im.paste((230, 60, 40), (x, 0, x + 100, 1800))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (26.0, 53.0, 48.48), 3: "E", 4: (112.0, 34.0, 18.84)}
+    im.save(path, "JPEG", exif=exif, quality=90)
+    return path
+
+
 _colors = iter(f"#{n:06x}" for n in range(0x102030, 0xFFFFFF, 0x010203))
 
 
@@ -635,6 +647,7 @@ def build_world(session, settings, region) -> dict:
         "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
         "ids": {
             "inspection_id": submitted.id,
+            "client_uuid": draft.client_uuid,
             "hazard_id": hazard.id,
             "photo_id": photo.id,
             "item_id": item.id,

@@ -11,18 +11,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from tests.clients import PHONE
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.clients import CHROMIUM, CHROMIUM_ARGS, PHONE
 
 
 def pytest_collection_modifyitems(items):
