@@ -17,7 +17,7 @@ from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.hazards import (
     HazardFilters,
@@ -89,7 +89,7 @@ def _query(user: User, filters: HazardFilters, today: date):
 
 
 def count(session: Session, user: User, filters: HazardFilters, today: date | None = None) -> int:
-    query = apply_filters(visible_hazards_query(user), filters.check(), today or local_today())
+    query = apply_filters(visible_hazards_query(user), filters.check(), today)
     return session.exec(select(func.count()).select_from(query.subquery())).one()
 
 
@@ -106,7 +106,7 @@ def hazard_rows(
     Keyset pagination on (created_at, id) rather than OFFSET: each batch is an index range
     scan, and no batch is ever held with the next.
     """
-    today = today or local_today()
+    today = today or local_today(filters.zone)
     base = _query(user, filters, today).order_by(Hazard.created_at.desc(), Hazard.id.desc())
     labels = {
         "major": _("Major"),
@@ -114,7 +114,7 @@ def hazard_rows(
         **{s.value: status_label(s) for s in HazardStatus},
     }
     yes = _("Yes")
-    zone = tz()
+    zone = filters.zone
     last: tuple[datetime, int] | None = None
     while True:
         query = base

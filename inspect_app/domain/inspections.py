@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from inspect_app.domain import checklists, geo, hazards, photos, sites
 from inspect_app.domain.access import district_scope, require_role
 from inspect_app.domain.errors import Conflict, Invalid, NotFound
+from inspect_app.domain.parsing import parse_id, parse_ids
 from inspect_app.i18n import _
 from inspect_app.models import (
     Answer,
@@ -38,7 +39,6 @@ from inspect_app.models import (
     User,
     utcnow,
 )
-from inspect_app.schemas import InspectionIn
 
 RESULTS = ("pass", "fail", "na")
 GRADES = ("general", "major")
@@ -442,7 +442,7 @@ def _write_answers(
     checked = []
     seen: set[int] = set()
     for raw in answers:
-        item = items.get(_int(raw.get("item_id")))
+        item = items.get(parse_id(raw.get("item_id"), _("Item")))
         if item is None:
             raise Invalid(
                 _("Item {item} is not in this checklist.").format(item=raw.get("item_id"))
@@ -453,10 +453,10 @@ def _write_answers(
         clean, problems = _clean(item, raw)
         photo_ids = raw.get("photo_ids")
         if photo_ids is not None:
-            photo_ids = list(dict.fromkeys(_int(p) for p in photo_ids))
             try:
-                if any(p is None or not 0 < p <= MAX_ID for p in photo_ids):
+                if not isinstance(photo_ids, list | tuple):
                     raise Invalid(_("Photo {id} is unknown or not yours.").format(id="?"))
+                photo_ids = parse_ids(photo_ids, _("Photo"))
                 photos.owned(session, user, photo_ids)
             except Invalid as exc:
                 problems.append(exc.message)
@@ -486,13 +486,6 @@ def _write_answers(
     inspection.updated_at = now
     session.add(inspection)
     return stored
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def save_answers(
@@ -712,36 +705,41 @@ def submit(
 def submit_payload(
     session: Session,
     user: User,
-    payload: InspectionIn | dict[str, Any],
+    payload: dict[str, Any],
     now: datetime | None = None,
 ) -> tuple[Inspection, list[Hazard], bool]:
     """The API's one-shot submission: create, answer and submit in ONE transaction.
 
+    payload: the POST /inspections body as plain data (client_uuid, template_id, site_id,
+    location {lat, lon} or None, answers as save_answers takes them); the API checks its shape
+    (schemas.InspectionIn), the rules are checked here.
     The same client_uuid again returns the first result and creates nothing (created=False);
     a draft started with that client_uuid is completed with the payload's answers."""
-    data = payload if isinstance(payload, InspectionIn) else InspectionIn.model_validate(payload)
     now = now or utcnow()
-    client_uuid = _check_uuid(data.client_uuid)
+    client_uuid = _check_uuid(str(payload.get("client_uuid") or ""))
+    site_id = parse_id(payload.get("site_id"), _("Site"))
+    template_id = parse_id(payload.get("template_id"), _("Checklist"))
+    if site_id is None or template_id is None:
+        raise Invalid(_("A site_id and a template_id are required."))
+    raw_answers = payload.get("answers") or []
+    if not isinstance(raw_answers, list) or not all(isinstance(a, dict) for a in raw_answers):
+        raise Invalid(_("The answers are a list of objects."))
+    location = payload.get("location")
     existing = _by_uuid(session, user, client_uuid)
     if existing is not None and existing.status == InspectionStatus.submitted:
         return existing, hazards_of(session, existing.id), False
-    answers = [a.model_dump() for a in data.answers]
+    answers = [{"photo_ids": [], **a} for a in raw_answers]  # no photo_ids: none (not "keep")
     try:
         if existing is None:
-            inspection = _create(
-                session, user, data.site_id, data.template_id, client_uuid, data.location, now
-            )
+            inspection = _create(session, user, site_id, template_id, client_uuid, location, now)
         else:
             inspection = existing
-            if (inspection.site_id, _template_of(session, inspection)) != (
-                data.site_id,
-                data.template_id,
-            ):
+            if (inspection.site_id, _template_of(session, inspection)) != (site_id, template_id):
                 raise Conflict(
                     _("This client_uuid belongs to an inspection of another site or checklist.")
                 )
         _write_answers(session, user, inspection, answers, now)
-        created = _finalise(session, user, inspection, data.location, now)
+        created = _finalise(session, user, inspection, location, now)
         session.commit()
     except (
         IntegrityError,

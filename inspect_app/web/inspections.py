@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
 from inspect_app.domain import checklists, inspections, photos
 from inspect_app.domain.errors import DomainError, Invalid
+from inspect_app.domain.parsing import parse_id, parse_ids
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
 from inspect_app.web.forms import form_dependency
@@ -69,7 +70,15 @@ def overlay(v: inspections.InspectionView, posted: list[dict]) -> None:
                     for k in ("result", "value", "note", "hazard_grade", "hazard_description")
                 },
             )
-            row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
+            row.photo_ids = _ids_or_none(p["photo_ids"])
+
+
+def _ids_or_none(values) -> list[int]:
+    """Posted photo ids shown again with a refused answer (the refusal already names a bad one)."""
+    try:
+        return parse_ids(values, _("Photo"))
+    except Invalid:
+        return []
 
 
 def page(
@@ -232,7 +241,7 @@ def save_one(
 
 def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[list[dict], dict]:
     """Save every item the plain form carries; (what was posted, problems per item id)."""
-    posted = [answer_from_form(form, int(raw)) for raw in form.getlist("items") if raw.isdigit()]
+    posted = [answer_from_form(form, i) for i in parse_ids(form.getlist("items"), _("Item"))]
     if posted:
         try:
             inspections.save_answers(session, user, inspection_id, posted)
@@ -345,7 +354,7 @@ def signature(
 ):
     """Keep (or with no photo_id, remove) the site representative's drawn signature."""
     inspection = inspections.set_signature(
-        session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None
+        session, user, inspection_id, parse_id(photo_id, _("Signature"))
     )
     if not is_htmx(request):
         return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
