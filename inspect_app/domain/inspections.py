@@ -717,9 +717,8 @@ def submit_payload(
     a draft started with that client_uuid is completed with the payload's answers."""
     now = now or utcnow()
     client_uuid = _check_uuid(str(payload.get("client_uuid") or ""))
-    site_id = parse_id(payload.get("site_id"), _("Site"))
-    template_id = parse_id(payload.get("template_id"), _("Checklist"))
-    if site_id is None or template_id is None:
+    site_id, template_id = payload.get("site_id"), payload.get("template_id")
+    if not all(type(v) is int for v in (site_id, template_id)):  # an id no row has is 404 below
         raise Invalid(_("A site_id and a template_id are required."))
     raw_answers = payload.get("answers") or []
     if not isinstance(raw_answers, list) or not all(isinstance(a, dict) for a in raw_answers):
