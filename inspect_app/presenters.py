@@ -12,7 +12,7 @@ from datetime import date
 from sqlmodel import Session, select
 
 from inspect_app.domain import hazards, inspections
-from inspect_app.models import District, Hazard, User
+from inspect_app.models import Hazard, User
 from inspect_app.schemas import (
     EventOut,
     HazardDetail,
@@ -100,9 +100,11 @@ def hazard_detail(session: Session, user: User, hazard_id: int, today: date) -> 
     )
 
 
-def inspection_out(session: Session, v: inspections.InspectionView, model=InspectionOut, **extra):
-    i = v.inspection
-    district = session.get(District, v.site.district_id)
+def inspection_out(
+    v: inspections.InspectionView | inspections.InspectionSummary, model=InspectionOut, **extra
+):
+    """One inspection with its counts: from a full view (one inspection) or a list's summary."""
+    i, district = v.inspection, v.district
     return model(
         id=i.id,
         client_uuid=i.client_uuid,

@@ -62,7 +62,7 @@ def list_inspections(
         session, user, status=status, limit=limit, offset=offset
     )
     return Page(
-        items=[inspection_out(session, inspections.view(session, i)) for i in rows], total=total
+        items=[inspection_out(v) for v in inspections.summaries(session, rows)], total=total
     )
 
 
@@ -86,7 +86,6 @@ def get_inspection(inspection_id: int, session: SessionDep, user: CurrentUser, t
         if r.answer is not None
     ]
     return inspection_out(
-        session,
         v,
         InspectionDetail,
         answers=answers,

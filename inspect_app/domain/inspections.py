@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -26,6 +26,7 @@ from inspect_app.models import (
     Answer,
     AnswerPhoto,
     ChecklistTemplate,
+    District,
     Hazard,
     Inspection,
     InspectionStatus,
@@ -146,6 +147,7 @@ class InspectionView:
 
     inspection: Inspection
     site: Site
+    district: District
     inspector: User
     template: ChecklistTemplate
     version: TemplateVersion
@@ -195,9 +197,11 @@ def view(session: Session, inspection: Inspection) -> InspectionView:
         )
         for s in checklists.sections_of(session, version.id)
     ]
+    site = session.get(Site, inspection.site_id)
     return InspectionView(
         inspection=inspection,
-        site=session.get(Site, inspection.site_id),
+        site=site,
+        district=session.get(District, site.district_id),
         inspector=session.get(User, inspection.inspector_id),
         template=session.get(ChecklistTemplate, version.template_id),
         version=version,
@@ -205,6 +209,93 @@ def view(session: Session, inspection: Inspection) -> InspectionView:
         hazards=hazards_of(session, inspection.id),
         photos={p.id: p for p in photo_rows},
     )
+
+
+@dataclass
+class InspectionSummary:
+    """One row of a list of inspections: its names and counts, not its checklist (the same
+    fields as InspectionView that the lists and InspectionOut read)."""
+
+    inspection: Inspection
+    site: Site
+    district: District
+    inspector: User
+    template: ChecklistTemplate
+    hazards: list[Hazard]
+    answered: int = 0
+    total: int = 0
+    failed: int = 0
+
+
+def _by_id(session: Session, model, ids) -> dict[int, Any]:
+    ids = set(ids)
+    return (
+        {r.id: r for r in session.exec(select(model).where(model.id.in_(ids))).all()} if ids else {}
+    )
+
+
+def summaries(session: Session, rows: list[Inspection]) -> list[InspectionSummary]:
+    """A page of inspections for a list in a fixed number of queries, whatever the page size:
+    the names by id (IN), the checklist sizes and the answer counts grouped (is_answered and
+    `failed` of InspectionView, written as SQL)."""
+    ids = [i.id for i in rows]
+    versions = _by_id(session, TemplateVersion, {i.template_version_id for i in rows})
+    templates = _by_id(session, ChecklistTemplate, {v.template_id for v in versions.values()})
+    site_rows = _by_id(session, Site, {i.site_id for i in rows})
+    districts = _by_id(session, District, {s.district_id for s in site_rows.values()})
+    users = _by_id(session, User, {i.inspector_id for i in rows})
+    sizes = (
+        dict(
+            session.exec(
+                select(TemplateItem.version_id, func.count())
+                .where(TemplateItem.version_id.in_(versions))
+                .group_by(TemplateItem.version_id)
+            ).all()
+        )
+        if versions
+        else {}
+    )
+    answered = or_(Answer.result.is_not(None), func.trim(func.coalesce(Answer.value, "")) != "")
+    counts = (
+        {
+            iid: (done or 0, failed or 0)
+            for iid, done, failed in session.exec(
+                select(
+                    Answer.inspection_id,
+                    func.sum(case((answered, 1), else_=0)),
+                    func.sum(case((Answer.result == "fail", 1), else_=0)),
+                )
+                .where(Answer.inspection_id.in_(ids))
+                .group_by(Answer.inspection_id)
+            ).all()
+        }
+        if ids
+        else {}
+    )
+    found: dict[int, list[Hazard]] = {}
+    if ids:
+        for h in session.exec(
+            select(Hazard).where(Hazard.inspection_id.in_(ids)).order_by(Hazard.id)
+        ).all():
+            found.setdefault(h.inspection_id, []).append(h)
+    out = []
+    for i in rows:
+        site, version = site_rows[i.site_id], versions[i.template_version_id]
+        done, failed = counts.get(i.id, (0, 0))
+        out.append(
+            InspectionSummary(
+                inspection=i,
+                site=site,
+                district=districts[site.district_id],
+                inspector=users[i.inspector_id],
+                template=templates[version.template_id],
+                hazards=found.get(i.id, []),
+                answered=done,
+                total=sizes.get(version.id, 0),
+                failed=failed,
+            )
+        )
+    return out
 
 
 def _answers(session: Session, inspection_id: int) -> list[Answer]:

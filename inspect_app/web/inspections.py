@@ -117,8 +117,8 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
         request,
         "inspections/home.html",
         {
-            "drafts": [inspections.view(session, i) for i in drafts],
-            "recent": [inspections.view(session, i) for i in recent],
+            "drafts": inspections.summaries(session, drafts),
+            "recent": inspections.summaries(session, recent),
             "submitted_total": total,
         },
     )
