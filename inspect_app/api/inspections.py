@@ -3,12 +3,13 @@ and the caller's own list."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, TodayDep
 from inspect_app.domain import inspections
+from inspect_app.models import InspectionStatus
 from inspect_app.presenters import hazards_out, inspection_out, photo_ref
 from inspect_app.schemas import (
     MAX_OFFSET,
@@ -53,7 +54,7 @@ def submit_inspection(
 def list_inspections(
     session: SessionDep,
     user: CurrentUser,
-    status: Literal["draft", "submitted"] | None = None,
+    status: InspectionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):

@@ -22,6 +22,7 @@ from inspect_app.domain.errors import Invalid
 from inspect_app.domain.hazards import (
     HazardFilters,
     apply_filters,
+    overdue,
     status_label,
     visible_hazards_query,
 )
@@ -140,7 +141,7 @@ def hazard_rows(
             rectifier,
             acceptor,
         ) in rows:
-            overdue = status != HazardStatus.accepted and deadline is not None and deadline < today
+            is_overdue = overdue(status, deadline, today)
             yield [
                 hid,
                 district,
@@ -152,7 +153,7 @@ def hazard_rows(
                 created.astimezone(zone).replace(tzinfo=None, microsecond=0),
                 deadline,
                 accepted.astimezone(zone).replace(tzinfo=None, microsecond=0) if accepted else None,
-                yes if overdue else "",
+                yes if is_overdue else "",
                 responsible or "",
                 measures or "",
                 rectifier or "",

@@ -133,21 +133,28 @@ class HazardFilters:
         return self
 
 
-def overdue_clause(today: date):
-    """SQL condition for 'past its deadline and not accepted'."""
-    return and_(
-        Hazard.status != HazardStatus.accepted,
-        Hazard.deadline.is_not(None),
-        Hazard.deadline < today,
-    )
+# --- overdue: the one rule, in SQL and in Python ---------------------------------------------
+# A hazard is overdue on a local day when it is still open then and its deadline lies before
+# that day. "Still open" is the status (lists, map, exports) or, for a past period, not
+# accepted by the period's end (stats and the weekly report pass their own condition).
+
+
+def overdue_clause(today: date, still_open=None):
+    """SQL: open (default: not accepted) and past its deadline on `today`."""
+    if still_open is None:
+        still_open = Hazard.status != HazardStatus.accepted
+    return and_(still_open, Hazard.deadline.is_not(None), Hazard.deadline < today)
+
+
+def overdue(status: str | None, deadline: date | None, today: date, *, still_open=None) -> bool:
+    """The Python twin of overdue_clause, on plain values (export rows, report items)."""
+    if still_open is None:
+        still_open = status != HazardStatus.accepted
+    return bool(still_open) and deadline is not None and deadline < today
 
 
 def is_overdue(hazard: Hazard, today: date) -> bool:
-    return (
-        hazard.status != HazardStatus.accepted
-        and hazard.deadline is not None
-        and hazard.deadline < today
-    )
+    return overdue(hazard.status, hazard.deadline, today)
 
 
 def visible_hazards_query(user: User):
@@ -278,7 +285,7 @@ def create_hazard(
     transaction, so that the inspection and its hazards are stored together or not at all.
     """
     now = now or utcnow()
-    if grade not in ("general", "major"):
+    if grade not in Grade.__members__:
         raise Invalid(_("Unknown grade: {grade}").format(grade=grade))
     hazard = Hazard(
         inspection_id=inspection_id,
@@ -326,13 +333,16 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reject": ((HazardStatus.rectified,), HazardStatus.rectifying),
 }
 ACTING_ROLES = (Role.officer, Role.office, Role.admin)
-PLAN_TEXT_FIELDS = {  # field -> max length (as in RectificationPlan)
-    "responsible_person": 100,
-    "measures": 2000,
-    "rectifier": 100,
-    "acceptor": 100,
-    "funds": 500,
-    "interim_measures": 2000,
+PLAN_TEXT_FIELDS = {  # field -> max length, from the table (models.PlanBase writes them once)
+    name: RectificationPlan.__table__.c[name].type.length
+    for name in (
+        "responsible_person",
+        "measures",
+        "rectifier",
+        "acceptor",
+        "funds",
+        "interim_measures",
+    )
 }
 MAJOR_ONLY_FIELDS = ("funds", "interim_measures")
 MAX_NOTE = 2000
@@ -361,6 +371,10 @@ def _acting_hazard(session: Session, user: User, hazard_id: int, action: str) ->
             )
         )
     return hazard
+
+
+def grade_label(grade: str) -> str:
+    return {Grade.major: _("Major"), Grade.general: _("General")}.get(grade, grade)
 
 
 def status_label(status: str) -> str:
@@ -424,11 +438,10 @@ def _text(value: Any) -> str:
 
 
 def _parse_deadline(value: date | str | None) -> date | None:
-    if isinstance(value, date) or value is None:
-        return value
+    """The deadline by the shared date parser (bounds included); None when empty or bad."""
     try:
-        return date.fromisoformat(value.strip()) if value.strip() else None
-    except ValueError:
+        return parse_date(value, _("Deadline"))
+    except Invalid:
         return None
 
 

@@ -27,6 +27,7 @@ from inspect_app.models import (
     AnswerPhoto,
     ChecklistTemplate,
     District,
+    Grade,
     Hazard,
     Inspection,
     InspectionStatus,
@@ -42,7 +43,7 @@ from inspect_app.models import (
 )
 
 RESULTS = ("pass", "fail", "na")
-GRADES = ("general", "major")
+GRADES = tuple(Grade)
 MAX_TEXT = 2000
 MAX_UUID = 64
 

@@ -32,7 +32,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import CondPageBreak
 from shapely.geometry import shape
-from sqlalchemy import or_
+from sqlalchemy import or_, true
 from sqlmodel import Session, select
 
 from inspect_app.config import DEFAULT_RISK_RULE, Settings
@@ -76,7 +76,7 @@ def _hazard_item(session: Session, settings: Settings, h: Hazard, names: dict, t
         "description": h.description,
         "created": h.created_at.astimezone(settings.zone).date(),
         "deadline": h.deadline,
-        "overdue": h.deadline is not None and h.deadline < today,
+        "overdue": hazards.overdue(h.status, h.deadline, today, still_open=True),  # open at end
         "plan": None
         if plan is None
         else {
@@ -178,7 +178,7 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
     open_at_end = _open_at(target, end)
     order = (Hazard.deadline.is_(None), Hazard.deadline, Hazard.created_at, Hazard.id)
     major = open_at_end.where(Hazard.grade == "major")
-    overdue = open_at_end.where(Hazard.deadline.is_not(None), Hazard.deadline < until)
+    overdue = open_at_end.where(hazards.overdue_clause(until, still_open=true()))
     rule = calendar["rule"]
     total, prev_total = stats.city_totals(rows, rule), stats.city_totals(prev_rows, rule)
     if district_id is None:

@@ -37,8 +37,9 @@ from inspect_app.config import Settings
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.errors import Invalid, NotFound
+from inspect_app.domain.hazards import overdue_clause
 from inspect_app.i18n import _, lazy_gettext
-from inspect_app.models import District, Hazard, Inspection, Site, User
+from inspect_app.models import District, Grade, Hazard, Inspection, Site, User
 
 RISK_LEVELS = ("red", "orange", "yellow", "blue")
 MAX_PERIOD_DAYS = 3660  # ten years
@@ -240,7 +241,7 @@ def district_stats(
     """
     today = today or local_today(zone)
     check_period(since, until, today)
-    if grade and grade not in ("general", "major"):
+    if grade and grade not in Grade.__members__:
         raise Invalid(_("Unknown grade: {grade}").format(grade=grade))
     start, end = start_of_day(since, zone), start_of_day(_next_day(until), zone)
     day = min(until, today)
@@ -299,9 +300,8 @@ def _open_at(session: Session, end: datetime, day: date, district_id, grade, cat
     has nothing but that range to choose (SQLite would otherwise walk a district index)."""
     created = Hazard.created_at < end
     district = (Hazard.district_id + 0).label("district")
-    is_overdue = case(
-        (and_(created, Hazard.deadline.is_not(None), Hazard.deadline < day), 1), else_=0
-    )
+    # Rows are selected as open at END below; the overdue rule then needs no status test.
+    is_overdue = case((overdue_clause(day, still_open=created), 1), else_=0)
     columns = (district, Hazard.grade, func.sum(case((created, 1), else_=0)), func.sum(is_overdue))
     for still_open in (Hazard.accepted_at.is_(None), Hazard.accepted_at >= end):
         query = _filtered(

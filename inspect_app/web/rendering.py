@@ -13,6 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
+from inspect_app.domain.hazards import grade_label, status_label
+from inspect_app.models import Grade, HazardStatus, ResponseType
 from inspect_app.web import assets
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -44,6 +46,15 @@ def _date(value: date | datetime | None) -> str:
 
 templates.env.filters["localtime"] = _local_time
 templates.env.filters["date"] = _date
+# The vocabulary: templates loop over the enums instead of spelling their values.
+templates.env.globals.update(
+    choices=lambda enum, label: [(m.value, label(m)) for m in enum],
+    Grade=Grade,
+    HazardStatus=HazardStatus,
+    ResponseType=ResponseType,
+    grade_label=grade_label,
+    status_label=status_label,
+)
 
 
 def is_htmx(request: Request) -> bool:
