@@ -19,10 +19,9 @@ from sqlmodel import select
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.parsing import MAX_DATE, MIN_DATE, parse_date, parse_id, parse_int
 from inspect_app.models import AnswerPhoto, Hazard, Inspection
+from tests.make_bad_files import BAD_DATES, BAD_NUMBERS
 from tests.reliability import build_world
 
-BAD_NUMBERS = ["¹", "²", "٣", "１", "1e3", "7x", "99999999999999999999", "-5", "0x10"]
-BAD_DATES = ["9999-12-31", "0001-01-01", "2026-13-01", "２０２６-01-01", "2026-1-1"]
 BAD = BAD_NUMBERS + BAD_DATES
 IGNORED_PREFIXES = ("/static", "/docs", "/openapi.json", "/redoc", "/logout", "/lang")
 
