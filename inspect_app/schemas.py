@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from inspect_app.models import Grade, HazardStatus, InspectionStatus, PlanBase
+from inspect_app.models import Grade, HazardStatus, InspectionStatus, PlanBase, ResponseType
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ class ItemOut(BaseModel):
     prompt_en: str
     guidance: str
     basis: str
-    response_type: str
+    response_type: ResponseType
     choices: list[str] | None = None
     min_value: float | None = None
     max_value: float | None = None
