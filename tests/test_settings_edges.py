@@ -158,7 +158,12 @@ def test_pages_and_the_weekly_pdf_use_the_zone_and_the_rule(session, region, log
     site = region["sites"][0]
     monday = week_of(local_today(zone) - timedelta(days=14)).start
     sunday = monday + timedelta(days=6)
-    add_hazard(session, site, user, in_local_week(monday, zone), description="late-sunday")
+    created = in_local_week(monday, zone)
+    hazard = add_hazard(session, site, user, created, description="late-sunday")
+
+    detail = client.get(f"/hazards/{hazard.id}")
+    local, elsewhere = (created.astimezone(z).date().isoformat() for z in (zone, DEFAULT))
+    assert local in detail.text and elsewhere not in detail.text
 
     week = {"since": monday.isoformat(), "until": sunday.isoformat()}
     page = client.get("/dashboard", params=week)

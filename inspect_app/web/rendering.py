@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain.hazards import grade_label, status_label
 from inspect_app.models import Grade, HazardStatus, ResponseType
 from inspect_app.web import assets
@@ -29,11 +31,15 @@ templates = Jinja2Blocks(
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 
 
+# The time zone of the app rendering the page, set by render() (a context variable, not a
+# global of the shared Jinja environment: two apps in one process keep their own zones).
+_zone: ContextVar[ZoneInfo] = ContextVar("zone", default=ZoneInfo(DEFAULT_TIMEZONE))
+
+
 def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return ""
-    tz = ZoneInfo(templates.env.globals.get("timezone", "Asia/Shanghai"))
-    return value.astimezone(tz).strftime(fmt)
+    return value.astimezone(_zone.get()).strftime(fmt)
 
 
 def _date(value: date | datetime | None) -> str:
@@ -73,6 +79,7 @@ def render(
     ctx = dict(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
     settings = request.app.state.settings
+    _zone.set(settings.zone)
     ctx["assets"] = assets.legacy_names(settings.assets == "cdn")
     ctx["locale"] = i18n.current_locale.get()
     ctx["csrftoken"] = request.scope["csrftoken"]() if "csrftoken" in request.scope else ""
