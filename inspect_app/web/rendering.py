@@ -19,7 +19,16 @@ from inspect_app.domain.hazards import grade_label, status_label
 from inspect_app.models import Grade, HazardStatus, ResponseType
 from inspect_app.web import assets
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+def _templates_dir() -> Path:
+    """templates/ sits next to the package in the repository; the wheel carries it inside the
+    package (pyproject's force-include), so an installed app finds it there."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 
 templates = Jinja2Blocks(
     env=Environment(
