@@ -165,6 +165,38 @@ def heic_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def png_damaged_data() -> bytes:
+    """A PNG whose compressed pixel data is corrupt in the middle and which has no EXIF before its
+    pixels: Pillow's EXIF read decodes the image (and a reader that swallows that error would
+    then keep the partial pixels)."""
+    data = bytearray(encode(scene((640, 480), noise=True), "PNG"))
+    start = data.index(b"IDAT") + 4 + 3000
+    for k in range(200):
+        data[start + k] ^= 0x55
+    return bytes(data)
+
+
+def heic_grid(size: tuple[int, int] = (1200, 900), tile: int = 256) -> bytes:
+    """A HEIC stored as a grid of tiles, as phones write large photos."""
+    from pillow_heif import options
+
+    saved, options.GRID_TILE_SIZE = options.GRID_TILE_SIZE, tile
+    try:
+        return encode(scene(size, noise=True), "HEIF", phone_exif(orientation=1), quality=50)
+    finally:
+        options.GRID_TILE_SIZE = saved
+
+
+def heic_cut_short(data: bytes | None = None, keep: float = 0.6) -> bytes:
+    """A grid HEIC cut short, its mdat box shortened to match: the container looks whole, but
+    the item locations of the later tiles point past the end of the file."""
+    data = data if data is not None else heic_grid()
+    cut = bytearray(data[: int(len(data) * keep)])
+    mdat = cut.index(b"mdat") - 4
+    struct.pack_into(">I", cut, mdat, len(cut) - mdat)
+    return bytes(cut)
+
+
 def absurd_exif() -> bytes:
     return phone_jpeg(
         (320, 240), gps=((200, 75, 99), "Q", (500, 0, 0), "E"), taken="9999:99:99 99:99:99"
@@ -222,6 +254,108 @@ def polyglot_jpeg_zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("shell.php", PAYLOAD)
     return genuine("JPEG") + buf.getvalue()
+
+
+# --- admin imports (issue 12): spreadsheets, YAML checklists, GeoJSON districts -----------------
+
+ENTITY_DTD = (
+    b'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+)
+
+
+def xlsx_with_part(good: bytes, part: str, change) -> bytes:
+    """A copy of the .xlsx `good` whose zip member `part` is change(its bytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, change(data) if info.filename == part else data)
+    return out.getvalue()
+
+
+def bad_xlsx(good: bytes) -> dict[str, bytes]:
+    """Damaged variants of a workbook: cut XML, and entity expansion in the sheet or workbook."""
+    sheet = "xl/worksheets/sheet1.xml"
+
+    def entities(data: bytes) -> bytes:
+        start = data.index(b"<", data.index(b"?>") + 2 if data.startswith(b"<?xml") else 0)
+        return ENTITY_DTD + data[start:].replace(b"</sheetData>", b"</sheetData>&c;", 1)
+
+    return {
+        "sheet-cut": xlsx_with_part(good, sheet, lambda d: d[: int(len(d) * 0.7)]),
+        "sheet-not-xml": xlsx_with_part(good, sheet, lambda d: b"<worksheet><sheetData><row>"),
+        "sheet-entities": xlsx_with_part(good, sheet, entities),
+        "workbook-entities": xlsx_with_part(
+            good,
+            "xl/workbook.xml",
+            lambda d: ENTITY_DTD.replace(b"worksheet", b"workbook") + d[d.index(b"<workbook") :],
+        ),
+    }
+
+
+# Under 400 bytes that expand to millions of characters through nested aliases.
+YAML_ALIAS_BOMB = "".join(
+    [
+        "a: &a [x,x,x,x,x,x,x,x,x]\n",
+        *(
+            f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n"
+            for p, n in zip("abcde", "bcdef", strict=True)
+        ),
+        "name: {zh: 炸弹}\nkey: bomb\nsections:\n  - key: s\n    title: 节\n",
+        "    items:\n      - {key: i, zh: *f}\n",
+    ]
+)
+
+
+def bad_yaml() -> dict[str, str]:
+    item = "name: {{zh: 检查表}}\nkey: k\nsections:\n  - key: s\n    title: 节\n    items:\n{items}"
+    return {
+        "aliases": YAML_ALIAS_BOMB,
+        "long-prompt": item.format(items=f"      - {{key: i, zh: {'长' * 600}}}\n"),
+        "sections-not-mappings": "name: {zh: 表}\nsections: [1, 2]\n",
+        "items-not-mappings": item.format(items="      - just text\n"),
+        "too-deep": "name: {zh: 表}\nsections: " + "[" * 5000 + "]" * 5000 + "\n",
+        "many-choices": item.format(
+            items="      - {key: i, zh: 选, type: choice, choices: ["
+            + ",".join(f"c{n}" for n in range(500))
+            + "]}\n"
+        ),
+    }
+
+
+def bad_geojson(good: dict) -> dict[str, bytes]:
+    """A good FeatureCollection of districts broken one way per case."""
+    first = good["features"][0]
+
+    def collection(*features, **extra) -> bytes:
+        return json.dumps(
+            {"type": "FeatureCollection", "features": list(features), **extra}
+        ).encode()
+
+    def with_code(code) -> bytes:
+        return collection({**first, "properties": {**first["properties"], "adcode": code}})
+
+    return {
+        "deep-nesting": b'{"type": "FeatureCollection", "features": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+        "features-not-list": json.dumps(
+            {"type": "FeatureCollection", "features": {"a": 1}}
+        ).encode(),
+        "features-a-string": json.dumps({"type": "FeatureCollection", "features": "abc"}).encode(),
+        "feature-not-object": collection(42),
+        "properties-not-object": collection({**first, "properties": ["name", "x"]}),
+        "properties-a-string": collection({**first, "properties": "珠晖区"}),
+        "geometry-not-object": collection({**first, "geometry": [1, 2]}),
+        "code-not-ascii": with_code("珠晖"),
+        "code-with-quote": with_code('43"0405'),
+        "code-with-newline": with_code("4304\r\nX-Injected: 1"),
+        "code-missing": collection({**first, "properties": {"name": first["properties"]["name"]}}),
+        "code-too-long": with_code("4" * 21),
+    }
 
 
 def make_corpus(directory: Path, limit: int = 20 * 2**20) -> list[Case]:
@@ -310,6 +444,21 @@ def make_corpus(directory: Path, limit: int = 20 * 2**20) -> list[Case]:
         (
             Case("truncated.heic", "photo.heic", "image/heic", 422, "HEIC cut in half"),
             truncated(genuine("HEIF")),
+        ),
+        # damaged inside, whole outside (issue 12)
+        (
+            Case("damaged-data.png", "photo.png", "image/png", 422, "PNG with corrupt IDAT data"),
+            png_damaged_data(),
+        ),
+        (
+            Case(
+                "cut-grid.heic",
+                "IMG_0002.HEIC",
+                "image/heic",
+                422,
+                "grid HEIC cut short, mdat size patched to fit",
+            ),
+            heic_cut_short(),
         ),
         # decompression bombs
         (
