@@ -10,6 +10,8 @@ process has its own.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from inspect_app.domain.errors import Busy
 from inspect_app.i18n import _
 
 RETRY_AFTER_SECONDS = 5
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
 class DecodeBudget:
@@ -72,3 +75,20 @@ def budget_for(capacity: int) -> DecodeBudget | None:
         return None
     with _lock:
         return _budgets.setdefault(capacity, DecodeBudget(capacity))
+
+
+def return_freed_blocks_to_the_system() -> bool:
+    """Make the memory of a finished decode leave the process, so the budget bounds RSS too.
+
+    Pillow allocates pixels in blocks of up to 16 MB. glibc serves such blocks with mmap (and
+    gives them back on free) only until the first is freed: its dynamic threshold then moves
+    them into per-thread heaps that seldom shrink, and a burst of large decodes stayed resident
+    at twice the budget. A fixed threshold keeps every allocation of 1 MB or more in mmap.
+    Returns whether the setting took (False off glibc, where nothing is changed).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20))
+    except (OSError, AttributeError):  # another C library (musl): nothing to tune
+        return False
