@@ -256,6 +256,74 @@ def polyglot_jpeg_zip() -> bytes:
     return genuine("JPEG") + buf.getvalue()
 
 
+# --- camera files, generated (issue 12): odd modes, every orientation, cuts and bit flips -------
+
+# The transpose that stores an upright picture under an EXIF orientation (inverse of the display).
+STORE = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+UPRIGHT = (240, 160)  # scene(): red top-left quarter, blue elsewhere
+CAMERA_OPTIONS = {"JPEG": {"quality": 90}, "WEBP": {"quality": 85}, "PNG": {}, "HEIF": {}}
+CAMERA_MODES = {
+    "JPEG": ("L", "CMYK"),
+    "PNG": ("RGBA", "LA", "P-transparent", "I;16", "L", "1"),
+    "WEBP": ("RGBA",),
+    "HEIF": ("RGBA", "L"),
+}
+
+
+def _in_mode(mode: str) -> Image.Image:
+    picture = scene(UPRIGHT)
+    if mode == "P-transparent":
+        palette = picture.convert("P")
+        palette.info["transparency"] = palette.getpixel((UPRIGHT[0] - 1, UPRIGHT[1] - 1))
+        return palette
+    if mode == "I;16":
+        return picture.convert("L").point(lambda v: v * 256, "I").convert("I;16")
+    if mode in ("RGBA", "LA"):
+        faded = picture.convert(mode)
+        faded.putalpha(200)
+        return faded
+    return picture.convert(mode)
+
+
+def camera_corpus(fmt: str) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, expect) for one format. expect: "upright" (accepted, red top-left, the
+    upright size), "whole" (accepted at its full size) or "any" (accepted whole, or a 4xx)."""
+    options = CAMERA_OPTIONS[fmt]
+    cases = []
+    # HEIF turns pictures with the container's irot/imir boxes, applied by libheif, not with
+    # EXIF (which pillow-heif cannot write as boxes): only the upright case applies to it.
+    for orientation, store in STORE.items() if fmt != "HEIF" else [(1, None)]:
+        stored = scene(UPRIGHT) if store is None else scene(UPRIGHT).transpose(store)
+        cases.append(
+            (
+                f"orientation-{orientation}",
+                encode(stored, fmt, phone_exif(orientation), **options),
+                "upright",
+            )
+        )
+    for mode in CAMERA_MODES[fmt]:
+        cases.append((f"mode-{mode}", encode(_in_mode(mode), fmt, **options), "whole"))
+    # With EXIF before the pixels, and without (then Pillow's EXIF read of a PNG decodes it).
+    for label, exif in (("exif", phone_exif(orientation=1)), ("plain", None)):
+        base = encode(scene(UPRIGHT, noise=True), fmt, exif, **options)
+        for keep in (0.05, 0.25, 0.5, 0.75, 0.9, 0.98, 0.999):
+            cases.append((f"{label}-cut-{keep}", base[: int(len(base) * keep)], "any"))
+        for at in (0.2, 0.4, 0.6, 0.8, 0.95):
+            flipped = bytearray(base)
+            flipped[int(len(base) * at)] ^= 0x10
+            cases.append((f"{label}-flip-{at}", bytes(flipped), "any"))
+    return cases
+
+
 # --- admin imports (issue 12): spreadsheets, YAML checklists, GeoJSON districts -----------------
 
 ENTITY_DTD = (

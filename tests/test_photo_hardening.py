@@ -10,12 +10,15 @@ import time
 
 import pytest
 from PIL import Image, ImageFile
+from sqlmodel import select
 
 from inspect_app.domain import photos
 from inspect_app.domain.decode_budget import DecodeBudget, budget_for
 from inspect_app.domain.errors import Busy, Invalid
 from inspect_app.main import create_app
 from tests.make_bad_files import (
+    UPRIGHT,
+    camera_corpus,
     encode,
     genuine,
     heic_cut_short,
@@ -24,7 +27,7 @@ from tests.make_bad_files import (
     scene,
 )
 from tests.reliability import Server, api_token
-from tests.test_photos import assert_refused, stored_files, upload
+from tests.test_photos import assert_refused, is_red, stored_files, upload
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
@@ -208,3 +211,88 @@ def test_a_client_that_disconnects_mid_upload_is_one_log_line(
     assert "client disconnected during POST /api/v1/photos" in log, log
     assert "Traceback" not in log and "ClientDisconnect" not in log, log
     assert not [p for p in stored_files(settings) if p.parent.name == "tmp" or "photos" in p.parts]
+
+
+# --- generated camera files ----------------------------------------------------------------------
+
+
+def _decodes_completely(data: bytes) -> bool:
+    """The oracle: a strict full decode by Pillow (truncation tolerance off) succeeds."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except Exception:  # any decoder failure
+        return False
+    return True
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF"])
+def test_generated_camera_files_are_stored_upright_and_whole_or_refused(api_as, settings, fmt):
+    """Every EXIF orientation, odd pixel modes, cuts at many offsets and bit flips in the
+    compressed data: each upload is stored upright and complete, or refused with a 4xx and
+    leaves nothing; never a 5xx."""
+    client, _user = api_as("inspector")
+    wrong = []
+    for name, data, expect in camera_corpus(fmt):
+        before = stored_files(settings)
+        r = upload(client, data, f"{name}.bin", "application/octet-stream")
+        if r.status_code != 201:
+            if expect != "any" or not 400 <= r.status_code < 500:
+                wrong.append(f"{name}: {r.status_code} {r.text[:200]} (expected {expect})")
+            elif stored_files(settings) != before:
+                wrong.append(f"{name}: refused but left files")
+            continue
+        body = r.json()
+        if expect == "any" and not _decodes_completely(data):
+            wrong.append(f"{name}: accepted, but the file does not decode completely")
+        web = Image.open(io.BytesIO(client.get(body["url"]).content))
+        web.load()  # the served copy is a whole JPEG
+        if web.size != (body["width"], body["height"]):
+            wrong.append(f"{name}: served {web.size}, recorded {body['width']}x{body['height']}")
+        if expect in ("upright", "whole") and web.size != UPRIGHT:
+            wrong.append(f"{name}: size {web.size}, expected {UPRIGHT}")
+        if expect == "upright":
+            rgb = web.convert("RGB")
+            w, h = rgb.size
+            corners = [is_red(rgb.getpixel(xy)) for xy in ((5, 5), (w - 6, 5), (5, h - 6))]
+            if corners != [True, False, False]:
+                wrong.append(f"{name}: not upright (red corners {corners})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_plain_form_cut_before_its_closing_boundary_is_refused(
+    login_as, session, settings, region
+):
+    """The no-JavaScript photo form: the token first, then the photo, then nothing (the phone
+    lost its signal). Without the close delimiter the form is incomplete: 422, nothing stored."""
+    import uuid
+
+    from inspect_app.domain import inspections
+    from inspect_app.models import Photo
+    from tests.test_photos import _first_item
+
+    browser, user = login_as("inspector")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], str(uuid.uuid4())
+    )
+    item = _first_item(session, region)
+    token = browser.cookies.get("csrftoken")
+    boundary = "formB0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrftoken"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + genuine("JPEG")
+    url = f"/inspections/{draft.id}/answers/{item.id}/photos"
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}", "accept": "text/html"}
+    for cut in (head, head + f"\r\n--{boundary}".encode()):
+        r = browser.post(url, content=cut, headers=headers, follow_redirects=False)
+        assert r.status_code == 422, r.text[:300]
+        session.expire_all()
+        assert session.exec(select(Photo)).all() == []
+        assert [p for p in stored_files(settings) if "photos" in p.parts] == []
+    whole = head + f"\r\n--{boundary}--\r\n".encode()
+    r = browser.post(url, content=whole, headers=headers, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    session.expire_all()
+    assert len(session.exec(select(Photo)).all()) == 1
