@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from inspect_app.domain.errors import Busy
 from inspect_app.i18n import _
@@ -75,6 +75,12 @@ def budget_for(capacity: int) -> DecodeBudget | None:
         return None
     with _lock:
         return _budgets.setdefault(capacity, DecodeBudget(capacity))
+
+
+def reserve(capacity: int, cost: int, wait: float) -> AbstractContextManager[None]:
+    """Hold `cost` bytes of this process's budget of `capacity` bytes (0: no budget, no wait)."""
+    budget = budget_for(capacity)
+    return budget.reserve(cost, wait) if budget is not None else nullcontext()
 
 
 def return_freed_blocks_to_the_system() -> bool:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import mmap
 import os
 import re
 import struct
 import tempfile
 from collections.abc import Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 
 from inspect_app.config import Settings
 from inspect_app.domain.access import district_scope, require_role
-from inspect_app.domain.decode_budget import budget_for, return_freed_blocks_to_the_system
+from inspect_app.domain.decode_budget import reserve, return_freed_blocks_to_the_system
 from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
 from inspect_app.domain.storage import write_atomic
 from inspect_app.i18n import _
@@ -375,7 +375,6 @@ def _process(settings: Settings, source: Path, sha: str, created: list[Path]) ->
     fmt = sniff(source)
     if fmt == "HEIF":
         check_heif_items(source)
-    budget = budget_for(settings.decode_budget_mb * 2**20)
     try:
         with Image.open(source, formats=[fmt]) as im:
             stored = im.size
@@ -385,11 +384,8 @@ def _process(settings: Settings, source: Path, sha: str, created: list[Path]) ->
             # large enough; the other formats ignore the request and decode at full size.
             im.draft("RGB", draft_size(stored, settings.photo_web_size))
             factor = shrink_factor(im.size, settings.photo_web_size)
-            with (
-                budget.reserve(decode_cost(im, fmt, factor), settings.decode_wait_seconds)
-                if (budget)
-                else nullcontext()
-            ):
+            cost = decode_cost(im, fmt, factor)
+            with reserve(settings.decode_budget_mb * 2**20, cost, settings.decode_wait_seconds):
                 im.load()  # before any EXIF read: a PNG's EXIF read decodes and would hide errors
                 facts = _facts(im, fmt, settings, stored)
                 icc = im.info.get("icc_profile")
@@ -460,25 +456,28 @@ def check_heif_items(path: Path) -> None:
 
     Reads the top-level boxes and the `iloc` box of `meta` (ISO/IEC 14496-12, 8.11.3).
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        meta = None
-        for kind, start, end in _boxes(data, 0, len(data)):
-            if kind == b"meta":
-                meta = (start + 4, end)  # a full box: version and flags first
-        if meta is None:
-            raise ValueError("no meta box")
-        children = {kind: (start, end) for kind, start, end in _boxes(data, *meta)}
-        idat = children.get(b"idat", (0, 0))
-        if b"iloc" not in children:
-            raise ValueError("no iloc box")
-        for method, offset, length in _iloc_extents(data, *children[b"iloc"]):
-            limit = idat[1] - idat[0] if method == 1 else len(data)
-            if method in (0, 1) and offset + length > limit:
-                raise ValueError("item data past the end")
-    except (ValueError, struct.error, IndexError) as exc:
-        raise Invalid(_("The image is damaged or incomplete.")) from exc
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            _check_items(data)
+        except (ValueError, struct.error, IndexError) as exc:
+            raise Invalid(_("The image is damaged or incomplete.")) from exc
+
+
+def _check_items(data) -> None:
+    meta = None
+    for kind, start, end in _boxes(data, 0, len(data)):
+        if kind == b"meta":
+            meta = (start + 4, end)  # a full box: version and flags first
+    if meta is None:
+        raise ValueError("no meta box")
+    children = {kind: (start, end) for kind, start, end in _boxes(data, *meta)}
+    idat = children.get(b"idat", (0, 0))
+    if b"iloc" not in children:
+        raise ValueError("no iloc box")
+    for method, offset, length in _iloc_extents(data, *children[b"iloc"]):
+        limit = idat[1] - idat[0] if method == 1 else len(data)
+        if method in (0, 1) and offset + length > limit:
+            raise ValueError("item data past the end")
 
 
 def _boxes(data: bytes, start: int, end: int):
