@@ -190,8 +190,9 @@ def test_a_client_that_disconnects_mid_upload_is_one_log_line(
     """The real server, a real socket closed halfway through the body: one warning line, no
     traceback, nothing left in the upload folder."""
     token = api_token(session, settings, make_user("inspector"))
+    session.close()  # no transaction of this test may hold up the server's migration check
     server = Server(settings, tmp_path)
-    server.start()
+    server.start(timeout=120)  # a loaded machine imports slowly
     try:
         body, headers = _multipart(genuine("JPEG", (1600, 1200)) + b"\r\n--b0undary--\r\n")
         request = (
