@@ -297,3 +297,8 @@ def test_a_plain_form_cut_before_its_closing_boundary_is_refused(
     assert r.status_code == 303, r.text[:300]
     session.expire_all()
     assert len(session.exec(select(Photo)).all()) == 1
+
+
+def test_the_upload_route_documents_its_503(client):
+    responses = client.get("/openapi.json").json()["paths"]["/api/v1/photos"]["post"]["responses"]
+    assert "Retry-After" in responses["503"]["headers"]

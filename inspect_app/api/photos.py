@@ -92,7 +92,14 @@ class FilePart:
     status_code=201,
     response_model=PhotoOut,
     openapi_extra=UPLOAD_BODY,
-    responses={413: {"description": "Too large"}, 415: {"description": "Not a photo"}},
+    responses={
+        413: {"description": "Too large"},
+        415: {"description": "Not a photo"},
+        503: {
+            "description": "Busy decoding other photos: retry after the Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+    },
 )
 async def upload_photo(
     request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
