@@ -43,6 +43,28 @@ def csrf(c: TestClient) -> dict[str, str]:
     return {"x-csrftoken": c.cookies.get("csrftoken")}
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def upload_form(client, url: str, data: bytes, filename="sites.xlsx", mime=XLSX):
+    """As the plain form sends it: the CSRF token is a field before the file."""
+    return client.post(
+        url,
+        files={"file": (filename, data, mime)},
+        data={"csrftoken": csrf(client)["x-csrftoken"]},
+        headers={"accept": "text/html"},
+    )
+
+
+def upload_photo(
+    client, data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg", headers=None
+):
+    """POST /api/v1/photos as the phone does."""
+    return client.post(
+        "/api/v1/photos", files={"file": (name, data, content_type)}, headers=headers
+    )
+
+
 def run_cli(env, *args, stdin: str | None = None):
     """`inspect-app ARGS` in a subprocess with its own environment (database, uploads)."""
     return subprocess.run(

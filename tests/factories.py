@@ -11,20 +11,23 @@ import os
 import uuid
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 from itsdangerous.url_safe import URLSafeSerializer
 from PIL import Image
 from sqlmodel import Session, func, select
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import accounts, checklists, geo, hazards, inspections, photos, reports
-from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain.clock import local_today
 from inspect_app.models import (
     District,
     Hazard,
     HazardEvent,
     HazardPhoto,
     Inspection,
+    Photo,
     RectificationPlan,
     Report,
     Site,
@@ -37,6 +40,7 @@ from inspect_app.security import hash_password
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "inspect_app" / "data"
 PASSWORD = "correct horse battery"
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)  # the default city calendar the tests run in
 
 # --- photos -----------------------------------------------------------------------------------
 
@@ -110,6 +114,26 @@ def no_metadata(data: bytes) -> None:
     assert b"Exif" not in data and b"PhoneMaker" not in data and b"<script>" not in data
 
 
+def assert_refused(r, status: int, session, settings):
+    """The contract for a refused photo: the status, a JSON detail, no row and no file left."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+    session.expire_all()
+    assert session.exec(select(Photo)).all() == []
+    assert stored_files(settings) == []
+
+
+def is_red(pixel) -> bool:
+    r, g, b = pixel
+    return r > 180 and g < 80 and b < 80
+
+
+def is_blue(pixel) -> bool:
+    r, _g, b = pixel
+    return b > 180 and r < 80
+
+
 # --- districts and sites ----------------------------------------------------------------------
 
 
@@ -165,6 +189,10 @@ def region(session: Session) -> dict:
         "template_version": version,
         "template_id": version.template_id,
     }
+
+
+def site_count(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Site)).one()
 
 
 SITES_HEADER = ["name", "address", "district", "risk_class", "cadence", "lat", "lon"]
@@ -284,6 +312,13 @@ def all_pass(items: dict[str, TemplateItem], **overrides) -> list[dict]:
     return out
 
 
+def first_item(session: Session, region) -> TemplateItem:
+    """The first item of the region's checklist version."""
+    return session.exec(
+        select(TemplateItem).where(TemplateItem.version_id == region["template_version"].id)
+    ).first()
+
+
 def complete_answers(
     session, version_id: int, fail: dict[int, list[int]] | None = None
 ) -> list[dict]:
@@ -369,7 +404,7 @@ def plan_fields(grade: str = "general", deadline: date | None = None) -> dict:
     fields = {
         "responsible_person": "张经理",
         "measures": "清理通道，更换灭火器",
-        "deadline": deadline or local_today() + timedelta(days=7),
+        "deadline": deadline or local_today(ZONE) + timedelta(days=7),
         "rectifier": "李师傅",
         "acceptor": "王科长",
     }
@@ -422,7 +457,7 @@ def snapshot(session: Session, hazard_id: int) -> tuple:
 
 def at(day, hour=10):
     """An instant on a local calendar day."""
-    return datetime.combine(day, time(hour), tzinfo=tz())
+    return datetime.combine(day, time(hour), tzinfo=ZONE)
 
 
 def add_hazard(
@@ -474,7 +509,7 @@ def add_hazard(
     return h
 
 
-LAST_WEEK = reports.week_of(local_today() - timedelta(days=14))
+LAST_WEEK = reports.week_of(local_today(ZONE) - timedelta(days=14))
 
 
 def week_of_hazards(session: Session, settings, region, inspector: User) -> dict:

@@ -9,7 +9,8 @@ from sqlmodel import func, select
 
 from inspect_app.models import AuditLog, District, Inspection, Site
 from tests.clients import csrf
-from tests.factories import DATA, SITES_HEADER
+from tests.clients import upload_form as upload
+from tests.factories import DATA, SITES_HEADER, site_count
 from tests.factories import sites_sheet as sheet
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -21,20 +22,6 @@ def admin_client(login_as):
     client, admin = login_as("admin")
     client.cookies.set("lang", "en")
     return client, admin
-
-
-def upload(client, url: str, data: bytes, filename="sites.xlsx", mime=XLSX):
-    """As the plain form sends it: the CSRF token is a field before the file."""
-    return client.post(
-        url,
-        files={"file": (filename, data, mime)},
-        data={"csrftoken": csrf(client)["x-csrftoken"]},
-        headers={"accept": "text/html"},
-    )
-
-
-def site_count(session) -> int:
-    return session.exec(select(func.count()).select_from(Site)).one()
 
 
 def site_form(**overrides):

@@ -17,7 +17,7 @@ from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Conflict, Forbidden, Invalid
 from inspect_app.models import Hazard, HazardPhoto, RectificationPlan, User
-from tests.factories import act, advance, new_hazard, photo_of, plan_fields, snapshot
+from tests.factories import ZONE, act, advance, new_hazard, photo_of, plan_fields, snapshot
 
 STATUSES = ["reported", "rectifying", "rectified", "accepted"]
 ACTIONS = ["plan", "rectify", "accept", "reject"]
@@ -141,7 +141,7 @@ def test_plan_may_be_revised_while_rectifying(session, region, make_user, settin
     officer = make_user("officer")
     hazard = new_hazard(session, region, officer)
     act(session, settings, officer, hazard.id, "plan")
-    later = local_today() + timedelta(days=30)
+    later = local_today(ZONE) + timedelta(days=30)
     revised = act(
         session, settings, officer, hazard.id, "plan", deadline=later, measures="另行采购"
     )
@@ -198,7 +198,7 @@ def test_a_revision_may_keep_a_deadline_that_has_passed_but_not_set_a_new_past_o
         ("general", {"responsible_person": "  "}, "responsible_person"),
         ("general", {"rectifier": ""}, "rectifier"),
         ("general", {"acceptor": ""}, "acceptor"),
-        ("general", {"deadline": (local_today() - timedelta(days=1)).isoformat()}, "deadline"),
+        ("general", {"deadline": (local_today(ZONE) - timedelta(days=1)).isoformat()}, "deadline"),
         ("major", {"funds": ""}, "funds"),
         ("major", {"interim_measures": ""}, "interim_measures"),
         ("major", {"stop_production": None}, "stop_production"),
@@ -436,7 +436,7 @@ def test_overdue_is_computed_from_the_deadline_and_the_day(session, region, make
 
     def overdue_ids(today: date) -> list[int]:
         query = hazards.apply_filters(
-            hazards.visible_hazards_query(officer), hazards.HazardFilters(overdue=True), today
+            hazards.visible_hazards_query(officer), hazards.HazardFilters(ZONE, overdue=True), today
         )
         return [x.id for x in session.exec(query).all()]
 

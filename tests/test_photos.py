@@ -11,9 +11,11 @@ from sqlmodel import select
 
 from inspect_app.domain import hazards, photos
 from inspect_app.domain.errors import Invalid, TooLarge
-from inspect_app.models import Answer, AnswerPhoto, HazardPhoto, Inspection, Photo, TemplateItem
+from inspect_app.models import Answer, AnswerPhoto, HazardPhoto, Inspection, Photo
 from tests.clients import csrf
-from tests.factories import no_metadata, stored_files
+from tests.clients import upload_photo as upload
+from tests.factories import assert_refused, is_blue, is_red, no_metadata, stored_files
+from tests.factories import first_item as _first_item
 from tests.make_bad_files import (
     PAYLOAD,
     display_p3_icc,
@@ -28,34 +30,6 @@ from tests.make_bad_files import (
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
 PHONE_LAT, PHONE_LON = 26.8966667, 112.5719444
-
-
-def upload(
-    client, data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg", headers=None
-):
-    return client.post(
-        "/api/v1/photos", files={"file": (name, data, content_type)}, headers=headers
-    )
-
-
-def assert_refused(r, status: int, session, settings):
-    """The contract for bad input: the status, a JSON detail, no row and no file left behind."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
-    session.expire_all()
-    assert session.exec(select(Photo)).all() == []
-    assert stored_files(settings) == []
-
-
-def is_red(pixel) -> bool:
-    r, g, b = pixel
-    return r > 180 and g < 80 and b < 80
-
-
-def is_blue(pixel) -> bool:
-    r, _g, b = pixel
-    return b > 180 and r < 80
 
 
 # --- the pipeline ------------------------------------------------------------------------------
@@ -305,9 +279,10 @@ def test_bad_input_is_refused_and_leaves_nothing(
 def test_decompression_bomb_is_refused_before_decoding(api_as, session, settings, monkeypatch):
     client, _user = api_as("inspector")
     monkeypatch.setattr(settings, "max_image_pixels", 1_000_000)
-    r = upload(client, phone_jpeg((1200, 1000)))
+    r = upload(client, phone_jpeg((1001, 1000)))
     assert_refused(r, 413, session, settings)
-    assert "megapixels" in r.json()["detail"] or "像素" in r.json()["detail"]
+    # Exact counts: rounded to megapixels this image would read "1 ...; the limit is 1".
+    assert "1,001,000" in r.json()["detail"] and "1,000,000" in r.json()["detail"]
 
 
 def test_over_the_byte_limit_is_refused(api_as, session, settings, monkeypatch):
@@ -408,12 +383,6 @@ def test_form_upload_with_the_file_before_the_token_is_refused(login_as, session
 # --- who may see a photo ----------------------------------------------------------------------
 
 
-def _first_item(session, region):
-    return session.exec(
-        select(TemplateItem).where(TemplateItem.version_id == region["template_version"].id)
-    ).first()
-
-
 def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, region):
     inspector, author = api_as("inspector")
     peer, _ = api_as("inspector")
@@ -429,13 +398,13 @@ def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, regio
         assert web.status_code in (200, 404)
         return web.status_code == 200
 
-    # Not yet part of anything: only its author and the city-wide roles.
+    # Not yet part of anything: only its author (and admin, who also sees drafts).
     assert [visible(c) for c in (inspector, peer, officer_here, officer_there, office, admin)] == [
         True,
         False,
         False,
         False,
-        True,
+        False,
         True,
     ]
 
@@ -444,7 +413,12 @@ def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, regio
         session, reporter=author, site=site, grade="general", description="d", photo_ids=[photo_id]
     )
     session.commit()
-    assert [visible(c) for c in (peer, officer_here, officer_there)] == [False, True, False]
+    assert [visible(c) for c in (peer, officer_here, officer_there, office)] == [
+        False,
+        True,
+        False,
+        True,
+    ]
 
     # The officer's rectification photo is visible to the inspector who reported the hazard.
     hazard_id = session.exec(select(HazardPhoto.hazard_id)).one()
@@ -458,10 +432,14 @@ def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, regio
     assert officer.id and officer_there.get(f"/photos/{after_id}").status_code == 404
 
 
-def test_officer_sees_photos_of_inspections_in_their_district(api_as, session, region):
+def test_officer_sees_photos_of_inspections_in_their_district_once_submitted(
+    api_as, session, region
+):
     inspector, author = api_as("inspector", "珠晖区")
     officer_there, _ = api_as("officer", "珠晖区")
     officer_here, _ = api_as("officer")
+    office, _ = api_as("office")
+    peer, _ = api_as("inspector", "珠晖区")
     photo_id = upload(inspector, genuine("JPEG")).json()["id"]
     signature_id = upload(inspector, genuine("PNG"), "sig.png", "image/png").json()["id"]
     inspection = Inspection(
@@ -480,8 +458,25 @@ def test_officer_sees_photos_of_inspections_in_their_district(api_as, session, r
     session.flush()
     session.add(AnswerPhoto(answer_id=answer.id, photo_id=photo_id))
     session.commit()
+
+    def seen(c, pid) -> bool:
+        codes = {c.get(f"/photos/{pid}").status_code, c.get(f"/photos/{pid}/thumb").status_code}
+        assert len(codes) == 1 and codes <= {200, 404}
+        return codes == {200}
+
+    # A draft's photos and signature are its inspector's alone until it is submitted.
     for pid in (photo_id, signature_id):
-        assert officer_there.get(f"/photos/{pid}").status_code == 200
+        assert [seen(c, pid) for c in (inspector, officer_there, office, peer)] == [
+            True,
+            False,
+            False,
+            False,
+        ]
+    inspection.status = "submitted"
+    session.add(inspection)
+    session.commit()
+    for pid in (photo_id, signature_id):
+        assert [seen(c, pid) for c in (officer_there, office, peer)] == [True, True, False]
         assert officer_here.get(f"/photos/{pid}").status_code == 404
 
 
