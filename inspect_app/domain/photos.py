@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 
 from inspect_app.config import Settings
 from inspect_app.domain.access import district_scope, require_role
-from inspect_app.domain.decode_budget import reserve, return_freed_blocks_to_the_system
+from inspect_app.domain.decode_budget import reserve
 from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
 from inspect_app.domain.storage import Storage, for_settings
 from inspect_app.i18n import _
@@ -57,7 +57,6 @@ from inspect_app.models import (
 
 pillow_heif.register_heif_opener()
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # partial pixels of a damaged file are never a photo
-return_freed_blocks_to_the_system()
 
 UPLOADERS = (Role.inspector, Role.officer, Role.office, Role.admin)
 Variant = Literal["web", "thumb", "original"]
