@@ -234,7 +234,8 @@ def free_port() -> int:
 class Server:
     """`inspect-app serve` in a subprocess on a loopback port, to be started, killed and restarted."""
 
-    def __init__(self, settings, workdir: Path, env: str = "production"):
+    def __init__(self, settings, workdir: Path, env: str = "production", argv=None):
+        """argv: another command than `inspect-app serve` that serves on `{port}`."""
         import os
 
         self.port = free_port()
@@ -248,6 +249,7 @@ class Server:
             "INSPECT_SECRET_KEY": settings.secret_key,
             "INSPECT_ENV": env,
         }
+        self.argv = argv or ["-m", "inspect_app.cli", "serve", "--port", "{port}"]
         self.process = None
         self.starts = 0
 
@@ -260,7 +262,7 @@ class Server:
 
         with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "inspect_app.cli", "serve", "--port", str(self.port)],
+                [sys.executable, *(a.format(port=self.port) for a in self.argv)],
                 cwd=self.workdir,
                 env=self.env,
                 stdout=log,
