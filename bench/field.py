@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.reliability import Server
+
 KB = 1024
 LATENCY_MS = 300
 DOWN_KBIT, UP_KBIT = 400, 200
@@ -78,6 +80,14 @@ def as_before(app) -> None:
     env.extensions.pop(rendering.Dedent.identifier, None)
     env.trim_blocks = False
     env.cache.clear()
+
+
+class FieldServer(Server):
+    """The server subprocess runs this file with --serve MODE (args[0]) instead of `serve`."""
+
+    def command(self) -> list[str]:
+        me = str(Path(__file__).resolve())
+        return [sys.executable, me, "--serve", self.args[0], "--port", str(self.port)]
 
 
 # --- what crosses the network ---------------------------------------------------------------------
@@ -388,7 +398,6 @@ def main(argv=None) -> int:
 
     from inspect_app.config import Settings
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-    from tests.reliability import Server
 
     os.environ["PYTHONPATH"] = str(ROOT)
     with tempfile.TemporaryDirectory(prefix="field-") as tmp:
@@ -413,11 +422,7 @@ def main(argv=None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for mode in modes:
-                server = Server(
-                    settings,
-                    workdir / mode,
-                    argv=[str(Path(__file__).resolve()), "--serve", mode, "--port", "{port}"],
-                )
+                server = FieldServer(settings, workdir / mode, args=(mode,))
                 server.start(timeout=180)
                 try:
                     print(f"{mode}: driving the phone …", flush=True)

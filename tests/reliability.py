@@ -234,8 +234,9 @@ def free_port() -> int:
 class Server:
     """`inspect-app serve` in a subprocess on a loopback port, to be started, killed and restarted."""
 
-    def __init__(self, settings, workdir: Path, env: str = "production", argv=None):
-        """argv: another command than `inspect-app serve` that serves on `{port}`."""
+    def __init__(
+        self, settings, workdir: Path, env: str = "production", args: tuple[str, ...] = ()
+    ):
         import os
 
         self.port = free_port()
@@ -249,20 +250,33 @@ class Server:
             "INSPECT_SECRET_KEY": settings.secret_key,
             "INSPECT_ENV": env,
         }
-        self.argv = argv or ["-m", "inspect_app.cli", "serve", "--port", "{port}"]
+        self.args = list(args)  # more `serve` options, e.g. ("--workers", "2")
         self.process = None
         self.starts = 0
 
+    def command(self) -> list[str]:
+        """What start() runs (bench/field.py serves the app its own way on the same port)."""
+        import sys
+
+        return [
+            sys.executable,
+            "-m",
+            "inspect_app.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
+
     def start(self, timeout: float = 30) -> None:
         import subprocess
-        import sys
         import time
 
         import httpx
 
         with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *(a.format(port=self.port) for a in self.argv)],
+                self.command(),
                 cwd=self.workdir,
                 env=self.env,
                 stdout=log,
