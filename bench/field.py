@@ -222,9 +222,9 @@ def whole_inspection(page, base: str, photos: list[Path]) -> int:
     while True:
         remaining = remaining[fill_section(page, remaining) :]
         go = page.locator("button[name=go]")
-        if not go.count():
-            break
-        section = go.get_attribute("value")
+        section = go.get_attribute("value") if go.count() else None
+        if not section or page.url.endswith(f"section={section}"):
+            break  # the last section: "save section" stays here
         go.tap()
         page.wait_for_url(f"**section={section}", timeout=PATIENCE_MS)
     page.locator("button[data-submit]").tap()
