@@ -21,7 +21,6 @@ from inspect_app.deps import OfficerUser, SessionDep, SettingsDep, TodayDep
 from inspect_app.domain import stats
 from inspect_app.domain.hazards import HazardFilters
 from inspect_app.domain.parsing import parse_date
-from inspect_app.domain.sites import resolve_district
 from inspect_app.i18n import _
 
 DistrictParam = Annotated[str, Query(max_length=100, description="district id or name; empty: all")]
@@ -112,15 +111,18 @@ def stats_query(
     first, last = stats.resolve_period(
         parse_date(since, _("Since")), parse_date(until, _("Until")), today
     )
-    d = resolve_district(session, district)
+    # The district, grade and category as the hazard list reads them (the same parser).
+    f = HazardFilters.parse(
+        session, settings.zone, district=district, grade=grade, category=category
+    )
     return StatsQuery(
         since=first,
         until=last,
         zone=settings.zone,
         rule=stats.rule_of(settings),
-        district_id=stats.district_for(user, d.id if d else None),
-        grade=grade.strip() or None,
-        category=category.strip() or None,
+        district_id=stats.district_for(user, f.district_id),
+        grade=f.grade,
+        category=f.category,
     )
 
 
