@@ -34,7 +34,7 @@ def cmd_serve(args) -> None:
         create_app(settings),
         host=args.host,
         port=args.port,
-        proxy_headers=True,
+        proxy_headers=False,  # forwarding headers: INSPECT_TRUSTED_PROXIES (middleware)
         workers=1,
         log_level="info",
     )

@@ -13,6 +13,8 @@ class DomainError(Exception):
         self.message = message
         self.errors = errors  # e.g. {field: message} or a list of row problems
 
+    headers: dict[str, str] | None = None
+
     @property
     def detail(self) -> Any:
         if self.errors is None:
@@ -56,3 +58,11 @@ class UnsupportedMedia(DomainError):
 
 class TooManyRequests(DomainError):
     status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else None
