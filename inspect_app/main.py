@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,9 +16,8 @@ from inspect_app.config import Settings, get_settings
 from inspect_app.db import make_engine
 from inspect_app.domain.errors import DomainError
 from inspect_app.middleware import Csrf, SafetyNet, TrustedProxies
+from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def wants_json(request: Request) -> bool:
@@ -165,7 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     templates.env.globals["timezone"] = settings.timezone
-    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    assets.configure(cdn=settings.assets == "cdn", locale=settings.default_locale)
+    templates.env.globals.update(assets.jinja_globals())
+    if not settings.shared_storage:  # object storage: nothing of ours on this server's disk
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
@@ -205,7 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     for module in (auth, photos, inspections, hazards, dashboard, reports, admin):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(assets.router)
+    app.mount("/static", assets.StaticAssets(), name="static")
 
     _document_error_details(app)
     document_contract(app)

@@ -45,6 +45,7 @@ ADMIN = frozenset({"admin"})
 POLICY: dict[str, frozenset[str]] = {
     # public
     "GET /healthz": EVERYONE,
+    "GET /favicon.ico": EVERYONE,
     "POST /api/v1/auth/token": EVERYONE,
     "DELETE /api/v1/auth/token": SIGNED_IN,  # revokes the bearer token presented
     "GET /login": EVERYONE,
