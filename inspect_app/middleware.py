@@ -129,7 +129,10 @@ class SafetyNet:
     """An unhandled exception becomes a 500 sent from inside the header middleware (Starlette's
     own error page is sent from outside every middleware, without our headers); the exception is
     re-raised afterwards so that the server logs it. Every dynamic response that does not choose
-    its own caching gets `Cache-Control: no-store`: pages, JSON, PDFs and exports are per user."""
+    its own caching is kept out of shared caches: JSON, PDFs and exports get `no-store`; pages get
+    `private` (never stored by a proxy; the phone keeps its own work pages on purpose, in the
+    service worker, and `no-store`/`no-cache` would also stop the browser restoring what was typed
+    into a form when the page is reloaded offline)."""
 
     def __init__(self, app, is_static: Callable[[str], bool]):
         self.app = app
@@ -145,11 +148,13 @@ class SafetyNet:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                if not static and b"cache-control" not in names:
+                headers = {k.lower(): v for k, v in message.get("headers", [])}
+                if not static and b"cache-control" not in headers:
+                    html = headers.get(b"content-type", b"").startswith(b"text/html")
+                    policy = b"private" if html else b"no-store"  # see the docstring
                     message = {
                         **message,
-                        "headers": [*message.get("headers", []), (b"cache-control", b"no-store")],
+                        "headers": [*message.get("headers", []), (b"cache-control", policy)],
                     }
             await send(message)
 

@@ -1,7 +1,7 @@
 """login_throttle: atomic sign-in counters per (user, address), address and user
 
 Revision ID: signin_limits
-Revises: 0001
+Revises: offline_sync
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 from alembic import op
 
 revision = "signin_limits"
-down_revision = "0001"
+down_revision = "offline_sync"
 branch_labels = None
 depends_on = None
 
