@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "dev", "development"}
 
 # Four-colour rule: each level is the first that matches, top to bottom.
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     storage_url: str = ""
     s3_endpoint_url: str = ""
     secret_key: str = Field(default="")
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
 
     # Sessions and sign-in
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
     photo_web_size: int = 1600
     photo_thumb_size: int = 400
     keep_originals: bool = True
+    # Pixel memory all decodes of one process may hold at once (0: no budget), and how long an
+    # upload waits for its share before a 503 with Retry-After.
+    decode_budget_mb: int = 512
+    decode_wait_seconds: float = 15.0
 
     # Browser assets: "local" serves the pinned copies in static/vendor; "cdn" loads the same
     # pinned versions from a public CDN.
@@ -67,6 +72,15 @@ class Settings(BaseSettings):
     # Hazard loop
     acceptor_must_differ: bool = False
     risk_rule: str = DEFAULT_RISK_RULE
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"INSPECT_TIMEZONE: unknown time zone {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
@@ -88,6 +102,11 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         items = self.trusted_proxies.replace(",", " ").split()
         return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The city's calendar: deadlines, overdue and ISO weeks are local days in this zone."""
+        return ZoneInfo(self.timezone)
 
     @property
     def shared_storage(self) -> bool:
@@ -113,6 +132,8 @@ def _dev_secret(upload_dir: Path) -> str:
         return secrets.token_urlsafe(32)
 
 
-@lru_cache
 def get_settings() -> Settings:
+    """Read the environment. Called only at the edges (app factory, CLI, Alembic's env.py),
+    which pass the result down; never cached, so a changed environment is seen by the next
+    command rather than hidden behind the first one's values."""
     return Settings()

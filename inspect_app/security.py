@@ -1,5 +1,5 @@
-"""Password hashing (argon2), opaque session/API tokens stored only as hashes, the CSRF
-tokens (bound to the session cookie) and the client's address."""
+"""Password hashing (argon2), opaque session/API tokens stored only as hashes, and the CSRF
+tokens (bound to the session cookie)."""
 
 from __future__ import annotations
 
@@ -54,12 +54,6 @@ def generate_password() -> str:
     """A password a person can type on a phone: 12 characters, no look-alikes."""
     alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     return "".join(secrets.choice(alphabet) for _ in range(12))
-
-
-def client_address(request) -> str:
-    """The client's address as the app sees it. Forwarding headers were already applied by
-    middleware.TrustedProxies, and only when the peer is a trusted proxy."""
-    return request.client.host if request.client else "unknown"
 
 
 def _mac(secret: str, purpose: str, value: str) -> str:

@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from inspect_app.deps import CurrentUser, SessionDep, SettingsDep, bearer_token
+from inspect_app.deps import CurrentUser, SessionDep, SettingsDep, bearer_token, client_address
 from inspect_app.domain import accounts
 from inspect_app.domain.errors import NotAuthenticated
 from inspect_app.i18n import _
 from inspect_app.schemas import TokenOut
-from inspect_app.security import client_address
 
 router = APIRouter(tags=["auth"])
 

@@ -7,6 +7,7 @@ from typing import Any
 
 class DomainError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None  # extra response headers (e.g. Retry-After)
 
     def __init__(self, message: str, *, errors: Any = None):
         super().__init__(message)
@@ -61,8 +62,16 @@ class TooManyRequests(DomainError):
 
     def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
+        if retry_after:
+            self.headers = {"Retry-After": str(retry_after)}
         self.retry_after = retry_after
 
-    @property
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(self.retry_after)} if self.retry_after else None
+
+class Busy(DomainError):
+    """The server cannot take this now (e.g. the decode budget is held); the client retries later."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -17,11 +17,13 @@ from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain import spreadsheet
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.hazards import (
     HazardFilters,
     apply_filters,
+    overdue,
     status_label,
     visible_hazards_query,
 )
@@ -89,7 +91,7 @@ def _query(user: User, filters: HazardFilters, today: date):
 
 
 def count(session: Session, user: User, filters: HazardFilters, today: date | None = None) -> int:
-    query = apply_filters(visible_hazards_query(user), filters.check(), today or local_today())
+    query = apply_filters(visible_hazards_query(user), filters.check(), today)
     return session.exec(select(func.count()).select_from(query.subquery())).one()
 
 
@@ -106,7 +108,7 @@ def hazard_rows(
     Keyset pagination on (created_at, id) rather than OFFSET: each batch is an index range
     scan, and no batch is ever held with the next.
     """
-    today = today or local_today()
+    today = today or local_today(filters.zone)
     base = _query(user, filters, today).order_by(Hazard.created_at.desc(), Hazard.id.desc())
     labels = {
         "major": _("Major"),
@@ -114,7 +116,7 @@ def hazard_rows(
         **{s.value: status_label(s) for s in HazardStatus},
     }
     yes = _("Yes")
-    zone = tz()
+    zone = filters.zone
     last: tuple[datetime, int] | None = None
     while True:
         query = base
@@ -140,7 +142,7 @@ def hazard_rows(
             rectifier,
             acceptor,
         ) in rows:
-            overdue = status != HazardStatus.accepted and deadline is not None and deadline < today
+            is_overdue = overdue(status, deadline, today)
             yield [
                 hid,
                 district,
@@ -152,7 +154,7 @@ def hazard_rows(
                 created.astimezone(zone).replace(tzinfo=None, microsecond=0),
                 deadline,
                 accepted.astimezone(zone).replace(tzinfo=None, microsecond=0) if accepted else None,
-                yes if overdue else "",
+                yes if is_overdue else "",
                 responsible or "",
                 measures or "",
                 rectifier or "",
@@ -198,8 +200,6 @@ def xlsx_chunks(rows: Iterable[list[Any]], chunk_bytes: int = 256 * 1024) -> Ite
     a zip whose directory comes last, so the finished file is streamed from a temporary file.
     """
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -211,12 +211,12 @@ def xlsx_chunks(rows: Iterable[list[Any]], chunk_bytes: int = 256 * 1024) -> Ite
     bold = Font(bold=True)
     header = []
     for title in headers():
-        cell = WriteOnlyCell(sheet, value=title)
+        cell = spreadsheet.cell(sheet, title)
         cell.font = bold
         header.append(cell)
     sheet.append(header)
     for row in rows:
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
+        sheet.append([spreadsheet.cell(sheet, v) for v in row])
     with tempfile.TemporaryFile() as fh:
         workbook.save(fh)
         fh.seek(0)

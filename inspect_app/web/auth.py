@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from inspect_app.deps import OptionalUser, SessionDep, SettingsDep, bearer_token
+from inspect_app.deps import OptionalUser, SessionDep, SettingsDep, bearer_token, client_address
 from inspect_app.domain import accounts
 from inspect_app.domain.errors import NotAuthenticated, TooManyRequests
 from inspect_app.i18n import SUPPORTED
 from inspect_app.models import Role
-from inspect_app.security import SESSION_COOKIE, client_address
+from inspect_app.security import SESSION_COOKIE
 from inspect_app.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
