@@ -65,6 +65,29 @@ def upload_photo(
     )
 
 
+def assert_security_headers(response, what: str) -> None:
+    """The headers every answer carries: a CSP without inline script, no framing, no sniffing."""
+    h = response.headers
+    csp = h.get("content-security-policy", "")
+    directives = {
+        part.strip().split(" ", 1)[0]: part.strip() for part in csp.split(";") if part.strip()
+    }
+    assert "script-src" in directives, f"{what}: no script-src in {csp!r}"
+    assert (
+        "'unsafe-inline'" not in directives["script-src"]
+        and "'unsafe-eval'" not in directives["script-src"]
+    ), what
+    assert directives.get("frame-ancestors") == "frame-ancestors 'none'", what
+    assert directives.get("object-src") == "object-src 'none'", what
+    assert h.get("x-content-type-options") == "nosniff", what
+    assert h.get("referrer-policy") in (
+        "same-origin",
+        "strict-origin-when-cross-origin",
+        "no-referrer",
+    ), what
+    assert h.get("x-frame-options") == "DENY", what
+
+
 def run_cli(env, *args, stdin: str | None = None):
     """`inspect-app ARGS` in a subprocess with its own environment (database, uploads)."""
     return subprocess.run(

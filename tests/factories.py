@@ -14,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
-from itsdangerous.url_safe import URLSafeSerializer
 from PIL import Image
 from sqlmodel import Session, func, select
 
@@ -35,7 +34,7 @@ from inspect_app.models import (
     TemplateSection,
     User,
 )
-from inspect_app.security import hash_password
+from inspect_app.security import hash_password, new_anonymous_csrf_token
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "inspect_app" / "data"
@@ -679,7 +678,7 @@ def build_world(session, settings, region) -> dict:
         "version": version,
         "report": report,
         # What GET /login hands a browser: the signed CSRF token of its cookie and form.
-        "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
+        "csrftoken": new_anonymous_csrf_token(settings.secret_key),
         "ids": {
             "inspection_id": submitted.id,
             "client_uuid": draft.client_uuid,

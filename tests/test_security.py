@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from inspect_app.config import Settings
 from inspect_app.main import create_app
 from inspect_app.security import SESSION_COOKIE
-from tests.clients import csrf, login
+from tests.clients import assert_security_headers, csrf, login
 from tests.factories import PASSWORD, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,28 +88,6 @@ def test_static_files_hold_no_html_with_inline_script():
     assert all(
         script_problems(p.read_text(encoding="utf-8", errors="replace")) == [] for p in pages
     )
-
-
-def assert_security_headers(response, what: str) -> None:
-    h = response.headers
-    csp = h.get("content-security-policy", "")
-    directives = {
-        part.strip().split(" ", 1)[0]: part.strip() for part in csp.split(";") if part.strip()
-    }
-    assert "script-src" in directives, f"{what}: no script-src in {csp!r}"
-    assert (
-        "'unsafe-inline'" not in directives["script-src"]
-        and "'unsafe-eval'" not in directives["script-src"]
-    ), what
-    assert directives.get("frame-ancestors") == "frame-ancestors 'none'", what
-    assert directives.get("object-src") == "object-src 'none'", what
-    assert h.get("x-content-type-options") == "nosniff", what
-    assert h.get("referrer-policy") in (
-        "same-origin",
-        "strict-origin-when-cross-origin",
-        "no-referrer",
-    ), what
-    assert h.get("x-frame-options") == "DENY", what
 
 
 @pytest.fixture
