@@ -203,10 +203,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from inspect_app.api import photos as api_photos
     from inspect_app.api import stats as api_stats
     from inspect_app.web import admin, auth, dashboard, hazards, inspections, photos, reports
+    from inspect_app.web import sites as web_sites
 
     for module in (api_auth, api_catalog, api_photos, api_inspections, api_hazards, api_stats):
         app.include_router(module.router, prefix="/api/v1")
-    for module in (auth, photos, inspections, hazards, dashboard, reports, admin):
+    for module in (auth, photos, inspections, hazards, dashboard, reports, admin, web_sites):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -7,6 +7,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from inspect_app.models import DueStatus
+
 T = TypeVar("T")
 
 
@@ -59,6 +61,8 @@ class SiteOut(BaseModel):
     cadence_days: int
     location: LatLon | None = None
     last_inspected_at: datetime | None = None
+    next_due: date | None = None  # last inspection + cadence (local day); today if never
+    due_status: DueStatus | None = None
     is_active: bool
 
 

@@ -99,6 +99,7 @@ POLICY: dict[str, frozenset[str]] = {
     "GET /dashboard": OFFICERS,
     "GET /map": OFFICERS,
     "GET /coverage": OFFICERS,
+    "GET /sites": OFFICERS,  # the due list, filtered to what the caller may see
     "GET /exports/hazards.csv": SIGNED_IN,  # filtered to what the caller may see
     "GET /exports/hazards.xlsx": SIGNED_IN,
     "GET /reports": OFFICERS,

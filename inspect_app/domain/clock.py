@@ -8,6 +8,12 @@ from zoneinfo import ZoneInfo
 from inspect_app.config import get_settings
 
 
+def now() -> datetime:
+    """The current instant (aware UTC). Call it as `clock.now()`, so that tests can move the
+    clock by replacing this one function."""
+    return datetime.now(UTC)
+
+
 def tz() -> ZoneInfo:
     return ZoneInfo(get_settings().timezone)
 

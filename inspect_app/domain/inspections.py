@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from inspect_app.domain import checklists, geo, hazards, photos, sites
+from inspect_app.domain import checklists, due, geo, hazards, photos, sites
 from inspect_app.domain.access import district_scope, require_role
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Conflict, Invalid, NotFound
-from inspect_app.i18n import _
+from inspect_app.i18n import _, current_locale
 from inspect_app.models import (
     Answer,
     AnswerPhoto,
     ChecklistTemplate,
+    DueStatus,
     Hazard,
     Inspection,
     InspectionStatus,
@@ -231,28 +233,32 @@ def pick_sites(
     session: Session,
     user: User,
     *,
+    now: datetime,
+    soon_days: int,
     q: str = "",
     lat: float | None = None,
     lon: float | None = None,
     limit: int = 20,
-) -> list[tuple[Site, float | None]]:
-    """Active sites the user may inspect matching the name, nearest first when a point is given,
-    with their distance in km."""
-    query = select(Site).where(Site.is_active.is_(True))
-    scope = district_scope(user)
-    if scope is not None:
-        query = query.where(Site.district_id == scope)
-    if q.strip():
-        query = query.where(Site.name.contains(q.strip()))
+) -> list[due.SiteDue]:
+    """Active sites the user may inspect matching the name: those due (overdue, never
+    inspected, due soon) first, then nearest first when a point is given, with their distance."""
+    status = due.status_expression(session, now, soon_days).label("due_status")
+    query = sites.scoped_sites(select(Site, status), user, None, q)
+    urgent = case((status.in_([s.value for s in due.URGENT]), 0), else_=1)
     if lat is not None and lon is not None:
         # Equirectangular distance is plenty to order sites within a city.
         k = math.cos(math.radians(lat))
         dist = (Site.lat - lat) * (Site.lat - lat) + (Site.lon - lon) * k * (Site.lon - lon) * k
-        query = query.order_by(Site.lat.is_(None), dist, Site.name)
+        query = query.order_by(urgent, Site.lat.is_(None), dist, Site.name)
     else:
-        query = query.order_by(Site.name, Site.id)
-    rows = session.exec(query.limit(limit)).all()
-    return [(s, distance_km(lat, lon, s.lat, s.lon)) for s in rows]
+        query = query.order_by(urgent, due.urgency_expression(status), Site.name, Site.id)
+    today = local_today(now)
+    return [
+        due.SiteDue(
+            site, DueStatus(s), due.next_due(site, today), distance_km(lat, lon, site.lat, site.lon)
+        )
+        for site, s in session.exec(query.limit(limit)).all()
+    ]
 
 
 def distance_km(lat1, lon1, lat2, lon2) -> float | None:
@@ -653,7 +659,7 @@ def _finalise(
                     site=site,
                     grade=row.answer.hazard_grade or row.item.default_grade,
                     category=s.section.title_zh,
-                    description=row.answer.hazard_description or row.item.prompt_zh,
+                    description=row.answer.hazard_description or not_met(row.item),
                     photo_ids=row.photo_ids,
                     lat=at[0] if at else None,
                     lon=at[1] if at else None,
@@ -674,6 +680,13 @@ def _finalise(
         site.last_inspected_at = now
         session.add(site)
     return created
+
+
+def not_met(item: TemplateItem) -> str:
+    """A failed item's finding when the inspector wrote none: the prompt states compliance
+    ("应急预案已制定并备案"), so alone it would read as if all were well."""
+    prompt = item.prompt_en if current_locale.get() == "en" and item.prompt_en else item.prompt_zh
+    return _("Not met: {prompt}").format(prompt=prompt)
 
 
 def _aware(value: datetime) -> datetime:

@@ -39,7 +39,7 @@ from inspect_app.config import DEFAULT_RISK_RULE, Settings
 from inspect_app.domain import hazards, pdf, photos, stats
 from inspect_app.domain.clock import tz
 from inspect_app.i18n import _
-from inspect_app.models import District, Hazard
+from inspect_app.models import District, Hazard, HazardEvent
 
 if TYPE_CHECKING:
     from inspect_app.domain.reports import Target
@@ -91,17 +91,32 @@ def _hazard_item(session: Session, settings: Settings, h: Hazard, names: dict, t
     }
 
 
-def _hazard_list(session: Session, settings: Settings, query, count: int, today: date) -> dict:
+def _hazard_list(
+    session: Session, settings: Settings, query, count: int, today: date, end: datetime
+) -> dict:
     rows = list(session.exec(query.limit(MAX_LISTED)).all())
     ctx = hazards.hazard_context(session, rows)
     names = {
         "sites": {k: v.name for k, v in ctx["sites"].items()},
         "districts": {k: v.name for k, v in ctx["districts"].items()},
     }
-    return {
-        "count": count,
-        "items": [_hazard_item(session, settings, h, names, today) for h in rows],
-    }
+    items = [_hazard_item(session, settings, h, names, today) for h in rows]
+    at_end = _status_at(session, [h.id for h in rows], end)
+    for item in items:  # the status the overdue flag was judged in, not today's
+        item["status"] = at_end.get(item["id"], item["status"])
+    return {"count": count, "items": items}
+
+
+def _status_at(session: Session, hazard_ids: list[int], end: datetime) -> dict[int, str]:
+    """Each hazard's status at the period's end, from its event history (one query)."""
+    if not hazard_ids:
+        return {}
+    events = session.exec(
+        select(HazardEvent.hazard_id, HazardEvent.to_status)
+        .where(HazardEvent.hazard_id.in_(hazard_ids), HazardEvent.at < end)
+        .order_by(HazardEvent.at, HazardEvent.id)
+    ).all()
+    return dict(events)  # the last event before the end wins
 
 
 def _open_at(target: Target, end: datetime):
@@ -208,8 +223,10 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
         "chart": chart,
         "map": _map(session, rows),
         "rule": settings.risk_rule,
-        "major": _hazard_list(session, settings, major.order_by(*order), total.major, until),
-        "overdue": _hazard_list(session, settings, overdue.order_by(*order), total.overdue, until),
+        "major": _hazard_list(session, settings, major.order_by(*order), total.major, until, end),
+        "overdue": _hazard_list(
+            session, settings, overdue.order_by(*order), total.overdue, until, end
+        ),
         "uncovered": _uncovered_sites(session, target, end),
     }
 
@@ -465,7 +482,9 @@ def _hazard_block(item: dict, width: float) -> KeepTogether:
         site=_escape(item["site"]),
         district=_escape(item["district"]),
         grade=_grade_name(item["grade"]),
-        status=hazards.status_label(item["status"]),
+        status=_("{status} at the period's end").format(
+            status=hazards.status_label(item["status"])
+        ),
     )
     if item["overdue"]:
         title += ' · <font color="#c62828">{}</font>'.format(_("Overdue"))

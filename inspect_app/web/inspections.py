@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
-from inspect_app.domain import checklists, inspections, photos
+from inspect_app.domain import checklists, clock, inspections, photos
 from inspect_app.domain.errors import DomainError, Invalid
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
@@ -120,6 +120,7 @@ def new(
     request: Request,
     session: SessionDep,
     user: InspectorUser,
+    settings: SettingsDep,
     q: Annotated[str, Query(max_length=100)] = "",
     lat: str | None = None,
     lon: str | None = None,
@@ -136,7 +137,15 @@ def new(
             "lat": lat_f if near else None,
             "lon": lon_f if near else None,
             "site_id": site_id,
-            "sites": inspections.pick_sites(session, user, q=q, lat=lat_f, lon=lon_f),
+            "sites": inspections.pick_sites(
+                session,
+                user,
+                now=clock.now(),
+                soon_days=settings.due_soon_days,
+                q=q,
+                lat=lat_f,
+                lon=lon_f,
+            ),
             "templates": templates,
             "client_uuid": str(uuid.uuid4()),
         },
