@@ -392,6 +392,10 @@ class InspectionPlan(SQLModel, table=True):
     district_id: int | None = Field(default=None, foreign_key="district.id", index=True)
     starts: date = Field(index=True)
     ends: date = Field(index=True)
+    # The window as UTC instants (start of `starts`, start of the day after `ends`, in the
+    # city's time zone), so that progress compares submission times in one SQL join.
+    window_start: datetime
+    window_end: datetime
     created_by: int = Field(foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -172,6 +172,19 @@ def build_world(session, settings, region) -> dict:
         .where(TemplateSection.version_id == version.id)
         .order_by(TemplateSection.position)
     ).first()
+    from datetime import date, timedelta
+
+    from inspect_app.domain import plans
+
+    plan = plans.create_plan(  # a 蒸湘区 plan assigned to nobody: its inspectors follow it
+        session,
+        users["officer"],
+        name="world plan",
+        template_id=region["template_id"],
+        starts=date.today(),
+        ends=date.today() + timedelta(days=30),
+        site_ids=[site.id],
+    )
     pdf = b"%PDF-1.4\n% a stored report\n%%EOF\n"
     sha = hashlib.sha256(pdf).hexdigest()
     report = Report(
@@ -211,6 +224,7 @@ def build_world(session, settings, region) -> dict:
             "site_id": site.id,
             "user_id": users["victim"].id,
             "report_id": report.id,
+            "plan_id": plan.id,
             "week": "2026-W47",
             "code": "en",
             "key": section.key,

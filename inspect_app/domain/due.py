@@ -71,6 +71,7 @@ class SiteDue:
     status: DueStatus
     next_due: date
     distance_km: float | None = None
+    planned: bool = False  # a pending site of one of the user's running inspection plans
 
     @property
     def urgent(self) -> bool:

@@ -239,23 +239,31 @@ def pick_sites(
     lat: float | None = None,
     lon: float | None = None,
     limit: int = 20,
+    planned: set[int] | frozenset[int] = frozenset(),
 ) -> list[due.SiteDue]:
-    """Active sites the user may inspect matching the name: those due (overdue, never
-    inspected, due soon) first, then nearest first when a point is given, with their distance."""
+    """Active sites the user may inspect matching the name: the pending sites of their plans
+    (`planned`) first, then those due (overdue, never inspected, due soon), then the rest;
+    within each, nearest first when a point is given, with their distance."""
     status = due.status_expression(session, now, soon_days).label("due_status")
     query = sites.scoped_sites(select(Site, status), user, None, q)
+    first = case((Site.id.in_(list(planned)), 0), else_=1) if planned else None
     urgent = case((status.in_([s.value for s in due.URGENT]), 0), else_=1)
     if lat is not None and lon is not None:
         # Equirectangular distance is plenty to order sites within a city.
         k = math.cos(math.radians(lat))
         dist = (Site.lat - lat) * (Site.lat - lat) + (Site.lon - lon) * k * (Site.lon - lon) * k
-        query = query.order_by(urgent, Site.lat.is_(None), dist, Site.name)
+        order = [urgent, Site.lat.is_(None), dist, Site.name]
     else:
-        query = query.order_by(urgent, due.urgency_expression(status), Site.name, Site.id)
+        order = [urgent, due.urgency_expression(status), Site.name, Site.id]
+    query = query.order_by(*([first] if first is not None else []), *order)
     today = local_today(now)
     return [
         due.SiteDue(
-            site, DueStatus(s), due.next_due(site, today), distance_km(lat, lon, site.lat, site.lon)
+            site,
+            DueStatus(s),
+            due.next_due(site, today),
+            distance_km(lat, lon, site.lat, site.lon),
+            planned=site.id in planned,
         )
         for site, s in session.exec(query.limit(limit)).all()
     ]

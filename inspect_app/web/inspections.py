@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
-from inspect_app.domain import checklists, clock, inspections, photos
+from inspect_app.domain import checklists, clock, inspections, photos, plans
 from inspect_app.domain.errors import DomainError, Invalid
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
@@ -145,6 +145,7 @@ def new(
                 q=q,
                 lat=lat_f,
                 lon=lon_f,
+                planned=plans.pending_site_ids(session, user),
             ),
             "templates": templates,
             "client_uuid": str(uuid.uuid4()),

@@ -27,6 +27,8 @@ def upgrade() -> None:
         sa.Column("district_id", sa.Integer(), nullable=True),
         sa.Column("starts", sa.Date(), nullable=False),
         sa.Column("ends", sa.Date(), nullable=False),
+        sa.Column("window_start", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("window_end", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
