@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,9 +17,8 @@ from inspect_app.config import Settings, get_settings
 from inspect_app.db import make_engine
 from inspect_app.domain.errors import DomainError
 from inspect_app.security import patch_asgi_csrf_multipart
+from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def wants_json(request: Request) -> bool:
@@ -169,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     templates.env.globals["timezone"] = settings.timezone
+    assets.configure(cdn=settings.assets == "cdn", locale=settings.default_locale)
+    templates.env.globals.update(assets.jinja_globals())
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
 
     @app.exception_handler(DomainError)
@@ -218,7 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (web_plans,):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(assets.router)
+    app.mount("/static", assets.StaticAssets(), name="static")
 
     _document_error_details(app)
 

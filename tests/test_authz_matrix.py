@@ -45,6 +45,7 @@ ADMIN = frozenset({"admin"})
 POLICY: dict[str, frozenset[str]] = {
     # public
     "GET /healthz": EVERYONE,
+    "GET /favicon.ico": EVERYONE,
     "POST /api/v1/auth/token": EVERYONE,
     "GET /login": EVERYONE,
     "POST /login": EVERYONE,

@@ -13,6 +13,7 @@ from inspect_app.domain import hazards as hz
 from inspect_app.domain import stats
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.models import HazardStatus
+from inspect_app.web.assets import asset_url
 from inspect_app.web.dashboard import hazard_links
 
 TODAY = local_today()
@@ -122,7 +123,7 @@ def test_map_page_passes_its_urls_in_data_attributes(login_as, region):
         in html
     )
     assert 'data-hazards-url="/api/v1/map/hazards.geojson?status=open&amp;grade=major"' in html
-    assert "/static/map.js" in html and "leaflet" in html
+    assert asset_url("map.js") in html and "leaflet" in html
     assert "<script>" not in html  # no inline scripts (CSP)
 
 

@@ -9,6 +9,7 @@ import pytest
 from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.models import Hazard, HazardPhoto
+from inspect_app.web.assets import asset_url
 from tests.conftest import csrf, form_token
 from tests.test_hazards import advance, jpeg, new_hazard, photo_of, plan_fields, snapshot
 
@@ -154,7 +155,7 @@ def test_hazard_page_shows_finding_map_forms_and_timeline(login_as, session, reg
     page = client.get(f"/hazards/{h.id}").text
     assert 'class="before-after"' in page and "/thumb" in page
     assert 'id="hazard-map"' in page and 'data-lat="26.8968"' in page and "data-boundary=" in page
-    assert "<script>" not in page and "/static/hazards.js" in page
+    assert "<script>" not in page and asset_url("hazards.js") in page
     assert 'id="plan-form"' in page and 'class="timeline"' in page
     assert f'href="/hazards/{h.id}/notice.pdf"' in page
 

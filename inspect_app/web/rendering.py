@@ -13,19 +13,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
+from inspect_app.web import assets
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-
-CDN = {
-    "htmx": "https://unpkg.com/htmx.org@2.0.11/dist/htmx.min.js",
-    "leaflet_js": "https://unpkg.com/leaflet@1.9.4/dist/leaflet.js",
-    "leaflet_css": "https://unpkg.com/leaflet@1.9.4/dist/leaflet.css",
-}
-LOCAL = {
-    "htmx": "/static/vendor/htmx-2.0.11/htmx.min.js",
-    "leaflet_js": "/static/vendor/leaflet-1.9.4/leaflet.js",
-    "leaflet_css": "/static/vendor/leaflet-1.9.4/leaflet.css",
-}
 
 templates = Jinja2Blocks(
     env=Environment(
@@ -72,7 +62,7 @@ def render(
     ctx = dict(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
     settings = request.app.state.settings
-    ctx["assets"] = CDN if settings.assets == "cdn" else LOCAL
+    ctx["assets"] = assets.legacy_names(settings.assets == "cdn")
     ctx["locale"] = i18n.current_locale.get()
     ctx["csrftoken"] = request.scope["csrftoken"]() if "csrftoken" in request.scope else ""
     if block and is_htmx(request):
