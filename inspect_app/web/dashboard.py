@@ -14,9 +14,10 @@ from fastapi import APIRouter, Query, Request
 
 from inspect_app.api.stats import StatsDep, StatsQuery
 from inspect_app.deps import OfficerUser, SessionDep, SettingsDep
-from inspect_app.domain import stats
+from inspect_app.domain import plans, stats
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.sites import resolve_district
+from inspect_app.web.attention import attention_for
 from inspect_app.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -128,6 +129,8 @@ def dashboard(
             "totals": totals,
             "links": {r.district_id: hazard_links(r, period) for r in rows},
             "total_links": hazard_links(totals, period),
+            "attention": attention_for(request, session, user),
+            "plans": plans.list_plans(session, user, running_on=local_today(), limit=10)[0],
             "trends": trends,
             "city": city,
             "city_trend": sparklines(city),

@@ -20,6 +20,7 @@ from inspect_app.domain import checklists, clock, inspections, photos, plans
 from inspect_app.domain.errors import DomainError, Invalid
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
+from inspect_app.web.attention import attention_for
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import is_htmx, render
 
@@ -111,6 +112,7 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
             "drafts": [inspections.view(session, i) for i in drafts],
             "recent": [inspections.view(session, i) for i in recent],
             "submitted_total": total,
+            "attention": attention_for(request, session, user),
         },
     )
 
