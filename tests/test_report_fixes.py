@@ -120,3 +120,34 @@ def test_overdue_list_shows_the_status_at_the_period_end(session, region, make_u
     assert listed["status"] == "rectifying" and listed["overdue"]
     pdf = report_pdf.render(settings, target, data, now=after)
     assert pdf.startswith(b"%PDF")
+
+
+def test_plans_section_with_progress_at_the_period_end(session, region, make_user, settings):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from inspect_app.domain import plans
+
+    office, inspector = make_user("office"), make_user("inspector")
+    chem, market, _machine = region["sites"]
+    plans.create_plan(
+        session,
+        office,
+        name="冬季消防专项检查",
+        template_id=region["template_id"],
+        starts=date(2026, 11, 10),
+        ends=date(2026, 11, 30),
+        site_ids=[chem.id, market.id],
+    )
+    submit(session, inspector, region, chem, WEEK_START)  # in W47
+    submit(session, inspector, region, market, WEEK_START + timedelta(days=8))  # in W48
+    target = reports.check_request(session, None, "2026-W47", None, today=date(2026, 12, 1))
+    data = report_pdf.gather(session, settings, target)
+    (plan,) = data["plans"]
+    assert (plan["name"], plan["done"], plan["total"]) == ("冬季消防专项检查", 1, 2)
+    content = report_pdf.render(settings, target, data, now=WEEK_START + timedelta(days=9))
+    text = "".join(page.extract_text() for page in PdfReader(BytesIO(content)).pages)
+    assert "检查计划" in text and "冬季消防专项检查" in text and "1 / 2" in text
+    later = reports.check_request(session, None, "2026-W48", None, today=date(2026, 12, 1))
+    assert report_pdf.gather(session, settings, later)["plans"][0]["done"] == 2

@@ -378,3 +378,26 @@ def pending_site_ids(session: Session, user: User, today: date | None = None) ->
     if scope is not None:
         query = query.join(Site, Site.id == PlanSite.site_id).where(Site.district_id == scope)
     return {site for plan, site in session.exec(query).all() if (plan, site) not in done}
+
+
+def for_period(
+    session: Session, first: date, last: date, district_id: int | None, as_of: datetime
+) -> list[PlanProgress]:
+    """Plans whose window overlaps [first, last] (of a district, or all), with their progress as
+    of `as_of`: the weekly report's plans section."""
+    query = select(InspectionPlan).where(
+        InspectionPlan.starts <= last, InspectionPlan.ends >= first
+    )
+    if district_id is not None:
+        query = query.where(
+            or_(
+                InspectionPlan.district_id == district_id,
+                InspectionPlan.id.in_(
+                    select(PlanSite.plan_id)
+                    .join(Site, Site.id == PlanSite.site_id)
+                    .where(Site.district_id == district_id)
+                ),
+            )
+        )
+    rows = session.exec(query.order_by(InspectionPlan.ends, InspectionPlan.id)).all()
+    return progress(session, list(rows), as_of)

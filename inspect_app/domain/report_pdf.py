@@ -36,7 +36,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from inspect_app.config import DEFAULT_RISK_RULE, Settings
-from inspect_app.domain import hazards, pdf, photos, stats
+from inspect_app.domain import hazards, pdf, photos, plans, stats
 from inspect_app.domain.clock import tz
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, HazardEvent
@@ -228,6 +228,18 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
             session, settings, overdue.order_by(*order), total.overdue, until, end
         ),
         "uncovered": _uncovered_sites(session, target, end),
+        "plans": [
+            {
+                "name": p.plan.name,
+                "template": p.template_name,
+                "district": p.district_name,
+                "starts": p.plan.starts,
+                "ends": p.plan.ends,
+                "total": p.sites_total,
+                "done": p.sites_done,
+            }
+            for p in plans.for_period(session, week.start, until, district_id, end)
+        ],
     }
 
 
@@ -616,6 +628,46 @@ def _coverage_section(data: dict, width: float) -> list:
     return story
 
 
+def _plans_section(data: dict, width: float) -> list:
+    """Inspection plans whose window overlaps the period, with progress at the period's end."""
+    st = pdf.styles()
+    story: list = [CondPageBreak(40 * mm), Paragraph(_("Inspection plans"), st["h2"])]
+    if not data["plans"]:
+        return story + [Paragraph(_("No inspection plan ran in this period."), st["body"])]
+    rows = [[_("Plan"), _("Checklist"), _("Dates"), _("Sites done"), _("Progress")]]
+    for p in data["plans"]:
+        share = p["done"] / p["total"] if p["total"] else None
+        rows.append(
+            [
+                Paragraph(
+                    _escape(p["name"]) + (f"（{_escape(p['district'])}）" if p["district"] else ""),
+                    st["cell"],
+                ),
+                Paragraph(_escape(p["template"]), st["cell"]),
+                f"{p['starts']} – {p['ends']}",
+                f"{p['done']} / {p['total']}",
+                _percent(share),
+            ]
+        )
+    story.append(
+        _table(
+            rows,
+            [width * 0.32, width * 0.22, width * 0.24, width * 0.11, width * 0.11],
+            extra=[("ALIGN", (0, 0), (1, -1), "LEFT")],
+        )
+    )
+    story.append(
+        Paragraph(
+            _(
+                "A site is done when an inspection of it with the plan's checklist was submitted "
+                "within the plan's dates, by the end of the period."
+            ),
+            st["small"],
+        )
+    )
+    return story
+
+
 def _period(data: dict) -> str:
     text = _("{since} to {until}").format(since=data["since"], until=data["until"])
     if not data["finished"]:
@@ -738,6 +790,7 @@ def render(settings: Settings, target: Target, data: dict, *, now: datetime) -> 
         ),
         *_hazard_section(_("Overdue hazards"), data["overdue"], width, _("No overdue hazards.")),
         *_coverage_section(data, width),
+        *_plans_section(data, width),
     ]
     doc.build(story, canvasmaker=_numbered_canvas(title))
     return buffer.getvalue()
