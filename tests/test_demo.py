@@ -18,6 +18,7 @@ from inspect_app.models import (
     Photo,
     Role,
     Site,
+    TemplateItem,
     User,
 )
 
@@ -59,6 +60,10 @@ def test_demo_city(session, settings, monkeypatch):
     assert any(h.grade == "major" for h in all_hazards)
     today = local_today()
     assert any(hazards.is_overdue(h, today) for h in all_hazards)
+    # No finding reads as a statement of compliance (issue 14): those without one say "未满足".
+    prompts = set(session.exec(select(TemplateItem.prompt_zh)).all())
+    assert not any(h.description in prompts for h in all_hazards)
+    assert any(h.description.startswith("未满足：") for h in all_hazards)
     # Every hazard's history starts with its creation and ends in its current status.
     for h in all_hazards[:40]:
         events = hazards.hazard_events(session, h.id)
