@@ -20,22 +20,35 @@ def _session():
     return session_for(make_engine(settings))
 
 
+def default_workers(settings) -> int:
+    """One process on SQLite: the database file has one writer at a time, so more processes
+    only queue on its lock (and wait up to the busy timeout). PostgreSQL takes concurrent
+    writers: one process per CPU core (a worker is one Python interpreter, one core at most)."""
+    return 1 if settings.is_sqlite else max(1, os.cpu_count() or 1)
+
+
 def cmd_serve(args) -> None:
     import uvicorn
 
-    from inspect_app.main import create_app
-
     settings = get_settings()
+    workers = args.workers or default_workers(settings)
+    if workers < 1:
+        raise DomainError(_("--workers must be at least 1."))
+    # Once, before the workers start (and under a lock on PostgreSQL: several servers may
+    # start together).
     upgrade(settings.database_url)
     print(
-        f"Database ready ({settings.database_url.split('@')[-1]}); serving on http://{args.host}:{args.port}"
+        f"Database ready ({settings.database_url.split('@')[-1]}); serving on "
+        f"http://{args.host}:{args.port} with {workers} worker process{'es' if workers > 1 else ''}"
     )
+    # Each worker builds its app from the same environment (INSPECT_*), so pass the factory.
     uvicorn.run(
-        create_app(settings),
+        "inspect_app.main:create_app",
+        factory=True,
         host=args.host,
         port=args.port,
         proxy_headers=True,
-        workers=1,
+        workers=workers,
         log_level="info",
     )
 
@@ -216,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="migrate the database if needed and serve")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: 1 on SQLite, one per CPU core on PostgreSQL)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="load the demo region (idempotent)")

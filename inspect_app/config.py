@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///inspect.db"
     upload_dir: Path = Path("uploads")
+    # Photos and stored reports: a folder (default: upload_dir) or s3://BUCKET/PREFIX, with the
+    # endpoint of any S3-compatible store; credentials come from the standard AWS_* variables.
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
     secret_key: str = Field(default="")
     timezone: str = "Asia/Shanghai"
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
@@ -66,13 +70,19 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
         if self.secret_key.strip().lower() in PLACEHOLDER_KEYS or len(self.secret_key) < 16:
-            if self.env == "production":
+            if self.env == "production" or self.shared_storage:
                 raise ValueError(
-                    "INSPECT_SECRET_KEY is missing or a placeholder; set a random key of at "
+                    "INSPECT_SECRET_KEY is missing or a placeholder (it is required in production "
+                    "and with s3:// storage, where several servers must share it); set a random key of at "
                     "least 16 characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(32))'`)"
                 )
             self.secret_key = _dev_secret(self.upload_dir)
         return self
+
+    @property
+    def shared_storage(self) -> bool:
+        """Object storage means several servers: they must share one key, so none is invented."""
+        return self.storage_url.startswith("s3://")
 
     @property
     def is_sqlite(self) -> bool:

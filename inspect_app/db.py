@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -42,11 +42,37 @@ def alembic_config(database_url: str):
     return cfg
 
 
+# pg_advisory_lock key held while migrating: any constant our other locks do not use.
+MIGRATION_LOCK = 0x1A5EC7_0001
+
+
 def upgrade(database_url: str) -> None:
-    """Bring the database to the newest schema (safe to run on every start)."""
+    """Bring the database to the newest schema (safe to run on every start).
+
+    On PostgreSQL the migration runs under a session-level advisory lock: servers started
+    together queue on it, the first migrates and the others find the schema at head. (On
+    SQLite the file's write lock already serialises them.)
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(database_url), "head")
+    cfg = alembic_config(database_url)
+    if not database_url.startswith("postgresql"):
+        command.upgrade(cfg, "head")
+        return
+    engine = make_engine(Settings.model_construct(database_url=database_url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def session_for(engine: Engine) -> Session:

@@ -168,7 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     templates.env.globals["timezone"] = settings.timezone
     assets.configure(cdn=settings.assets == "cdn", locale=settings.default_locale)
     templates.env.globals.update(assets.jinja_globals())
-    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.shared_storage:  # object storage: nothing of ours on this server's disk
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):

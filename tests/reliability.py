@@ -248,7 +248,9 @@ def free_port() -> int:
 class Server:
     """`inspect-app serve` in a subprocess on a loopback port, to be started, killed and restarted."""
 
-    def __init__(self, settings, workdir: Path, env: str = "production"):
+    def __init__(
+        self, settings, workdir: Path, env: str = "production", args: tuple[str, ...] = ()
+    ):
         import os
 
         self.port = free_port()
@@ -262,6 +264,7 @@ class Server:
             "INSPECT_SECRET_KEY": settings.secret_key,
             "INSPECT_ENV": env,
         }
+        self.args = list(args)  # more `serve` options, e.g. ("--workers", "2")
         self.process = None
         self.starts = 0
 
@@ -274,7 +277,15 @@ class Server:
 
         with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "inspect_app.cli", "serve", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "inspect_app.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
                 cwd=self.workdir,
                 env=self.env,
                 stdout=log,

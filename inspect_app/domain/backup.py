@@ -1,8 +1,10 @@
 """Online backup and restore of the database and the photo files.
 
 A backup is a folder: the database (a SQLite copy made with the sqlite3 backup API, or a
-`pg_dump -Fc` archive), a copy of the upload folder's files (copies, not hard links: a link
-shares the inode, so one in-place write would damage the backup too), and manifest.json with
+`pg_dump -Fc` archive), a copy of the stored files (photos, reports) from the configured
+storage, a local folder or an S3 bucket, under their storage keys (so a backup of one backend
+restores into the other; copies, not hard links: a link shares the inode, so one in-place
+write would damage the backup too), and manifest.json with
 their sha256s, written last, so a folder without a manifest is an unfinished backup. The database is copied before the files:
 a file added meanwhile is at worst an orphan in the backup (gc removes it), never a missing one.
 """
@@ -16,7 +18,7 @@ import platform
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from inspect_app.config import Settings
 from inspect_app.domain import photos
 from inspect_app.domain.errors import Conflict, Invalid
 from inspect_app.domain.housekeeping import is_temporary
+from inspect_app.domain.storage import Storage, for_settings
 from inspect_app.i18n import _
 from inspect_app.models import Photo
 
@@ -189,28 +192,35 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def data_files(root: Path) -> Iterator[Path]:
-    """Relative paths of the files under the upload folder that are data (not temp, not secrets)."""
-    root = Path(root)
-    if not root.exists():
+def data_keys(store: Storage) -> list[str]:
+    """Keys of the stored objects that are data (not temporary files, not secrets)."""
+    return sorted(
+        obj.key
+        for obj in store.list()
+        if Path(obj.key).name not in SKIPPED_NAMES and not is_temporary(Path(obj.key))
+    )
+
+
+def _copy_out(store: Storage, key: str, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    local = store.local_path(key)
+    if local is not None:
+        shutil.copy2(local, dst)
         return
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            rel = (Path(dirpath) / name).relative_to(root)
-            if name not in SKIPPED_NAMES and not is_temporary(rel):
-                yield rel
+    with open(dst, "wb") as out:
+        for chunk in store.chunks(key):
+            out.write(chunk)
 
 
-def _backup_files(upload_dir: Path, target: Path) -> dict[str, dict]:
+def _backup_files(store: Storage, target: Path) -> dict[str, dict]:
     files = {}
-    for rel in sorted(data_files(upload_dir)):
-        dst = target / FILES_DIR / rel
+    for key in data_keys(store):
+        dst = target / FILES_DIR / key
         try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(upload_dir / rel, dst)
+            _copy_out(store, key, dst)
         except FileNotFoundError:  # removed (gc) while we walked: not part of the backup
             continue
-        files[rel.as_posix()] = {"sha256": _sha256(dst), "size": dst.stat().st_size}
+        files[key] = {"sha256": _sha256(dst), "size": dst.stat().st_size}
     return files
 
 
@@ -232,7 +242,7 @@ def backup(settings: Settings, target: Path, progress: Progress = _quiet) -> dic
     else:
         database = _backup_postgres(settings, target)
     progress(_("Copying the photo files…"))
-    files = _backup_files(Path(settings.upload_dir), target)
+    files = _backup_files(for_settings(settings), target)
     keys = database.pop("photo_keys")
     manifest = {
         "format": FORMAT,
@@ -258,14 +268,10 @@ def _missing_photo_files(
     settings: Settings, keys: list[tuple[str, str]], files: dict[str, dict]
 ) -> list[str]:
     """sha256 of the database's photos whose served files the backup lacks (should be none)."""
-    root = Path(settings.upload_dir)
     missing = []
     for sha, fmt in keys:
         photo = Photo(sha256=sha, original_format=fmt)
-        if any(
-            photos.path_for(settings, photo, v).relative_to(root).as_posix() not in files
-            for v in ("web", "thumb")
-        ):
+        if any(photos.key_for(photo, v) not in files for v in ("web", "thumb")):
             missing.append(sha)
     return missing
 
@@ -322,7 +328,7 @@ def _verify_files(source: Path, files: dict[str, dict]) -> None:
 
 def target_is_empty(settings: Settings) -> bool:
     """True when the target database has no rows (migrated or not) and the upload folder no files."""
-    if any(True for _ in data_files(Path(settings.upload_dir))):
+    if data_keys(for_settings(settings)):
         return False
     if settings.is_sqlite:
         path = _sqlite_path(settings.database_url)
@@ -368,19 +374,14 @@ def _restore_postgres(settings: Settings, source: Path) -> None:
     )
 
 
-def _restore_files(upload_dir: Path, source: Path, files: dict[str, dict]) -> None:
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    for rel in list(data_files(upload_dir)):
-        if rel.as_posix() not in files:
-            (upload_dir / rel).unlink()
-    for rel in files:
-        dst = upload_dir / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        partial = dst.with_name(
-            f".{dst.name}.restoring.tmp"
-        )  # a temporary file to gc, if we die here
-        shutil.copy2(source / FILES_DIR / rel, partial)
-        os.replace(partial, dst)
+def _restore_files(store: Storage, source: Path, files: dict[str, dict]) -> None:
+    for key in data_keys(store):
+        if key not in files:
+            store.delete(key)
+    for key in files:
+        # All or nothing per file (a dot-file renamed in place, or one S3 PUT): if we die here,
+        # at worst a temporary file for gc is left.
+        store.put_file(key, source / FILES_DIR / key)
 
 
 def restore(
@@ -415,6 +416,6 @@ def restore(
     else:
         _restore_postgres(settings, source)
     progress(_("Restoring the photo files…"))
-    _restore_files(Path(settings.upload_dir), source, manifest["files"])
+    _restore_files(for_settings(settings), source, manifest["files"])
     upgrade(settings.database_url)
     return manifest

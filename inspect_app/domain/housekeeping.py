@@ -1,9 +1,10 @@
-"""Garbage collection of the upload folder.
+"""Garbage collection of the photo store (a local folder or an S3 bucket, domain/storage.py).
 
 A photo's files are written before its row is committed (photos._store), so a crash or a
 killed server between the two leaves files no row refers to, and an interrupted upload leaves
-its temporary file. Both are removed here, but only once older than a grace period: a file
-that young may belong to an upload that is about to commit.
+its temporary file (local folder only: an S3 object is complete or absent). Both are removed
+here, but only once older than a grace period: a file that young may belong to an upload that
+is about to commit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel import Session, select
 
 from inspect_app.config import Settings
 from inspect_app.domain import photos
+from inspect_app.domain.storage import for_settings
 from inspect_app.models import Photo
 
 # The folders of the photo store (see photos.path_for and photos.Incoming); nothing else in
@@ -35,20 +37,20 @@ def is_temporary(rel: Path) -> bool:
 
 @dataclass
 class GcResult:
-    orphans: list[Path] = field(default_factory=list)
-    temporary: list[Path] = field(default_factory=list)
+    orphans: list[Path | str] = field(default_factory=list)  # store.location() of each
+    temporary: list[Path | str] = field(default_factory=list)
     kept_young: int = 0
     freed_bytes: int = 0
 
 
-def expected_files(session: Session, settings: Settings) -> set[Path]:
-    """Every file some Photo row refers to."""
+def expected_keys(session: Session) -> set[str]:
+    """The storage key of every file some Photo row refers to."""
     rows = session.exec(select(Photo.sha256, Photo.original_format).distinct()).all()
-    paths = set()
+    keys = set()
     for sha, fmt in rows:
         photo = Photo(sha256=sha, original_format=fmt)
-        paths.update(photos.path_for(settings, photo, v) for v in ("web", "thumb", "original"))
-    return paths
+        keys.update(photos.key_for(photo, v) for v in ("web", "thumb", "original"))
+    return keys
 
 
 def gc(
@@ -58,30 +60,22 @@ def gc(
     dry_run: bool = False,
 ) -> GcResult:
     """Remove orphan photo files and stale temporary files older than grace_seconds."""
-    root = Path(settings.upload_dir)
+    store = for_settings(settings)
     cutoff = time.time() - grace_seconds
     # The expected set is read before the walk: a photo committed during the walk has files
     # younger than the cutoff (unless grace_seconds is 0, which is for a stopped server).
-    expected = expected_files(session, settings)
+    expected = expected_keys(session)
     result = GcResult()
     for top in (*STORE_DIRS, TEMP_DIR):
-        for path in sorted((root / top).rglob("*")) if (root / top).is_dir() else []:
-            if not path.is_file() or path in expected:
+        for obj in sorted(store.list(top + "/"), key=lambda o: o.key):
+            if obj.key in expected:
                 continue
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # renamed or removed meanwhile
-                continue
-            if stat.st_mtime > cutoff:
+            if obj.modified > cutoff:
                 result.kept_young += 1
                 continue
-            bucket = (
-                result.temporary
-                if is_temporary(path.relative_to(root)) or top == TEMP_DIR
-                else result.orphans
-            )
-            bucket.append(path)
-            result.freed_bytes += stat.st_size
+            temporary = top == TEMP_DIR or is_temporary(Path(obj.key))
+            (result.temporary if temporary else result.orphans).append(store.location(obj.key))
+            result.freed_bytes += obj.size
             if not dry_run:
-                path.unlink(missing_ok=True)
+                store.delete(obj.key)
     return result

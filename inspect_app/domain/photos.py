@@ -1,10 +1,11 @@
 """Photo pipeline: untrusted bytes in, an upright, metadata-free web copy and thumbnail out.
 
-Files are content-addressed by the sha256 of the bytes as received:
+Objects are content-addressed by the sha256 of the bytes as received (keys in the configured
+storage, domain/storage.py: a folder or an S3 bucket):
 
-    <upload_dir>/photos/ab/<sha>.web.jpg     served to allowed users
-    <upload_dir>/photos/ab/<sha>.thumb.jpg   served to allowed users
-    <upload_dir>/originals/ab/<sha>.<ext>    evidence (settings.keep_originals), never served
+    photos/ab/<sha>.web.jpg     served to allowed users
+    photos/ab/<sha>.thumb.jpg   served to allowed users
+    originals/ab/<sha>.<ext>    evidence (settings.keep_originals), never served
 
 Nothing derived from the client (file name, content type) is used for a path: the bytes decide
 the format. Every file is written to a temporary name and renamed, and an upload that fails
@@ -35,7 +36,7 @@ from sqlmodel import Session, select
 from inspect_app.config import Settings
 from inspect_app.domain.access import CITY_WIDE, district_scope, require_role
 from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
-from inspect_app.domain.storage import write_atomic
+from inspect_app.domain.storage import Storage, for_settings
 from inspect_app.i18n import _
 from inspect_app.models import (
     Answer,
@@ -76,9 +77,10 @@ class Incoming:
 
     def __init__(self, settings: Settings):
         self.limit = settings.max_upload_bytes
-        tmp_dir = Path(settings.upload_dir) / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        tmp_dir = for_settings(settings).spool_dir
+        if tmp_dir is not None:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="inspect-upload-", suffix=".part")
         self.path = Path(name)
         self._file: IO[bytes] | None = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
@@ -249,14 +251,20 @@ def _hazard_photo_query(photo: Photo):
     )
 
 
-def path_for(settings: Settings, photo: Photo, variant: Variant) -> Path:
+def key_for(photo: Photo, variant: Variant) -> str:
+    """The storage key of a photo's file (the same on every backend)."""
     sha = photo.sha256
     if variant == "original":
         ext = FORMATS.get(photo.original_format, "bin")
-        return Path(settings.upload_dir) / "originals" / sha[:2] / f"{sha}.{ext}"
+        return f"originals/{sha[:2]}/{sha}.{ext}"
     if variant not in ("web", "thumb"):
         raise ValueError(f"unknown photo variant {variant!r}")
-    return Path(settings.upload_dir) / "photos" / sha[:2] / f"{sha}.{variant}.jpg"
+    return f"photos/{sha[:2]}/{sha}.{variant}.jpg"
+
+
+def path_for(settings: Settings, photo: Photo, variant: Variant) -> Path:
+    """The file of a photo in the local-folder store (tests and tools that look at files)."""
+    return Path(settings.storage_url or settings.upload_dir) / key_for(photo, variant)
 
 
 def photo_json(photo: Photo) -> dict:
@@ -293,20 +301,18 @@ def _store(
 ) -> Photo:
     """Reuse the uploader's row for the same bytes; reuse files another upload already made."""
     sha = incoming.sha256
+    store = for_settings(settings)
     rows = session.exec(select(Photo).where(Photo.sha256 == sha).order_by(Photo.id)).all()
-    stored = [p for p in rows if _files_present(settings, p)]
+    stored = [p for p in rows if _files_present(store, p)]
     mine = next((p for p in stored if p.uploaded_by == user.id), None)
     if mine is not None:
         return mine
-    created: list[Path] = []
+    created: list[str] = []
     try:
         if stored:
             known = stored[0]
-            for variant in (
-                "web",
-                "thumb",
-            ):  # fresh mtimes: gc's grace period covers reused files too
-                os.utime(path_for(settings, known, variant))
+            for variant in ("web", "thumb"):  # fresh mtimes: gc's grace covers reused files too
+                store.touch(key_for(known, variant))
             facts = Facts(
                 known.original_format,
                 known.width,
@@ -315,7 +321,7 @@ def _store(
                 (known.gps_lat, known.gps_lon) if known.gps_lat is not None else None,
             )
         else:
-            facts = _process(settings, incoming.path, sha, created)
+            facts = _process(settings, store, incoming.path, sha, created)
         photo = Photo(
             sha256=sha,
             uploaded_by=user.id,
@@ -328,11 +334,9 @@ def _store(
             gps_lat=facts.gps[0] if facts.gps else None,
             gps_lon=facts.gps[1] if facts.gps else None,
         )
-        original = path_for(settings, photo, "original")
-        if settings.keep_originals and not original.exists():
-            original.parent.mkdir(parents=True, exist_ok=True)
-            _fsync_file(incoming.path)
-            os.replace(incoming.path, original)
+        original = key_for(photo, "original")
+        if settings.keep_originals and not store.exists(original):
+            store.put_file(original, incoming.path, move=True)
             created.append(original)
         session.add(photo)
         try:
@@ -354,16 +358,18 @@ def _store(
         if not _safe(
             lambda: session.exec(select(Photo.id).where(Photo.sha256 == sha).limit(1)).first(), True
         ):
-            for path in created:
-                path.unlink(missing_ok=True)
+            for key in created:
+                _safe(lambda key=key: store.delete(key))
         raise
 
 
-def _files_present(settings: Settings, photo: Photo) -> bool:
-    return path_for(settings, photo, "web").exists() and path_for(settings, photo, "thumb").exists()
+def _files_present(store: Storage, photo: Photo) -> bool:
+    return store.exists(key_for(photo, "web")) and store.exists(key_for(photo, "thumb"))
 
 
-def _process(settings: Settings, source: Path, sha: str, created: list[Path]) -> Facts:
+def _process(
+    settings: Settings, store: Storage, source: Path, sha: str, created: list[str]
+) -> Facts:
     """Decode (fully: a truncated file fails here), turn upright, write web copy and thumbnail."""
     fmt = sniff(source)
     try:
@@ -390,10 +396,10 @@ def _process(settings: Settings, source: Path, sha: str, created: list[Path]) ->
     thumb = _fit(web, settings.photo_thumb_size)
     thumb.info.clear()
     for variant, image in (("web", web), ("thumb", thumb)):
-        target = Path(settings.upload_dir) / "photos" / sha[:2] / f"{sha}.{variant}.jpg"
-        if not target.exists():
-            write_atomic(target, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY))
-            created.append(target)
+        key = key_for(Photo(sha256=sha), variant)
+        if not store.exists(key):
+            store.write(key, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY))
+            created.append(key)
     return facts
 
 
@@ -478,11 +484,6 @@ def _too_many_pixels(pixels: int | None, limit: int) -> TooLarge:
             pixels=round(pixels / 1e6), limit=round(limit / 1e6)
         )
     )
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
 
 
 # --- EXIF as data ------------------------------------------------------------------------------

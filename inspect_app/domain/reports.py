@@ -3,7 +3,7 @@ weeks, and the PDF itself.
 
 The figures come from inspect_app.domain.stats, the same functions as the dashboard and the
 stats API, so that the printed report and the screen never disagree. A finished week's report
-is stored (file under upload_dir/reports, row in Report) with the hash of everything the report
+is stored (object reports/<sha256>.pdf in the storage, row in Report) with the hash of everything the report
 reads; it is served again byte for byte until that hash changes (late data for the week).
 """
 
@@ -14,7 +14,6 @@ import json
 import re
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
@@ -24,7 +23,7 @@ from inspect_app.domain import access, report_pdf
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.errors import Forbidden, Invalid, NotFound
 from inspect_app.domain.sites import resolve_district
-from inspect_app.domain.storage import write_atomic
+from inspect_app.domain.storage import for_settings
 from inspect_app.i18n import _
 from inspect_app.models import District, Report, Role, User, utcnow
 
@@ -142,12 +141,8 @@ def filename(target: Target) -> str:
 # --- archive -------------------------------------------------------------------------------
 
 
-def _report_dir(settings: Settings) -> Path:
-    return Path(settings.upload_dir) / "reports"
-
-
-def _report_path(settings: Settings, sha256: str) -> Path:
-    return _report_dir(settings) / f"{sha256}.pdf"
+def report_key(sha256: str) -> str:
+    return f"reports/{sha256}.pdf"
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,7 +178,7 @@ def _stored(
     if report is None:
         return None
     try:
-        content = _report_path(settings, report.sha256).read_bytes()
+        content = for_settings(settings).read(report_key(report.sha256))
     except OSError:
         return None
     if hashlib.sha256(content).hexdigest() != report.sha256:
@@ -212,7 +207,7 @@ def weekly_report(
     if not target.finished:
         return content, None
     sha = hashlib.sha256(content).hexdigest()
-    write_atomic(_report_path(settings, sha), lambda fh: fh.write(content))
+    for_settings(settings).write(report_key(sha), lambda fh: fh.write(content))
     report = Report(
         week=target.week.label,
         district_id=target.district.id if target.district else None,
@@ -243,7 +238,7 @@ def archived(
     if report is None:
         raise NotFound(_("No such report."))
     try:
-        return report, _report_path(settings, report.sha256).read_bytes()
+        return report, for_settings(settings).read(report_key(report.sha256))
     except OSError:
         raise NotFound(
             _("The stored file of this report is missing; download the week's report again.")
