@@ -30,7 +30,7 @@ from email.utils import formataddr, make_msgid
 from html import escape
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from inspect_app import i18n
@@ -704,10 +704,15 @@ def attention(
     items: list[AttentionItem] = []
     if user.role == Role.inspector:
         status = due.status_expression(session, now, soon_days)
-        query = select(status, func.count()).where(
-            Site.is_active.is_(True), Site.district_id == (user.district_id or -1)
-        )
-        counts = dict(session.exec(query.group_by(status)).all())
+        # Summed CASEs, not GROUP BY the status: PostgreSQL cannot match a parameterised
+        # expression in GROUP BY with the same one in SELECT.
+        wanted = (DueStatus.overdue, DueStatus.never, DueStatus.due_soon)
+        sums = session.exec(
+            select(*[func.sum(case((status == s.value, 1), else_=0)) for s in wanted]).where(
+                Site.is_active.is_(True), Site.district_id == (user.district_id or -1)
+            )
+        ).one()
+        counts = {s: n or 0 for s, n in zip(wanted, sums)}
         items = [
             AttentionItem(_("Sites in your plans to inspect"), planned, "/plans"),
             AttentionItem(
