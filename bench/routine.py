@@ -53,17 +53,29 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--database-url", required=True)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument(
+        "--days-ahead",
+        type=float,
+        default=45,
+        help="move the clock this far ahead, so that about half the sites are overdue",
+    )
     return p.parse_args(argv)
 
 
+CPU: list[float] = []  # this process's CPU ms of each timed() call, beside the wall time
+
+
 def timed(fn, repeat: int) -> tuple[float, object]:
-    """Median wall time in ms of `repeat` calls after one warm-up, and the last result."""
+    """Median wall time in ms of `repeat` calls after one warm-up, and the last result; the
+    median CPU time of this process goes to CPU (on a busy machine the wall time waits)."""
     result = fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    CPU.append(statistics.median(cpu))
     return statistics.median(times), result
 
 
@@ -128,7 +140,8 @@ def main(argv=None) -> None:
         secret_key="bench-secret-key-not-for-production",
     )
     app = create_app(settings)
-    now = clock.now()
+    now = clock.now() + timedelta(days=args.days_ahead)
+    clock.now = lambda: now  # the app and notify read the clock module
     with TestClient(app) as client:
         token = client.post(
             "/api/v1/auth/token", data={"username": OFFICE_USER, "password": OFFICE_PASSWORD}
@@ -136,6 +149,16 @@ def main(argv=None) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         engine = app.state.engine
         with session_for(engine) as session:
+            # Inspection submit keeps Site.last_inspected_at; bench/city.py writes inspections in
+            # bulk without it, so it is set here from them (once).
+            session.exec(
+                text(
+                    "UPDATE site SET last_inspected_at = (SELECT max(submitted_at) FROM inspection "
+                    "WHERE inspection.site_id = site.id AND inspection.status = 'submitted') "
+                    "WHERE last_inspected_at IS NULL"
+                )
+            )
+            session.commit()
             sites = session.exec(select(Site.id)).all()
             hazards = session.exec(text("SELECT count(*) FROM hazard")).one()[0]
         print(f"city: {len(sites):,} sites, {hazards:,} hazards ({engine.dialect.name})")
@@ -163,11 +186,12 @@ def main(argv=None) -> None:
         base_ms, (_late, late_total) = timed(per_site_baseline, args.repeat)
         assert body["total"] == late_total, (body["total"], late_total)
         print(
-            f"GET /api/v1/sites?due=overdue&limit=1000: {ms:7.1f} ms median "
+            f"GET /api/v1/sites?due=overdue&limit=1000: {ms:7.1f} ms median, CPU {CPU[-2]:.1f} ms "
             f"({body['total']:,} overdue, {len(body['items'])} listed; target < 150 ms)"
         )
         print(
-            f"  baseline, every site judged in Python:   {base_ms:7.1f} ms  (x{base_ms / ms:.1f})"
+            f"  baseline, every site judged in Python:   {base_ms:7.1f} ms, CPU {CPU[-1]:.1f} ms "
+            f"(x{base_ms / ms:.1f})"
         )
 
     inbox = Inbox()
@@ -204,12 +228,14 @@ def main(argv=None) -> None:
         smtp.stop()
         server.shutdown()
     print(
-        f"notify (whole city, {recipients} recipients + robot): {ms / 1000:6.2f} s median "
+        f"notify (whole city, {recipients} recipients + robot): {ms / 1000:6.2f} s median, "
+        f"CPU {CPU[-2] / 1000:.2f} s "
         f"({summary.sent} sent, {summary.failed} failed, {summary.nothing} with nothing to report; "
         f"{facts.overdue_total:,} overdue hazards; target < 10 s)"
     )
     print(
-        f"  baseline, one full-table GROUP BY of the overdue hazards: {base_ms / 1000:6.2f} s "
+        f"  baseline, one full-table GROUP BY of the overdue hazards: {base_ms / 1000:6.2f} s, "
+        f"CPU {CPU[-1] / 1000:.2f} s "
         f"(notify = x{ms / base_ms:.1f})"
     )
     print(f"  SMTP server got {inbox.count} messages, robot {len(received)} posts in all runs")

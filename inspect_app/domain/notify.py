@@ -172,23 +172,29 @@ def gather(
             if counts.get(did):
                 query = select(Hazard).where(Hazard.district_id == did, *cond)
                 target[did] = _lines(session, query.order_by(*by_deadline), districts, MAX_LISTED)
+    # The city-wide lists are found by (id, sort key) pairs from the open hazards' indexes and
+    # sorted here: an ORDER BY would lure the planner into walking the whole deadline or
+    # creation index (every hazard of the years), as stats.py explains.
     escalated = (_open(), Hazard.deadline < today - timedelta(days=escalate_days))
-    facts.escalated_total = session.exec(select(func.count()).where(*escalated)).one()
-    if facts.escalated_total:
-        query = select(Hazard).where(*escalated).order_by(*by_deadline)
-        facts.escalated = _lines(session, query, districts, MAX_LISTED)
+    facts.escalated_total, facts.escalated = _top(session, Hazard.deadline, escalated, districts)
+    # coalesce(): the creation time filters the open major hazards, it does not pick the index.
     old_major = (
         _open(),
         Hazard.grade == Grade.major,
-        Hazard.created_at < now - timedelta(days=escalate_days),
+        func.coalesce(Hazard.created_at, Hazard.created_at) < now - timedelta(days=escalate_days),
     )
-    facts.old_major_total = session.exec(
-        select(func.count()).select_from(Hazard).where(*old_major)
-    ).one()
-    if facts.old_major_total:
-        query = select(Hazard).where(*old_major).order_by(Hazard.created_at, Hazard.id)
-        facts.old_major = _lines(session, query, districts, MAX_LISTED)
+    facts.old_major_total, facts.old_major = _top(session, Hazard.created_at, old_major, districts)
     return facts
+
+
+def _top(session: Session, key, conditions, districts) -> tuple[int, list[HazardLine]]:
+    """How many hazards match, and the first MAX_LISTED by `key` (then id)."""
+    pairs = session.exec(select(Hazard.id, key).where(*conditions)).all()
+    first = sorted(pairs, key=lambda p: (p[1], p[0]))[:MAX_LISTED]
+    if not first:
+        return len(pairs), []
+    query = select(Hazard).where(Hazard.id.in_([i for i, _k in first])).order_by(key, Hazard.id)
+    return len(pairs), _lines(session, query, districts, MAX_LISTED)
 
 
 # --- the messages -------------------------------------------------------------------------------
