@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import quote
 
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
@@ -19,6 +21,8 @@ from inspect_app.domain.errors import DomainError
 from inspect_app.security import patch_asgi_csrf_multipart
 from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
+
+log = logging.getLogger("inspect_app")
 
 
 def wants_json(request: Request) -> bool:
@@ -173,7 +177,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
-        return _error_response(request, exc.status_code, exc.detail)
+        response = _error_response(request, exc.status_code, exc.detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect):
+        # Routine on phones (a tunnel, a closed tab): one line, no traceback. Nobody reads the answer.
+        log.warning("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -204,7 +216,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from inspect_app.api import photos as api_photos
     from inspect_app.api import plans as api_plans
     from inspect_app.api import stats as api_stats
-    from inspect_app.web import admin, auth, dashboard, hazards, inspections, photos, reports
+    from inspect_app.web import (
+        admin,
+        auth,
+        dashboard,
+        hazards,
+        inspections,
+        offline,
+        photos,
+        reports,
+    )
     from inspect_app.web import hazard_reports as web_hazard_reports
     from inspect_app.web import plans as web_plans
     from inspect_app.web import sites as web_sites
@@ -214,9 +235,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_hazard_reports.router, prefix="/api/v1")
     app.include_router(api_plans.router, prefix="/api/v1")
     app.include_router(web_hazard_reports.router)  # /hazards/new before /hazards/{hazard_id}
-    for module in (auth, photos, inspections, hazards, dashboard, reports, admin, web_sites):
+    for module in (auth, offline, photos, inspections, hazards, dashboard, reports, admin):
         app.include_router(module.router)
-    for module in (web_plans,):
+    for module in (web_sites, web_plans):
         app.include_router(module.router)
     app.include_router(assets.router)
     app.mount("/static", assets.StaticAssets(), name="static")

@@ -4,7 +4,6 @@ only its #editor block. Problems of a form or an import are shown on the page th
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -20,6 +19,7 @@ from inspect_app.models import District, Inspection, Site, TemplateItem, Templat
 from inspect_app.schemas import MAX_OFFSET
 from inspect_app.security import generate_password
 from inspect_app.web.attention import attention_for
+from inspect_app.web.downloads import content_disposition
 from inspect_app.web.rendering import is_htmx, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -170,7 +170,6 @@ def edit_user(
             email=fields.get("email") or None,
         )
     except DomainError as exc:
-        session.rollback()
         return _user_page(
             request, session, user, target, status_code=exc.status_code, **_problems(exc)
         )
@@ -195,7 +194,6 @@ def set_user_active(
     try:
         accounts.set_active(session, user.id, user_id, active)
     except DomainError as exc:
-        session.rollback()
         return _user_page(
             request, session, user, target, status_code=exc.status_code, **_problems(exc)
         )
@@ -265,7 +263,6 @@ def import_template(
             spec = checklists.parse_xlsx(data, key, name_zh, name_en)
         draft = checklists.save_spec_as_draft(session, spec, user.id)
     except DomainError as exc:
-        session.rollback()
         form = {"key": key, "name_zh": name_zh, "name_en": name_en}
         return _templates_page(
             request, session, user, status_code=exc.status_code, import_form=form, **_problems(exc)
@@ -337,7 +334,6 @@ def _after_edit(
     try:
         action()
     except DomainError as exc:
-        session.rollback()
         problems = _problems(exc)
         problems["problems"] = problems["problems"] or list(
             problems["errors"].values()
@@ -547,7 +543,6 @@ def save_item(
             section_id,
         )
     except Invalid as exc:
-        session.rollback()
         current = session.get(TemplateItem, item_id) if item_id else None
         return _item_page(
             request,
@@ -572,9 +567,7 @@ def export_version(template_id: int, version_id: int, session: SessionDep, user:
     return Response(
         checklists.spec_to_xlsx(spec),
         media_type=XLSX_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{spec["key"]}-v{version.version}.xlsx"'
-        },
+        headers=content_disposition(f"{spec['key']}-v{version.version}.xlsx"),
     )
 
 
@@ -645,7 +638,6 @@ def import_sites(
     try:
         report = sites.import_sites_xlsx(session, user.id, _upload(request, file))
     except DomainError as exc:
-        session.rollback()
         return _sites_page(request, session, user, status_code=exc.status_code, **_problems(exc))
     return _sites_page(request, session, user, report=report)
 
@@ -714,7 +706,6 @@ def save_site(
     try:
         saved = sites.save_site(session, user.id, site_id, sites.check_site(session, fields))
     except Invalid as exc:
-        session.rollback()
         return _site_page(
             request, session, user, site, status_code=422, form=fields, **_problems(exc)
         )
@@ -765,14 +756,9 @@ def import_districts(
     request: Request, session: SessionDep, user: AdminUser, file: Annotated[UploadFile, File()]
 ):
     try:
-        data = _upload(request, file, MAX_GEOJSON_BYTES)
-        try:
-            parsed = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise Invalid(_("Cannot read the GeoJSON file: {why}").format(why=exc)) from exc
+        parsed = geo.read_geojson(_upload(request, file, MAX_GEOJSON_BYTES))
         added, updated = geo.import_districts(session, parsed, actor_id=user.id)
     except DomainError as exc:
-        session.rollback()
         return _districts_page(
             request, session, user, status_code=exc.status_code, **_problems(exc)
         )

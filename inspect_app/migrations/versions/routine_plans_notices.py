@@ -3,7 +3,7 @@ their own (client_uuid); hazards of a failed item stored without a description g
 what is wrong ("未满足：<prompt>") instead of the item's statement of compliance.
 
 Revision ID: routine
-Revises: 0001
+Revises: offline_sync
 Create Date: 2026-12-02 00:28:23.576555
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision = "routine"
-down_revision = "0001"
+down_revision = "offline_sync"
 branch_labels = None
 depends_on = None
 
