@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -294,7 +294,9 @@ class InspectionPlanIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     template_id: int
     site_ids: list[int] = Field(default_factory=list, max_length=5000)
-    district: str | int | None = Field(default=None, description="district name or id")
+    district: (
+        Annotated[int, Field(ge=1, le=2**63 - 1)] | Annotated[str, Field(max_length=100)] | None
+    ) = Field(default=None, description="district name or id")
     risk_classes: list[Literal["A", "B", "C", "D"]] = Field(default_factory=list, max_length=4)
     starts: date
     ends: date
