@@ -207,22 +207,27 @@ def main(argv=None) -> None:
                 mail_from="bench@bench.example",
                 webhook_url=f"http://127.0.0.1:{server.server_port}/send",
                 escalate_days=settings.escalate_days,
+                timezone=settings.timezone,
             )
 
             def run_notify():
-                session.exec(delete(Notice).where(Notice.day == local_today(now)))
+                session.exec(delete(Notice).where(Notice.day == local_today(settings.zone, now)))
                 session.commit()
                 return notify.run(session, config, now=now, say=lambda _line: None)
 
             def baseline():
                 return dict(
-                    session.exec(text(OVERDUE_BASELINE), params={"today": local_today(now)}).all()
+                    session.exec(
+                        text(OVERDUE_BASELINE), params={"today": local_today(settings.zone, now)}
+                    ).all()
                 )
 
             repeat = max(1, min(args.repeat, 3))
             ms, summary = timed(run_notify, repeat)
             base_ms, counts = timed(baseline, repeat)
-            facts = notify.gather(session, now=now, escalate_days=settings.escalate_days)
+            facts = notify.gather(
+                session, now=now, escalate_days=settings.escalate_days, zone=settings.zone
+            )
             assert {k: v for k, v in counts.items() if v} == facts.overdue_by_district
     finally:
         smtp.stop()

@@ -171,6 +171,7 @@ def cmd_notify(args) -> None:
         webhook_url=settings.webhook_url,
         escalate_days=settings.escalate_days,
         default_locale=settings.default_locale,
+        timezone=settings.timezone,
     )
     with _session() as session:
         summary = notify.run(
@@ -209,7 +210,7 @@ def cmd_report_weekly(args) -> None:
 
     settings = get_settings()
     with _session() as session:
-        target = reports.check_request(session, None, args.week, args.district)
+        target = reports.check_request(session, None, args.week, args.district, zone=settings.zone)
         content, stored = reports.weekly_report(session, settings, target)
     out = Path(args.output)
     out.write_bytes(content)

@@ -720,6 +720,14 @@ def make_corpus(directory: Path, limit: int = 20 * 2**20) -> list[Case]:
     return [case for case, _data in cases]
 
 
+# Bad values for ids, integers and dates in query parameters and form fields (issue 12's input
+# parsing class; tests/test_input_parsing.py sends each to every route): digits that
+# str.isdigit() accepts and int() refuses or misreads, numbers no column holds, dates whose next
+# day or UTC instant does not exist.
+BAD_NUMBERS = ["¹", "²", "٣", "１", "1e3", "7x", "99999999999999999999", "-5", "0x10"]
+BAD_DATES = ["9999-12-31", "0001-01-01", "2026-13-01", "２０２６-01-01", "2026-1-1"]
+
+
 def make_import_corpus(directory: Path, good_xlsx: bytes, good_geojson: dict) -> list[dict]:
     """Write the bad admin imports (spreadsheets, YAML checklists, GeoJSON districts) into
     directory with a manifest.json: each is refused with a 4xx and imports nothing."""

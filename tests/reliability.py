@@ -184,6 +184,7 @@ def build_world(session, settings, region) -> dict:
         starts=date.today(),
         ends=date.today() + timedelta(days=30),
         site_ids=[site.id],
+        zone=settings.zone,
     )
     pdf = b"%PDF-1.4\n% a stored report\n%%EOF\n"
     sha = hashlib.sha256(pdf).hexdigest()

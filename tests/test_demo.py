@@ -1,11 +1,13 @@
 """inspect-app demo: a believable city, made through the domain rules, and idempotent."""
 
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 from shapely.geometry import Point, shape
 from sqlalchemy import func
 from sqlmodel import select
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import clock, demo, hazards, plans
 from inspect_app.domain import sites as sites_domain
 from inspect_app.domain.clock import local_today
@@ -21,6 +23,8 @@ from inspect_app.models import (
     TemplateItem,
     User,
 )
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def counts(session):
@@ -58,7 +62,7 @@ def test_demo_city(session, settings, monkeypatch):
         statuses["accepted"] and statuses["rectifying"]
     ), statuses
     assert any(h.grade == "major" for h in all_hazards)
-    today = local_today()
+    today = local_today(ZONE)
     assert any(hazards.is_overdue(h, today) for h in all_hazards)
     # No finding reads as a statement of compliance (issue 14): those without one say "未满足".
     prompts = set(session.exec(select(TemplateItem.prompt_zh)).all())
@@ -81,6 +85,7 @@ def test_demo_city(session, settings, monkeypatch):
         session.exec(select(User).where(User.role == Role.office)).first(),
         now=clock.now(),
         soon_days=7,
+        zone=settings.zone,
         due="overdue",
     )
     never, _total = sites_domain.due_sites(
@@ -88,6 +93,7 @@ def test_demo_city(session, settings, monkeypatch):
         session.exec(select(User).where(User.role == Role.office)).first(),
         now=clock.now(),
         soon_days=7,
+        zone=settings.zone,
         due="never",
     )
     assert due or never

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.models import Hazard, HazardPhoto
 from inspect_app.web.assets import asset_url
 from tests.conftest import csrf, form_token
 from tests.test_hazards import advance, jpeg, new_hazard, photo_of, plan_fields, snapshot
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 HTMX = {"HX-Request": "true"}
 HTML = {"accept": "text/html"}
@@ -78,8 +82,8 @@ def test_list_filters(login_as, session, region, settings, params, expect):
     advance(session, settings, officer, made["planned"].id, "rectifying")
     values = {
         "SITE2": str(region["sites"][1].id),
-        "TODAY": local_today().isoformat(),
-        "TOMORROW": (local_today() + timedelta(days=1)).isoformat(),
+        "TODAY": local_today(ZONE).isoformat(),
+        "TOMORROW": (local_today(ZONE) + timedelta(days=1)).isoformat(),
     }
     text = client.get("/hazards", params={k: values.get(v, v) for k, v in params.items()}).text
     shown = {name for name, h in made.items() if f'href="/hazards/{h.id}"' in text}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -397,7 +398,7 @@ def test_drafts_of_others_are_404(session, region, make_user):
 
 def test_pick_sites_nearest_first_within_the_district(session, region, make_user):
     user = make_user("inspector")
-    due = {"now": utcnow(), "soon_days": 7}
+    due = {"now": utcnow(), "soon_days": 7, "zone": ZoneInfo("Asia/Shanghai")}
     rows = inspections.pick_sites(session, user, lat=26.9001, lon=112.5702, **due)
     assert [r.site.name for r in rows] == ["蒸湘超市", "蒸湘化工仓库"]  # not the other district
     rows = inspections.pick_sites(session, user, q="化工", **due)

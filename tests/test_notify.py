@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -25,6 +26,7 @@ from tests.conftest import PASSWORD, form_token
 
 NOW = datetime(2026, 11, 20, 0, 30, tzinfo=UTC)  # 08:30 in Asia/Shanghai, a Friday
 TODAY = date(2026, 11, 20)
+ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def free_port() -> int:
@@ -336,9 +338,9 @@ def test_site_overdue_counts_in_the_digest(session, city, smtp, robot):
     for site in session.exec(select(Site)).all():
         site.last_inspected_at = NOW - timedelta(days=1)
     session.commit()
-    facts = notify.gather(session, now=NOW, escalate_days=7)
+    facts = notify.gather(session, now=NOW, escalate_days=7, zone=ZONE)
     assert facts.sites_overdue_total == 0
-    facts = notify.gather(session, now=NOW + timedelta(days=95), escalate_days=7)
+    facts = notify.gather(session, now=NOW + timedelta(days=95), escalate_days=7, zone=ZONE)
     assert facts.sites_overdue_total == 3
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from inspect_app.config import DEFAULT_RISK_RULE
 from inspect_app.domain import hazards, inspections, report_pdf, reports, stats
 from inspect_app.models import Hazard, HazardEvent, TemplateItem
 from tests.reliability import complete_answers
 
+ZONE = ZoneInfo("Asia/Shanghai")
 WEEK_START = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)  # Monday 2026-W47, 10:00 local
 
 
@@ -60,7 +63,12 @@ def test_coverage_counts_sites_registered_after_their_inspections(session, regio
         session.add(site)
     session.commit()
     rows = stats.district_stats(
-        session, since=date(2026, 11, 16), until=date(2026, 11, 22), today=date(2026, 12, 1)
+        session,
+        zone=ZONE,
+        rule=stats.parse_risk_rule(DEFAULT_RISK_RULE),
+        since=date(2026, 11, 16),
+        until=date(2026, 11, 22),
+        today=date(2026, 12, 1),
     )
     z = next(r for r in rows if r.name == "蒸湘区")
     assert (z.sites, z.covered_sites, z.coverage) == (2, 2, 1.0)
@@ -113,7 +121,9 @@ def test_overdue_list_shows_the_status_at_the_period_end(session, region, make_u
     h.status, h.accepted_at = "accepted", after
     session.add(h)
     session.commit()
-    target = reports.check_request(session, None, "2026-W47", None, today=date(2026, 12, 1))
+    target = reports.check_request(
+        session, None, "2026-W47", None, today=date(2026, 12, 1), zone=ZONE
+    )
     data = report_pdf.gather(session, settings, target)
     (listed,) = data["overdue"]["items"]
     assert listed["id"] == hazard.id
@@ -139,15 +149,20 @@ def test_plans_section_with_progress_at_the_period_end(session, region, make_use
         starts=date(2026, 11, 10),
         ends=date(2026, 11, 30),
         site_ids=[chem.id, market.id],
+        zone=ZONE,
     )
     submit(session, inspector, region, chem, WEEK_START)  # in W47
     submit(session, inspector, region, market, WEEK_START + timedelta(days=8))  # in W48
-    target = reports.check_request(session, None, "2026-W47", None, today=date(2026, 12, 1))
+    target = reports.check_request(
+        session, None, "2026-W47", None, today=date(2026, 12, 1), zone=ZONE
+    )
     data = report_pdf.gather(session, settings, target)
     (plan,) = data["plans"]
     assert (plan["name"], plan["done"], plan["total"]) == ("冬季消防专项检查", 1, 2)
     content = report_pdf.render(settings, target, data, now=WEEK_START + timedelta(days=9))
     text = "".join(page.extract_text() for page in PdfReader(BytesIO(content)).pages)
     assert "检查计划" in text and "冬季消防专项检查" in text and "1 / 2" in text
-    later = reports.check_request(session, None, "2026-W48", None, today=date(2026, 12, 1))
+    later = reports.check_request(
+        session, None, "2026-W48", None, today=date(2026, 12, 1), zone=ZONE
+    )
     assert report_pdf.gather(session, settings, later)["plans"][0]["done"] == 2

@@ -16,13 +16,14 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from inspect_app.config import Settings
+from inspect_app.config import DEFAULT_TIMEZONE, Settings
 from inspect_app.domain import backup, housekeeping, photos, reports, storage
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import DomainError
@@ -31,6 +32,8 @@ from inspect_app.models import Photo, Report
 from tests.cluster import S3_ENV, MotoServer, files_under, s3_environment
 from tests.conftest import PASSWORD
 from tests.reliability import Server, free_port, jpeg_bytes
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +179,12 @@ def test_a_failed_upload_leaves_no_object(s3_settings, session, make_user, moto,
 
 
 def finished_week() -> str:
-    return reports.week_of(local_today() - timedelta(days=7)).label
+    return reports.week_of(local_today(ZONE) - timedelta(days=7)).label
 
 
 def test_report_archive_in_the_bucket(s3_settings, session, make_user, moto):
     office = make_user("office")
-    target = reports.check_request(session, office, finished_week(), None)
+    target = reports.check_request(session, office, finished_week(), None, zone=ZONE)
     content, stored = reports.weekly_report(session, s3_settings, target, user=office)
     assert stored is not None
     assert moto.keys(bucket_of(s3_settings)) == [f"city/reports/{stored.sha256}.pdf"]

@@ -60,6 +60,7 @@ def list_sites(
         user,
         now=clock.now(),
         soon_days=settings.due_soon_days,
+        zone=settings.zone,
         district_id=d.id if d else None,
         due=due,
         q=q,

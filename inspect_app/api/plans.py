@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlmodel import Session
 
-from inspect_app.deps import CurrentUser, SessionDep
+from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
 from inspect_app.domain import plans
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.sites import resolve_district
@@ -25,7 +26,7 @@ from inspect_app.schemas import (
 router = APIRouter(tags=["plans"])
 
 
-def plan_out(row: plans.PlanProgress, model=InspectionPlanOut, **extra):
+def plan_out(row: plans.PlanProgress, today: date, model=InspectionPlanOut, **extra):
     p = row.plan
     return model(
         id=p.id,
@@ -36,7 +37,7 @@ def plan_out(row: plans.PlanProgress, model=InspectionPlanOut, **extra):
         district=row.district_name,
         starts=p.starts,
         ends=p.ends,
-        state=row.state(local_today()),
+        state=row.state(today),
         inspector_ids=row.inspector_ids,
         sites_total=row.sites_total,
         sites_done=row.sites_done,
@@ -55,7 +56,9 @@ def plan_out(row: plans.PlanProgress, model=InspectionPlanOut, **extra):
         422: {"description": "end before start, unpublished checklist, unknown sites"},
     },
 )
-def create_plan(body: InspectionPlanIn, session: SessionDep, user: CurrentUser):
+def create_plan(
+    body: InspectionPlanIn, session: SessionDep, user: CurrentUser, settings: SettingsDep
+):
     district = resolve_district(session, body.district)
     plan = plans.create_plan(
         session,
@@ -68,6 +71,7 @@ def create_plan(body: InspectionPlanIn, session: SessionDep, user: CurrentUser):
         district_id=district.id if district else None,
         risk_classes=body.risk_classes,
         inspector_ids=body.inspector_ids,
+        zone=settings.zone,
     )
     return CreatedOut(id=plan.id)
 
@@ -76,18 +80,21 @@ def create_plan(body: InspectionPlanIn, session: SessionDep, user: CurrentUser):
 def list_plans(
     session: SessionDep,
     user: CurrentUser,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     rows, total = plans.list_plans(session, user, limit=limit, offset=offset)
-    return Page(items=[plan_out(r) for r in rows], total=total)
+    today = local_today(settings.zone)
+    return Page(items=[plan_out(r, today) for r in rows], total=total)
 
 
-def plan_detail(session: Session, user, plan_id: int) -> InspectionPlanDetail:
+def plan_detail(session: Session, user, plan_id: int, today: date) -> InspectionPlanDetail:
     plan = plans.get_plan(session, user, plan_id)
     (row,) = plans.progress(session, [plan])
     return plan_out(
         row,
+        today,
         InspectionPlanDetail,
         sites=[
             PlanSiteOut(
@@ -102,5 +109,5 @@ def plan_detail(session: Session, user, plan_id: int) -> InspectionPlanDetail:
 
 
 @router.get("/plans/{plan_id}", response_model=InspectionPlanDetail)
-def get_plan(plan_id: int, session: SessionDep, user: CurrentUser):
-    return plan_detail(session, user, plan_id)
+def get_plan(plan_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep):
+    return plan_detail(session, user, plan_id, local_today(settings.zone))

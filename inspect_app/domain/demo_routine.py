@@ -37,7 +37,7 @@ def ensure_routine(
     office = next(u for u in users if u.role == Role.office)
     plan = session.exec(select(InspectionPlan).where(InspectionPlan.name == PLAN_NAME)).first()
     if plan is None:
-        today = local_today()
+        today = local_today(settings.zone)
         plan = plans.create_plan(  # the city's high-risk sites, started a week ago
             session,
             office,
@@ -46,6 +46,7 @@ def ensure_routine(
             starts=today - timedelta(days=7),
             ends=today + timedelta(days=21),
             site_ids=[s.id for s in sites if s.risk_class == "A" and s.is_active],
+            zone=settings.zone,
         )
         (row,) = plans.progress(session, [plan])
         progress(f"      plan {PLAN_NAME}: {row.sites_done}/{row.sites_total} sites done")

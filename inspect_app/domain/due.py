@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, literal
 from sqlmodel import Session
 
-from inspect_app.domain.clock import local_today, tz
 from inspect_app.models import DueStatus, Site
 
 # Order of urgency on the inspector's start page: overdue and never-inspected sites first.
@@ -54,13 +54,13 @@ def urgency_expression(status):
     return case(*[(status == s.value, n) for s, n in URGENCY.items()], else_=len(URGENCY))
 
 
-def next_due(site: Site, today: date | None = None) -> date:
+def next_due(site: Site, zone: ZoneInfo, today: date) -> date:
     """The local calendar day the next inspection is due; today for a site never inspected."""
     if site.last_inspected_at is None:
-        return today or local_today()
+        return today
     last = site.last_inspected_at
     last = last if last.tzinfo else last.replace(tzinfo=UTC)
-    return (last + timedelta(days=site.cadence_days)).astimezone(tz()).date()
+    return (last + timedelta(days=site.cadence_days)).astimezone(zone).date()
 
 
 @dataclass

@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from html import escape
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func
 from sqlmodel import Session, select
@@ -68,6 +69,11 @@ class NotifyConfig:
     webhook_url: str = ""
     escalate_days: int = 7
     default_locale: str = "zh_CN"
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 # --- what there is to say -----------------------------------------------------------------------
@@ -138,10 +144,15 @@ def _counts(session: Session, *conditions) -> dict[int, int]:
 
 
 def gather(
-    session: Session, *, now: datetime, escalate_days: int, district_ids: set[int] | None = None
+    session: Session,
+    *,
+    now: datetime,
+    escalate_days: int,
+    zone: ZoneInfo,
+    district_ids: set[int] | None = None,
 ) -> CityFacts:
     """The city's facts at `now`; hazards are listed for `district_ids` (the officers' districts)."""
-    today = local_today(now)
+    today = local_today(zone, now)
     districts = dict(session.exec(select(District.id, District.name).order_by(District.code)).all())
     overdue_cond = (_open(), Hazard.deadline < today)
     soon_cond = (
@@ -553,6 +564,7 @@ def compose(
         session,
         now=now,
         escalate_days=config.escalate_days,
+        zone=config.zone,
         district_ids={u.district_id for u in officers},
     )
     out: list[Outgoing] = []
@@ -604,7 +616,7 @@ def run(
     say: Callable[[str], None] = print,
 ) -> RunSummary:
     """Send the day's messages not yet sent; returns the summary (errors listed in it)."""
-    day = local_today(now)
+    day = local_today(config.zone, now)
     summary = RunSummary(day)
     outgoing = compose(session, config, now, summary)
     done = set(
@@ -702,11 +714,12 @@ def attention(
     now: datetime,
     soon_days: int,
     escalate_days: int,
+    zone: ZoneInfo,
     planned: int = 0,
 ) -> list[AttentionItem]:
     """The counts a user's home page leads with: what needs them now (zero counts left out).
     `planned`: the pending sites of the user's running plans (domain/plans.py)."""
-    today = local_today(now)
+    today = local_today(zone, now)
     items: list[AttentionItem] = []
     if user.role == Role.inspector:
         status = due.status_expression(session, now, soon_days)

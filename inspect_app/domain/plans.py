@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from inspect_app.domain import checklists
 from inspect_app.domain.access import district_scope, require_role
-from inspect_app.domain.clock import local_today, start_of_day
+from inspect_app.domain.clock import start_of_day
 from inspect_app.domain.errors import Forbidden, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import (
@@ -156,6 +157,7 @@ def create_plan(
     district_id: int | None = None,
     risk_classes: list[str] | None = None,
     inspector_ids: list[int] | None = None,
+    zone: ZoneInfo,
     now: datetime | None = None,
 ) -> InspectionPlan:
     """A new plan, in one transaction. Office and admin plan any district; an officer only
@@ -188,8 +190,8 @@ def create_plan(
         else (districts.pop() if len(districts) == 1 else None),
         starts=starts,
         ends=ends,
-        window_start=start_of_day(starts),
-        window_end=start_of_day(ends + timedelta(days=1)),
+        window_start=start_of_day(starts, zone),
+        window_end=start_of_day(ends + timedelta(days=1), zone),
         created_by=user.id,
         created_at=now or utcnow(),
     )
@@ -363,9 +365,8 @@ def plan_sites(session: Session, plan: InspectionPlan) -> list[PlanSiteRow]:
     return sorted(rows, key=lambda r: r.done_at is not None)
 
 
-def pending_site_ids(session: Session, user: User, today: date | None = None) -> set[int]:
+def pending_site_ids(session: Session, user: User, today: date) -> set[int]:
     """Sites of the user's running plans not yet done: what an inspector should do first."""
-    today = today or local_today()
     plans = session.exec(
         _visible(user).where(InspectionPlan.starts <= today, InspectionPlan.ends >= today)
     ).all()

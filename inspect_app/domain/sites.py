@@ -3,9 +3,11 @@ browser or imported from Excel. Sites are deactivated, never deleted: inspection
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -15,6 +17,7 @@ from inspect_app.domain import due as due_rules
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid, NotFound
+from inspect_app.domain.parsing import parse_id
 from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import District, DueStatus, Site, User
@@ -63,6 +66,7 @@ def due_sites(
     *,
     now: datetime,
     soon_days: int,
+    zone: ZoneInfo,
     district_id: int | None = None,
     due: DueStatus | str | None = None,
     q: str | None = None,
@@ -92,9 +96,10 @@ def due_sites(
         else (Site.name, Site.id)
     )
     rows = session.exec(base.order_by(*order).offset(offset).limit(limit)).all()
-    today = local_today(now)
+    today = local_today(zone, now)
     return [
-        due_rules.SiteDue(site, DueStatus(s), due_rules.next_due(site, today)) for site, s in rows
+        due_rules.SiteDue(site, DueStatus(s), due_rules.next_due(site, zone, today))
+        for site, s in rows
     ], total
 
 
@@ -107,12 +112,18 @@ def get_site(session: Session, user: User, site_id: int) -> Site:
 
 
 def resolve_district(session: Session, ref: str | int | None) -> District | None:
-    """A district by id or by name (the API accepts either); None when no reference is given."""
-    if ref is None or ref == "":
+    """A district by id or by name (pages and API accept either); None when no reference is
+    given. A reference in ASCII digits is an id (a name is never all digits)."""
+    if ref is None or (isinstance(ref, str) and not ref.strip()):
         return None
     district = None
-    if isinstance(ref, int) or str(ref).isdigit():
-        district = session.get(District, int(ref))
+    if isinstance(ref, int) or re.fullmatch(r"[0-9]+", str(ref).strip(), re.ASCII):
+        district_id = parse_id(ref, _("District"))
+        district = session.get(District, district_id)
+    else:
+        if len(str(ref)) > 100:
+            raise Invalid(_("Unknown district: {name}").format(name=str(ref)[:100]))
+        district = session.exec(select(District).where(District.name == str(ref).strip())).first()
     if district is None:
         district = session.exec(select(District).where(District.name == str(ref))).first()
     if district is None:

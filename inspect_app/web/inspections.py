@@ -18,7 +18,9 @@ from starlette.datastructures import FormData, UploadFile
 
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
 from inspect_app.domain import checklists, clock, inspections, photos, plans
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import DomainError, Invalid, NotFound
+from inspect_app.domain.parsing import parse_id, parse_ids
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
 from inspect_app.web.attention import attention_for
@@ -78,7 +80,15 @@ def overlay(v: inspections.InspectionView, posted: list[dict]) -> None:
                 },
             )
             if p["photo_ids"] is not None:
-                row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
+                row.photo_ids = _ids_or_none(p["photo_ids"])
+
+
+def _ids_or_none(values) -> list[int]:
+    """Posted photo ids shown again with a refused answer (the refusal already names a bad one)."""
+    try:
+        return parse_ids(values, _("Photo"))
+    except Invalid:
+        return []
 
 
 def page(
@@ -121,8 +131,8 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
         request,
         "inspections/home.html",
         {
-            "drafts": [inspections.view(session, i) for i in drafts],
-            "recent": [inspections.view(session, i) for i in recent],
+            "drafts": inspections.summaries(session, drafts),
+            "recent": inspections.summaries(session, recent),
             "submitted_total": total,
             "attention": attention_for(request, session, user),
             "address": inspections.page_address,
@@ -158,11 +168,12 @@ def new(
                 user,
                 now=clock.now(),
                 soon_days=settings.due_soon_days,
+                zone=settings.zone,
                 q=q,
                 lat=lat_f,
                 lon=lon_f,
                 limit=20 if q else 60,
-                planned=plans.pending_site_ids(session, user),
+                planned=plans.pending_site_ids(session, user, local_today(settings.zone)),
             ),
             "templates": templates,
             "client_uuid": str(uuid.uuid4()),
@@ -320,7 +331,7 @@ def save_one(
 
 def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[list[dict], dict]:
     """Save every item the plain form carries; (what was posted, problems per item id)."""
-    posted = [answer_from_form(form, int(raw)) for raw in form.getlist("items") if raw.isdigit()]
+    posted = [answer_from_form(form, i) for i in parse_ids(form.getlist("items"), _("Item"))]
     if posted:
         try:
             inspections.save_answers(session, user, inspection_id, posted)
@@ -361,8 +372,8 @@ def add_photos(
                 )
             except DomainError as exc:
                 errors.append(str(exc.message))
-    new_ids += [int(i) for i in form.getlist("photo_id") if str(i).isdigit() and len(str(i)) < 19]
-    removed = {int(i) for i in form.getlist("remove") if str(i).isdigit() and len(str(i)) < 19}
+    new_ids += parse_ids(form.getlist("photo_id"), _("Photo"))
+    removed = set(parse_ids(form.getlist("remove"), _("Photo")))
     if new_ids or removed & set(row.photo_ids):
         a = row.answer
         inspections.save_answer(
@@ -439,7 +450,7 @@ def signature(
     """Keep (or with no photo_id, remove) the site representative's drawn signature."""
     inspection_id = inspections.resolve(session, user, inspection_id)
     inspection = inspections.set_signature(
-        session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None
+        session, user, inspection_id, parse_id(photo_id, _("Signature"))
     )
     if not is_htmx(request):
         return see_other(request, f"/inspections/{inspection_id}")

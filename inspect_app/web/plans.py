@@ -43,7 +43,7 @@ def plan_list(
             "total": total,
             "offset": offset,
             "page": PAGE,
-            "today": local_today(),
+            "today": local_today(request.app.state.settings.zone),
             "can_plan": user.role in plans.PLANNING_ROLES,
         },
     )
@@ -75,7 +75,7 @@ def _form(request, session, user: User, values: dict, errors: dict | None = None
 @router.get("/plans/new")
 def new(request: Request, session: SessionDep, user: CurrentUser):
     require_role(user, *plans.PLANNING_ROLES)
-    today = local_today()
+    today = local_today(request.app.state.settings.zone)
     values = {
         "starts": today.isoformat(),
         "ends": (today + timedelta(days=30)).isoformat(),
@@ -129,6 +129,7 @@ def create(request: Request, session: SessionDep, user: CurrentUser, form: FormD
             district_id=district.id if district else None,
             risk_classes=values["risk_classes"],
             inspector_ids=values["inspector_ids"],
+            zone=request.app.state.settings.zone,
         )
     except Invalid as exc:
         errors = dict(exc.errors) if isinstance(exc.errors, dict) else {}
@@ -144,5 +145,9 @@ def show(request: Request, plan_id: int, session: SessionDep, user: CurrentUser)
     return render(
         request,
         "plans/show.html",
-        {"p": row, "sites": plans.plan_sites(session, plan), "today": local_today()},
+        {
+            "p": row,
+            "sites": plans.plan_sites(session, plan),
+            "today": local_today(request.app.state.settings.zone),
+        },
     )

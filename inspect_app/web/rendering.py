@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
+from inspect_app.config import DEFAULT_TIMEZONE
+from inspect_app.domain.hazards import grade_label, status_label
+from inspect_app.models import Grade, HazardStatus, ResponseType
 from inspect_app.web import assets
 
 
@@ -36,11 +40,15 @@ templates = Jinja2Blocks(
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 
 
+# The time zone of the app rendering the page, set by render() (a context variable, not a
+# global of the shared Jinja environment: two apps in one process keep their own zones).
+_zone: ContextVar[ZoneInfo] = ContextVar("zone", default=ZoneInfo(DEFAULT_TIMEZONE))
+
+
 def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return ""
-    tz = ZoneInfo(templates.env.globals.get("timezone", "Asia/Shanghai"))
-    return value.astimezone(tz).strftime(fmt)
+    return value.astimezone(_zone.get()).strftime(fmt)
 
 
 def _date(value: date | datetime | None) -> str:
@@ -53,6 +61,15 @@ def _date(value: date | datetime | None) -> str:
 
 templates.env.filters["localtime"] = _local_time
 templates.env.filters["date"] = _date
+# The vocabulary: templates loop over the enums instead of spelling their values.
+templates.env.globals.update(
+    choices=lambda enum, label: [(m.value, label(m)) for m in enum],
+    Grade=Grade,
+    HazardStatus=HazardStatus,
+    ResponseType=ResponseType,
+    grade_label=grade_label,
+    status_label=status_label,
+)
 
 
 def is_htmx(request: Request) -> bool:
@@ -71,6 +88,7 @@ def render(
     ctx = dict(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
     settings = request.app.state.settings
+    _zone.set(settings.zone)
     ctx["assets"] = assets.legacy_names(settings.assets == "cdn")
     ctx["locale"] = i18n.current_locale.get()
     ctx["csrftoken"] = request.scope["csrftoken"]() if "csrftoken" in request.scope else ""

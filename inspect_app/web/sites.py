@@ -35,6 +35,7 @@ def due_list(
         user,
         now=clock.now(),
         soon_days=settings.due_soon_days,
+        zone=settings.zone,
         district_id=d.id if d else None,
         due=due,
         limit=PAGE_SIZE,
