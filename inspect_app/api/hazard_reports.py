@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from inspect_app.api.hazards import hazard_detail
-from inspect_app.deps import CurrentUser, SessionDep
+from inspect_app.deps import CurrentUser, SessionDep, TodayDep
 from inspect_app.domain import hazard_reports
+from inspect_app.presenters import hazard_detail
 from inspect_app.schemas import HazardDetail, HazardReportIn
 
 router = APIRouter(tags=["hazards"])
@@ -23,7 +23,13 @@ router = APIRouter(tags=["hazards"])
         422: {"description": "unknown or inactive site, or wrong input"},
     },
 )
-def report_hazard(body: HazardReportIn, response: Response, session: SessionDep, user: CurrentUser):
+def report_hazard(
+    body: HazardReportIn,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+    today: TodayDep,
+):
     """Report a hazard found outside a checklist: 201, or 200 with the first one on a retry."""
     hazard, created = hazard_reports.report_hazard(
         session,
@@ -41,4 +47,4 @@ def report_hazard(body: HazardReportIn, response: Response, session: SessionDep,
     )
     if not created:
         response.status_code = 200
-    return hazard_detail(session, user, hazard.id)
+    return hazard_detail(session, user, hazard.id, today)
