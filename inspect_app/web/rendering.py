@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.ext import Extension
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
@@ -30,11 +32,24 @@ def _templates_dir() -> Path:
 
 TEMPLATES_DIR = _templates_dir()
 
+
+class Dedent(Extension):
+    """Drops the indentation and blank lines of the template source, not of the values put into
+    it: pages are not compressed (they carry the CSRF token; BREACH), so on a phone's slow
+    network every byte of a checklist page counts, and a tenth of it was indentation."""
+
+    _indent = re.compile(r"^[ \t]+|(?<=\n)\n+", re.MULTILINE)
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return self._indent.sub("", source)
+
+
 templates = Jinja2Blocks(
     env=Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
-        extensions=["jinja2.ext.i18n"],
+        extensions=["jinja2.ext.i18n", Dedent],
         autoescape=select_autoescape(("html", "xml")),
+        trim_blocks=True,  # no blank line where a block tag stood
     )
 )
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
