@@ -47,7 +47,7 @@ def cmd_serve(args) -> None:
         factory=True,
         host=args.host,
         port=args.port,
-        proxy_headers=True,
+        proxy_headers=False,  # forwarding headers: INSPECT_TRUSTED_PROXIES (middleware)
         workers=workers,
         log_level="info",
     )

@@ -3,7 +3,7 @@ their own (client_uuid); hazards of a failed item stored without a description g
 what is wrong ("未满足：<prompt>") instead of the item's statement of compliance.
 
 Revision ID: routine
-Revises: offline_sync
+Revises: signin_limits
 Create Date: 2026-12-02 00:28:23.576555
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision = "routine"
-down_revision = "offline_sync"
+down_revision = "signin_limits"
 branch_labels = None
 depends_on = None
 
