@@ -132,7 +132,7 @@ def test_sign_in_upload_and_report_through_nginx(settings, make_user, moto, tmp_
         update={"storage_url": f"s3://{moto.new_bucket()}/c", "s3_endpoint_url": moto.endpoint}
     )
     inspector, office = make_user("inspector"), make_user("office")
-    servers = [s3_server(shared, tmp_path / name, moto.endpoint) for name in ("a", "b")]
+    servers = [s3_server(shared, tmp_path / n, moto.endpoint, "--workers", "1") for n in "ab"]
     for server in servers:
         server.env["INSPECT_TRUSTED_PROXIES"] = "127.0.0.1"
     proxy = Nginx(tmp_path / "nginx", [s.port for s in servers])
@@ -140,7 +140,7 @@ def test_sign_in_upload_and_report_through_nginx(settings, make_user, moto, tmp_
     assert checked.returncode == 0, checked.stderr
     try:
         for server in servers:
-            server.start(timeout=90)
+            server.start(timeout=180)
         proxy.start()
 
         # Sign in through nginx with the form, as a browser does; the session works throughout.

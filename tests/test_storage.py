@@ -282,8 +282,8 @@ def test_two_servers_share_sessions_photos_and_reports(s3_settings, make_user, m
     a = s3_server(s3_settings, tmp_path / "a", moto.endpoint)
     b = s3_server(s3_settings, tmp_path / "b", moto.endpoint, "--workers", "2")
     try:
-        a.start(timeout=90)
-        b.start(timeout=90)
+        a.start(timeout=180)
+        b.start(timeout=180)
         assert "with 2 worker processes" in b.log_tail()
 
         # A session made on A is valid on B, and so is the CSRF token A's pages hand out.
@@ -414,7 +414,7 @@ def test_sigkill_during_an_upload_to_s3_leaves_no_partial_object_and_no_row(
     image = jpeg_bytes(21, size=(2000, 1500))
     sha = hashlib.sha256(image).hexdigest()
     try:
-        server.start(timeout=90)
+        server.start(timeout=180)
         auth = bearer(server.base_url, inspector.username)
         upload = threading.Thread(
             target=lambda: _swallow(
