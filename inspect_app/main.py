@@ -202,11 +202,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from inspect_app.api import inspections as api_inspections
     from inspect_app.api import photos as api_photos
     from inspect_app.api import stats as api_stats
-    from inspect_app.web import admin, auth, dashboard, hazards, inspections, photos, reports
+    from inspect_app.web import (
+        admin,
+        auth,
+        dashboard,
+        hazards,
+        inspections,
+        offline,
+        photos,
+        reports,
+    )
 
     for module in (api_auth, api_catalog, api_photos, api_inspections, api_hazards, api_stats):
         app.include_router(module.router, prefix="/api/v1")
-    for module in (auth, photos, inspections, hazards, dashboard, reports, admin):
+    for module in (auth, offline, photos, inspections, hazards, dashboard, reports, admin):
         app.include_router(module.router)
     app.include_router(assets.router)
     app.mount("/static", assets.StaticAssets(), name="static")

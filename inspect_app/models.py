@@ -42,6 +42,12 @@ class InspectionStatus(StrEnum):
     submitted = "submitted"
 
 
+class InspectionFlag(StrEnum):
+    """Why the office should look at an inspection that was stored anyway (synced from a phone)."""
+
+    site_inactive = "site_inactive"  # the site was deactivated while the phone was offline
+
+
 class ResponseType(StrEnum):
     pass_fail = "pass_fail"
     pass_fail_na = "pass_fail_na"
@@ -230,6 +236,7 @@ class Inspection(SQLModel, table=True):
     # District whose boundary holds the location when it is not the site's district.
     location_district_id: int | None = Field(default=None, foreign_key="district.id")
     signature_photo_id: int | None = Field(default=None, foreign_key="photo.id")
+    flag: str | None = Field(default=None, max_length=20)  # InspectionFlag
 
 
 class Answer(SQLModel, table=True):

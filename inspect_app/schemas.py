@@ -255,6 +255,9 @@ class InspectionOut(BaseModel):
     location: LatLon | None = None
     location_source: str | None = None
     location_district_id: int | None = None
+    # Why the office should look at it although it was stored (e.g. "site_inactive": the site
+    # was deactivated while the phone that started it was offline).
+    flag: str | None = None
     answered: int
     total: int
     failed: int

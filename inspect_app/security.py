@@ -8,11 +8,19 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+# argon2-cffi's defaults (RFC 9106 low-memory: t=3, m=64 MiB, p=4) in production. Only the test
+# suite swaps in cheap parameters, once, through use_hasher() in tests/conftest.py.
 _hasher = PasswordHasher()
 # Verified when the username is unknown, so that a miss costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_dummy_hash: str | None = None
 
 SESSION_COOKIE = "inspect_session"
+
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Replace the hashing parameters for new hashes (tests only; stored hashes carry their own)."""
+    global _hasher, _dummy_hash
+    _hasher, _dummy_hash = hasher, None
 
 
 def hash_password(password: str) -> str:
@@ -20,8 +28,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    global _dummy_hash
+    if password_hash is None and _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not-a-real-password")
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

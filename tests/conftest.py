@@ -14,13 +14,17 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
+from inspect_app import security
 from inspect_app.config import Settings
 from inspect_app.db import make_engine, upgrade
 from inspect_app.domain import accounts, checklists, geo
@@ -32,12 +36,20 @@ DATA = ROOT / "inspect_app" / "data"
 PASSWORD = "correct horse battery"
 
 
+def pytest_configure(config):
+    """The one place that makes password hashing cheap for the suite (argon2 at its smallest
+    parameters); the app's own parameters stay as they are (tests/test_password_hashing.py)."""
+    security.use_hasher(PasswordHasher.from_parameters(CHEAPEST))
+
+
 def _pg_admin_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> Iterator[str]:
+@contextmanager
+def _fresh_database(folder: Path) -> Iterator[str]:
+    """A new, empty database: on the PostgreSQL server of INSPECT_TEST_DATABASE_URL (dropped
+    afterwards), or else a SQLite file in folder."""
     base = os.environ.get("INSPECT_TEST_DATABASE_URL", "")
     if base.startswith("postgresql"):
         import psycopg
@@ -45,12 +57,26 @@ def database_url(tmp_path_factory) -> Iterator[str]:
         name = f"inspect_t_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(_pg_admin_url(base), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        url = base.rsplit("/", 1)[0] + "/" + name
-        yield url
-        with psycopg.connect(_pg_admin_url(base), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            yield base.rsplit("/", 1)[0] + "/" + name
+        finally:
+            with psycopg.connect(_pg_admin_url(base), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        yield f"sqlite:///{folder / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    with _fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(tmp_path) -> Iterator[str]:
+    """Another database of the same kind, without any schema: for migrating step by step."""
+    with _fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

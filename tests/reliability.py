@@ -202,6 +202,7 @@ def build_world(session, settings, region) -> dict:
         "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
         "ids": {
             "inspection_id": submitted.id,
+            "client_uuid": draft.client_uuid,
             "hazard_id": hazard.id,
             "photo_id": photo.id,
             "item_id": item.id,

@@ -78,6 +78,15 @@ POLICY: dict[str, frozenset[str]] = {
     "POST /inspections/{inspection_id}/signature": OWNER,
     "GET /inspections/{inspection_id}/done": OWNER | DISTRICT,
     "GET /inspections/{inspection_id}/record": OWNER | DISTRICT,
+    # working offline: the service worker and its offline page are public; the phone's outbox
+    # asks who is signed in and for the CSRF token; a draft by the phone's client_uuid is its
+    # inspector's only; the empty checklist of a version is any inspector's
+    "GET /sw.js": EVERYONE,
+    "GET /offline": EVERYONE,
+    "GET /sync/csrf": EVERYONE,
+    "GET /sync/pages": SIGNED_IN,
+    "GET /inspections/c/{client_uuid}": OWNER,
+    "GET /inspections/form/{version_id}": INSPECTORS,
     # hazards: seen by the district's officer, the city-wide roles and their reporter; acted on
     # by the district's officer and the city-wide roles
     "GET /api/v1/hazards": SIGNED_IN,  # filtered to what the caller may see

@@ -254,7 +254,7 @@ def test_htmx_steps_answer_with_the_hazard_block(login_as, session, region, sett
     # Double tap: the second accept is refused with a message in the block, nothing changes.
     before = snapshot(session, h.id)
     again = client.post(f"/hazards/{h.id}/accept", data={"version": "3"}, headers=headers)
-    assert again.status_code == 200 and 'class="alert"' in again.text
+    assert again.status_code == 409 and 'class="alert"' in again.text
     assert snapshot(session, h.id) == before
 
 

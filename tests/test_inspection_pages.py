@@ -60,7 +60,10 @@ def test_home_lists_my_drafts_and_submissions_only(login_as, region, session):
     draft_id = start(alice, region)
     page = alice.get("/inspections")
     assert page.status_code == 200
-    assert f'href="/inspections/{draft_id}"' in page.text and "蒸湘化工仓库" in page.text
+    draft = session.get(Inspection, draft_id)
+    # Drafts are linked by the phone's client_uuid (the address that also works offline).
+    link = f'href="/inspections/c/{draft.client_uuid}?v={draft.template_version_id}&amp;site={draft.site_id}"'
+    assert link in page.text and "蒸湘化工仓库" in page.text
     assert f'/inspections/{draft_id}"' not in bob.get("/inspections").text
 
 
@@ -130,7 +133,7 @@ def test_fill_page_shows_one_section_with_controls(filling, session):
     electrical = client.get(f"/inspections/{iid}?section=electrical").text
     assert f'name="value-{items["E4"].id}"' in electrical and "≤ 4 Ω" in electrical
     assert 'accept="image/*" capture="environment" multiple' in electrical
-    assert f'hx-post="/inspections/{iid}/answers/{items["E1"].id}"' in electrical
+    assert f'data-save="/inspections/{iid}/answers/{items["E1"].id}"' in electrical
 
 
 def test_htmx_answer_saves_and_returns_the_status_block(filling, session):
@@ -214,7 +217,11 @@ def test_plain_form_saves_a_section_and_a_photo_and_goes_next(filling, session):
     # Unticking the photos' "keep" boxes removes them on the next save.
     again = client.get(f"/inspections/{iid}?section=fire")
     assert f'name="photo-{items["F2"].id}"' in again.text
+    # The form marks the item's photo list, so that none ticked means none kept (the phone's
+    # outbox sends answers without it: they leave the photos be).
+    assert f'name="photos-{items["F2"].id}" value="1"' in again.text
     data["csrftoken"] = form_token(again.text)
+    data[f"photos-{items['F2'].id}"] = "1"
     client.post(f"/inspections/{iid}/sections/fire", data=data, follow_redirects=False)
     assert session.exec(select(AnswerPhoto)).all() == []
 

@@ -2,9 +2,12 @@
 
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 
+import sqlalchemy as sa
 from sqlalchemy import inspect as sa_inspect
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from inspect_app.db import make_engine
 
@@ -78,3 +81,288 @@ def test_db_upgrade_command(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "up to date" in out.stdout
+
+
+# --- a database of the first release, full of data, upgraded to the newest schema ---------------
+
+T0 = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+_TYPES = {
+    "created_at": UTCDateTime(),
+    "updated_at": UTCDateTime(),
+    "started_at": UTCDateTime(),
+    "submitted_at": UTCDateTime(),
+    "published_at": UTCDateTime(),
+    "at": UTCDateTime(),
+    "deadline": sa.Date(),
+    "boundary": sa.JSON(),
+    "payload": sa.JSON(),
+}
+# Rows as the 0001 schema holds them: written against that revision's columns (not models.py,
+# which moves on), in foreign-key order. Every later revision must carry them over unchanged; a
+# revision that transforms data on purpose states the new expectation here, next to these rows.
+ROWS_AT_0001: dict[str, list[dict]] = {
+    "district": [
+        {"id": 1, "name": "甲区", "code": "D1", "boundary": None, "created_at": T0},
+        {
+            "id": 2,
+            "name": "乙县",
+            "code": "D2",
+            "centroid_lat": 26.9,
+            "centroid_lon": 112.6,
+            "created_at": T0,
+        },
+    ],
+    "site": [
+        {
+            "id": 1,
+            "name": "化工仓库",
+            "address": "长丰大道1号",
+            "district_id": 1,
+            "risk_class": "A",
+            "cadence_days": 30,
+            "lat": 26.8968,
+            "lon": 112.5719,
+            "is_active": True,
+            "created_at": T0,
+        },
+    ],
+    "user": [
+        {
+            "id": 1,
+            "username": "admin",
+            "display_name": "管理员",
+            "password_hash": "$argon2id$x",
+            "role": "admin",
+            "is_active": True,
+            "created_at": T0,
+        },
+        {
+            "id": 2,
+            "username": "inspector01",
+            "display_name": "检查员",
+            "password_hash": "$argon2id$y",
+            "role": "inspector",
+            "district_id": 1,
+            "is_active": True,
+            "locale": "zh_CN",
+            "created_at": T0,
+        },
+        {
+            "id": 3,
+            "username": "officer01",
+            "display_name": "监管员",
+            "password_hash": "$argon2id$z",
+            "role": "officer",
+            "district_id": 1,
+            "is_active": False,
+            "created_at": T0,
+        },
+    ],
+    "checklist_template": [
+        {
+            "id": 1,
+            "key": "routine",
+            "name_zh": "日常检查",
+            "name_en": "Routine",
+            "is_active": True,
+            "created_at": T0,
+        },
+    ],
+    "template_version": [
+        {
+            "id": 1,
+            "template_id": 1,
+            "version": 1,
+            "status": "published",
+            "note": "",
+            "created_at": T0,
+            "published_at": T0,
+            "published_by": 1,
+        },
+    ],
+    "template_section": [
+        {
+            "id": 1,
+            "version_id": 1,
+            "key": "fire",
+            "position": 1,
+            "title_zh": "消防",
+            "title_en": "Fire",
+        },
+    ],
+    "template_item": [
+        {
+            "id": 1,
+            "version_id": 1,
+            "section_id": 1,
+            "key": "exits",
+            "position": 1,
+            "prompt_zh": "安全出口畅通",
+            "prompt_en": "Exits clear",
+            "guidance": "",
+            "basis": "消防法",
+            "response_type": "pass_fail",
+            "unit": "",
+            "photo_required_on_fail": True,
+            "required": True,
+            "default_grade": "general",
+        },
+    ],
+    "photo": [
+        {
+            "id": 1,
+            "sha256": "a" * 64,
+            "uploaded_by": 2,
+            "created_at": T0,
+            "width": 64,
+            "height": 48,
+            "original_format": "JPEG",
+            "original_bytes": 1234,
+        },
+    ],
+    "inspection": [
+        {
+            "id": 1,
+            "client_uuid": "6f1c2d4e-0000-4000-8000-000000000001",
+            "template_version_id": 1,
+            "site_id": 1,
+            "inspector_id": 2,
+            "status": "submitted",
+            "started_at": T0,
+            "submitted_at": T0,
+            "updated_at": T0,
+            "lat": 26.8968,
+            "lon": 112.5719,
+            "location_source": "gps",
+            "location_district_id": 1,
+        },
+    ],
+    "answer": [
+        {
+            "id": 1,
+            "inspection_id": 1,
+            "item_id": 1,
+            "result": "fail",
+            "note": "堵塞",
+            "hazard_grade": "major",
+            "hazard_description": "安全出口堵塞",
+            "updated_at": T0,
+        },
+    ],
+    "answer_photo": [{"answer_id": 1, "photo_id": 1, "position": 0}],
+    "hazard": [
+        {
+            "id": 1,
+            "inspection_id": 1,
+            "item_id": 1,
+            "site_id": 1,
+            "district_id": 1,
+            "reporter_id": 2,
+            "grade": "major",
+            "category": "消防",
+            "description": "安全出口堵塞",
+            "status": "rectifying",
+            "created_at": T0,
+            "updated_at": T0,
+            "deadline": date(2026, 11, 9),
+            "version": 2,
+        },
+    ],
+    "hazard_event": [
+        {
+            "id": 1,
+            "hazard_id": 1,
+            "actor_id": 2,
+            "at": T0,
+            "action": "created",
+            "to_status": "reported",
+            "payload": None,
+        },
+        {
+            "id": 2,
+            "hazard_id": 1,
+            "actor_id": 3,
+            "at": T0,
+            "action": "plan",
+            "from_status": "reported",
+            "to_status": "rectifying",
+            "payload": {"measures": "清理"},
+        },
+    ],
+    "hazard_photo": [{"hazard_id": 1, "photo_id": 1, "kind": "evidence", "position": 0}],
+}
+
+
+def _table(name: str, row: dict) -> sa.TableClause:
+    return sa.table(name, *(sa.column(c, _TYPES.get(c)) for c in row))
+
+
+def test_upgrade_from_0001_with_data_keeps_every_row(empty_database_url, tmp_path):
+    """The first release's database, filled through 0001's columns, upgraded to head: every row
+    is still there with its values, and the models of today read each of them."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from inspect_app import models
+    from inspect_app.config import Settings
+    from inspect_app.db import alembic_config, upgrade
+
+    command.upgrade(alembic_config(empty_database_url), "0001")
+    eng = make_engine(
+        Settings(database_url=empty_database_url, upload_dir=tmp_path, secret_key="x" * 32)
+    )
+    with eng.begin() as conn:
+        for name, rows in ROWS_AT_0001.items():
+            for row in rows:
+                conn.execute(sa.insert(_table(name, row)).values(**row))
+        if eng.dialect.name == "postgresql":  # explicit ids: move the sequences past them
+            for name, rows in ROWS_AT_0001.items():
+                if "id" in rows[0]:
+                    conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), {len(rows)})"
+                    )
+
+    upgrade(empty_database_url)
+
+    with eng.connect() as conn:
+        head = ScriptDirectory.from_config(alembic_config(empty_database_url)).get_current_head()
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+        for name, rows in ROWS_AT_0001.items():
+            for row in rows:
+                table = _table(name, row)
+                keys = [c for c in row if c in ("id", "answer_id", "hazard_id", "photo_id")]
+                found = (
+                    conn.execute(sa.select(table).where(*(table.c[k] == row[k] for k in keys)))
+                    .mappings()
+                    .all()
+                )
+                assert [dict(f) for f in found] == [row], name
+    with Session(eng) as session:
+        for model, ids in (
+            (models.District, (1, 2)),
+            (models.Site, (1,)),
+            (models.User, (1, 2, 3)),
+            (models.ChecklistTemplate, (1,)),
+            (models.TemplateVersion, (1,)),
+            (models.TemplateItem, (1,)),
+            (models.Photo, (1,)),
+            (models.Inspection, (1,)),
+            (models.Answer, (1,)),
+            (models.Hazard, (1,)),
+            (models.HazardEvent, (1, 2)),
+        ):
+            for pk in ids:
+                assert session.get(model, pk) is not None, (model, pk)
+        hazard = session.get(models.Hazard, 1)
+        assert (hazard.status, hazard.grade, hazard.deadline) == (
+            "rectifying",
+            "major",
+            date(2026, 11, 9),
+        )
+        # New rows after the upgrade get fresh ids (sequences and autoincrement carried over).
+        session.add(models.District(name="丙市", code="D3"))
+        session.commit()
+        assert (
+            session.exec(select(models.District.id).where(models.District.code == "D3")).one() == 3
+        )
+    eng.dispose()

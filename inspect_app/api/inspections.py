@@ -51,6 +51,7 @@ def inspection_out(session: Session, v: inspections.InspectionView, model=Inspec
         location=LatLon(lat=i.lat, lon=i.lon) if i.lat is not None and i.lon is not None else None,
         location_source=i.location_source,
         location_district_id=i.location_district_id,
+        flag=i.flag,
         answered=v.answered,
         total=v.total,
         failed=v.failed,

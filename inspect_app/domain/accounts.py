@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from inspect_app.config import Settings
 from inspect_app.domain import audit
 from inspect_app.domain.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
+from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import AuthSession, District, LoginAttempt, Role, User, utcnow
 from inspect_app.security import (
@@ -179,6 +180,7 @@ def _end_sessions(session: Session, user_id: int) -> None:
     session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
 
 
+@user_action
 def update_user(
     session: Session,
     actor_id: int,
@@ -230,6 +232,7 @@ def reset_password(session: Session, actor_id: int, user_id: int) -> str:
     return password
 
 
+@user_action
 def set_active(session: Session, actor_id: int, user_id: int, active: bool) -> User:
     """Deactivate (their sessions and tokens end at once) or reactivate a user."""
     user = _user(session, user_id)

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from inspect_app.domain import audit, spreadsheet
 from inspect_app.domain.errors import Conflict, Invalid, NotFound
+from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import (
     ChecklistTemplate,
@@ -423,6 +424,7 @@ def create_template(
     return template
 
 
+@user_action
 def start_draft(session: Session, actor_id: int, template_id: int) -> TemplateVersion:
     """The template's draft; a new one copied from the newest version when there is none."""
     template_by_id(session, template_id)
@@ -458,6 +460,7 @@ def _clear_content(session: Session, version_id: int) -> None:
     session.flush()
 
 
+@user_action
 def discard_draft(session: Session, actor_id: int, template_id: int) -> None:
     draft = _editable(session, template_id)
     _clear_content(session, draft.id)
@@ -468,6 +471,7 @@ def discard_draft(session: Session, actor_id: int, template_id: int) -> None:
     session.commit()
 
 
+@user_action
 def publish_draft(session: Session, actor_id: int, template_id: int) -> TemplateVersion:
     """The draft becomes the newest published version, immutable from now on."""
     draft = _editable(session, template_id)
@@ -524,6 +528,7 @@ def _unique_key(wanted: str, taken: set[str], prefix: str) -> str:
     return f"{prefix}{n}"
 
 
+@user_action
 def save_section(
     session: Session,
     actor_id: int,
@@ -626,6 +631,7 @@ def item_fields_from_form(form: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+@user_action
 def save_item(
     session: Session,
     actor_id: int,
@@ -673,6 +679,7 @@ def save_item(
     return item
 
 
+@user_action
 def delete_part(
     session: Session, actor_id: int, template_id: int, kind: str, object_id: int
 ) -> None:
@@ -701,6 +708,7 @@ def delete_part(
     session.commit()
 
 
+@user_action
 def move_part(
     session: Session, actor_id: int, template_id: int, kind: str, object_id: int, step: int
 ) -> None:
@@ -886,6 +894,7 @@ def parse_xlsx(data: bytes, key: str = "", name_zh: str = "", name_en: str = "")
     return spec
 
 
+@user_action
 def save_spec_as_draft(session: Session, spec: dict[str, Any], actor_id: int) -> TemplateVersion:
     """An imported spec becomes the template's draft (replacing an open one), to preview and publish."""
     check_spec(spec)

@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from inspect_app.domain import audit
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid
+from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, HazardPhoto, Site, User
 
@@ -68,6 +69,7 @@ def parse_districts_geojson(data: dict[str, Any]) -> list[dict[str, Any]]:
     return parsed
 
 
+@user_action
 def import_districts(
     session: Session, data: dict[str, Any], actor_id: int | None = None
 ) -> tuple[int, int]:

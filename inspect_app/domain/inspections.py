@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,7 @@ from inspect_app.models import (
     ChecklistTemplate,
     Hazard,
     Inspection,
+    InspectionFlag,
     InspectionStatus,
     Photo,
     ResponseType,
@@ -77,6 +79,33 @@ def can_view(session: Session, user: User, inspection: Inspection) -> bool:
     site = session.get(Site, inspection.site_id)
     scope = district_scope(user)
     return scope is None or (site is not None and site.district_id == scope)
+
+
+def resolve(session: Session, user: User, ref: str) -> int:
+    """An inspection's id from a page path: its id, or its client_uuid among the user's own.
+
+    The phone addresses every write by client_uuid, because an inspection started offline has
+    no id until the server has it."""
+    ref = (ref or "").strip()
+    if ref.isdigit():
+        return int(ref) if len(ref) < 20 else 0
+    found = session.exec(
+        select(Inspection.id).where(
+            Inspection.client_uuid == ref[:MAX_UUID], Inspection.inspector_id == user.id
+        )
+    ).first()
+    if found is None:
+        raise NotFound(_("No such inspection."))
+    return found
+
+
+def page_address(inspection: Inspection) -> str:
+    """The draft's page by its client_uuid: the one address that works before and after the
+    server has it (the version and site let the phone show it offline from the empty form)."""
+    return (
+        f"/inspections/c/{quote(inspection.client_uuid, safe='')}"
+        f"?v={inspection.template_version_id}&site={inspection.site_id}"
+    )
 
 
 def get_draft(session: Session, user: User, inspection_id: int) -> Inspection:
@@ -212,6 +241,27 @@ def view(session: Session, inspection: Inspection, *, full: bool = True) -> Insp
     )
 
 
+def blank_view(
+    session: Session, user: User, version_id: int, site_id: int | None = None
+) -> InspectionView:
+    """The empty checklist of a published version (for an inspection the phone started offline
+    and the server has not seen yet); the site when given and the user may inspect it."""
+    require_role(user, Role.inspector, Role.admin)
+    version = session.get(TemplateVersion, version_id) if 0 < version_id <= MAX_ID else None
+    if version is None or version.status != "published":
+        raise NotFound(_("No such checklist."))
+    site = sites.get_site(session, user, site_id) if site_id else Site(name="", district_id=0)
+    draft = Inspection(
+        client_uuid="",
+        template_version_id=version.id,
+        site_id=site.id or 0,
+        inspector_id=user.id,
+    )
+    v = view(session, draft)
+    v.site = site
+    return v
+
+
 def _answers(session: Session, inspection_id: int) -> list[Answer]:
     return list(session.exec(select(Answer).where(Answer.inspection_id == inspection_id)).all())
 
@@ -315,6 +365,8 @@ def _create(
     client_uuid: str,
     location,
     now: datetime,
+    version_id: int | None = None,
+    queued: bool = False,
 ) -> Inspection:
     require_role(user, Role.inspector, Role.admin)
     if not 0 < site_id <= MAX_ID:
@@ -322,9 +374,19 @@ def _create(
     if not 0 < template_id <= MAX_ID:
         raise NotFound(_("No such checklist."))
     site = sites.get_site(session, user, site_id)
+    flag = None
     if not site.is_active:
-        raise Invalid(_("This site is no longer active."))
+        # Started on a phone offline before the site was deactivated: keep it, flagged.
+        if not queued:
+            raise Invalid(_("This site is no longer active."))
+        flag = InspectionFlag.site_inactive
     _template, version = checklists.get_template(session, template_id)
+    if version_id is not None and version_id != version.id:
+        # Filled offline on a version replaced since: stored against the version it was filled on.
+        pinned = session.get(TemplateVersion, version_id) if 0 < version_id <= MAX_ID else None
+        if pinned is None or pinned.template_id != template_id or pinned.status != "published":
+            raise NotFound(_("No such checklist."))
+        version = pinned
     point = _check_location(location)
     inspection = Inspection(
         client_uuid=client_uuid,
@@ -337,6 +399,7 @@ def _create(
         lat=point[0] if point else None,
         lon=point[1] if point else None,
         location_source="device" if point else None,
+        flag=flag,
     )
     session.add(inspection)
     session.flush()
@@ -351,15 +414,28 @@ def start_draft(
     client_uuid: str,
     location=None,
     now: datetime | None = None,
+    version_id: int | None = None,
+    queued: bool = False,
 ) -> Inspection:
-    """A new draft for a site the user may inspect, or the one this client_uuid already made."""
+    """A new draft for a site the user may inspect, or the one this client_uuid already made.
+
+    queued: sent from the phone's outbox (perhaps started offline hours ago), so a site
+    deactivated meanwhile is flagged rather than refused; version_id pins the version filled."""
     client_uuid = _check_uuid(client_uuid)
     existing = _by_uuid(session, user, client_uuid)
     if existing is not None:
         return existing
     try:
         inspection = _create(
-            session, user, site_id, template_id, client_uuid, location, now or utcnow()
+            session,
+            user,
+            site_id,
+            template_id,
+            client_uuid,
+            location,
+            now or utcnow(),
+            version_id=version_id,
+            queued=queued,
         )
         session.commit()
     except IntegrityError:  # the same start raced in; the first one wins

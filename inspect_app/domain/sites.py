@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from inspect_app.domain import audit, geo, spreadsheet
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.errors import Invalid, NotFound
+from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import District, Site, User
 
@@ -149,6 +150,7 @@ def location_warning(
     )
 
 
+@user_action
 def save_site(session: Session, actor_id: int, site_id: int | None, fields: dict[str, Any]) -> Site:
     """Add a site (site_id None) or change one, with fields from check_site."""
     site = Site() if site_id is None else session.get(Site, site_id)
@@ -185,6 +187,7 @@ def set_site_active(session: Session, actor_id: int, site_id: int, active: bool)
     return site
 
 
+@user_action
 def import_sites_xlsx(session: Session, actor_id: int, data: bytes) -> dict[str, list[str]]:
     """Add or update (matched by name and district) every row of a sheet, or none when any is wrong.
 

@@ -1,13 +1,13 @@
-// Hazard page: the small pin map, and after-photos uploaded as soon as they are chosen.
+// Hazard page: the small pin map; the officer's plan, rectification (with after-photos through
+// the shared photo widget), acceptance and rejection go through the outbox, so that they work
+// offline and survive a reload. A refusal (e.g. 409: another officer moved the hazard first)
+// is shown in words and what the officer typed stays in the form.
 // Data comes from data-* attributes (no inline script under our CSP). Without this file the
-// page still works: the map is missing and the photos travel with the form.
+// page still works: the map is missing and the forms post as they are.
 (function () {
   "use strict";
 
-  function csrfToken() {
-    try { return JSON.parse(document.body.getAttribute("hx-headers"))["x-csrftoken"]; }
-    catch (e) { return ""; }
-  }
+  var Outbox = window.InspectOutbox;
 
   function initMap() {
     var el = document.getElementById("hazard-map");
@@ -27,51 +27,117 @@
     L.circleMarker(point, { radius: 9, color: "#fff", weight: 2, fillColor: "#c62828", fillOpacity: 1 }).addTo(map);
   }
 
-  function addPhoto(box, photo) {
-    var fig = document.createElement("figure");
-    var img = document.createElement("img");
-    img.src = photo.thumb_url;
-    img.alt = "#" + photo.id;
-    var input = document.createElement("input");
-    input.type = "hidden";
-    input.name = "photo_ids";
-    input.value = photo.id;
-    fig.appendChild(img);
-    fig.appendChild(input);
-    box.appendChild(fig);
+  function actionOf(form) {
+    var m = (form.getAttribute("action") || "").match(/^\/hazards\/\d+\/(plan|rectify|accept|reject)$/);
+    return m ? m[1] : null;
   }
 
-  function upload(input) {
-    var form = input.form;
-    var box = form.querySelector("[data-uploaded]");
-    var status = form.querySelector("[data-upload-status]");
-    var button = form.querySelector("button[type=submit]");
-    var files = Array.prototype.slice.call(input.files);
-    if (!files.length) return;
-    button.disabled = true;
-    status.textContent = input.dataset.uploading;
-    var failures = [];
-    Promise.all(files.map(function (file) {
-      var body = new FormData();
-      body.append("file", file);
-      return fetch(input.dataset.upload, {
-        method: "POST", body: body, credentials: "same-origin",
-        headers: { "x-csrftoken": csrfToken(), "accept": "application/json" }
-      }).then(function (r) {
-        return r.json().then(function (data) {
-          if (r.ok) { addPhoto(box, data); } else { failures.push(file.name + ": " + (data.detail || r.status)); }
-        });
-      }).catch(function (e) { failures.push(file.name + ": " + e); });
-    })).then(function () {
-      button.disabled = false;
-      status.textContent = failures.length ? input.dataset.failed + " " + failures.join("; ") : "";
-      if (!failures.length) input.value = "";  // sent already: the form carries the ids instead
+  function formFields(form) {
+    var out = [];
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && name !== "csrftoken") out.push([name, value]);
+    });
+    return out;
+  }
+
+  function note(form, text, error) {
+    var p = form.querySelector("[data-outbox-state]");
+    if (!p) {
+      p = document.createElement("p");
+      p.setAttribute("data-outbox-state", "");
+      p.setAttribute("role", "status");
+      form.prepend(p);
+    }
+    p.className = error ? "alert" : "notice";
+    p.textContent = text;
+  }
+
+  // What the officer typed comes back into the form until the server has it.
+  function refill(form, entry) {
+    var values = {};
+    entry.fields.forEach(function (f) { (values[f[0]] = values[f[0]] || []).push(f[1]); });
+    form.querySelectorAll("input, textarea, select").forEach(function (el) {
+      if (!el.name || !(el.name in values) || el.type === "file" || el.name === "photo_ids" || el.name === "version") return;
+      if (el.type === "radio" || el.type === "checkbox") el.checked = values[el.name].indexOf(el.value) >= 0;
+      else el.value = values[el.name][0];
+    });
+    var details = form.closest("details");
+    if (details) details.open = true;
+  }
+
+  var bound = null;  // {root, group, forms, title}
+
+  // (Re)binds the hazard block: after each acknowledged step the server's new block replaces it.
+  function bind() {
+    initMap();
+    var root = document.querySelector("[data-hazard]");
+    if (!root || !Outbox) return;
+    var id = root.getAttribute("data-hazard"), group = "hazard:" + id, page = "/hazards/" + id;
+    var title = (root.querySelector("h1") || {}).textContent || "";
+    var widget = null;
+    var rectify = document.getElementById("rectify-form");
+    if (rectify && window.InspectPhotos) {
+      widget = new InspectPhotos.Widget({
+        input: rectify.querySelector("input[data-upload]"), box: rectify.querySelector("[data-uploaded]"),
+        group: group, field: "photo_ids", label: title, page: page,
+      });
+    }
+    var forms = {};
+    root.querySelectorAll("form").forEach(function (f) { var a = actionOf(f); if (a) forms[a] = f; });
+    bound = { root: root, group: group, forms: forms, title: title, page: page };
+
+    Outbox.entries().then(function (list) {
+      var mine = list.filter(function (e) { return e.group === group; });
+      mine.forEach(function (e, i) {
+        var later = mine.slice(i + 1).some(function (o) { return o.barrier; });
+        if (e.kind === "photo" && widget && !later) widget.restore(e);
+        if (e.barrier && e.state !== "done" && forms[e.kind]) {
+          refill(forms[e.kind], e);
+          note(forms[e.kind], e.state === "refused" ? e.error : Outbox.msg("saved-phone", "Saved on the phone"), e.state === "refused");
+        }
+      });
     });
   }
 
-  document.addEventListener("change", function (e) {
-    if (e.target.matches && e.target.matches("input[type=file][data-upload]")) upload(e.target);
-  });
-  document.addEventListener("DOMContentLoaded", initMap);
-  if (document.readyState !== "loading") initMap();
+  function swap(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var fresh = doc.getElementById("hazard");
+    if (!fresh || !bound) return;
+    bound.root.replaceWith(document.importNode(fresh, true));
+    bind();
+  }
+
+  function setup() {
+    if (!Outbox) { initMap(); return; }
+    bind();
+    Outbox.on(function (event) {
+      var e = event.entry;
+      if (!e || !bound || e.group !== bound.group || !e.barrier) return;
+      var form = bound.forms[e.kind];
+      if (event.type === "refused" && form) note(form, e.error, true);
+      if (event.type === "ack") swap(event.response.body);  // the hazard moved on: its new block
+    });
+
+    // Capture phase: the write goes to the outbox, not to htmx's own request.
+    document.addEventListener("submit", function (e) {
+      var form = e.target, action = actionOf(form);
+      if (!action || !bound || !bound.root.contains(form)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      var group = bound.group;
+      Outbox.entries().then(function (list) {
+        // A refused earlier try of the same step is replaced by this one.
+        return Promise.all(list.filter(function (x) { return x.group === group && x.kind === action && x.state === "refused"; })
+          .map(function (x) { return Outbox.discard(x.id); }));
+      }).then(function () {
+        return Outbox.add({ group: group, kind: action, barrier: true, url: form.getAttribute("action"),
+                            fields: formFields(form), headers: { "HX-Request": "true" },
+                            label: bound.title, page: bound.page });
+      }).then(function () {
+        note(form, Outbox.msg("saved-phone", "Saved on the phone"));
+      });
+    }, true);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup); else setup();
 })();

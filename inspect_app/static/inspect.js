@@ -1,22 +1,15 @@
-/* Inspector pages: location, idempotent start, photo capture (downscale, upload with retry,
-   attach, remove), answer autosave retry. Every page works without this file; it only helps.
-   Messages come from data-msg-* attributes on the page so that they are translated. */
+/* Inspector pages: location, starting (also offline), answering, photos, signature and submitting,
+   all through the outbox (outbox.js), so that nothing waits on the network and nothing is lost
+   to it. Every page works without this file as plain forms; this file only helps.
+   Every write is addressed by the inspection's client_uuid, which the phone makes when it
+   starts: the server creates the inspection when the start arrives, perhaps hours later. */
 (function () {
   "use strict";
 
-  var MAX_SIDE = 2048;          // long side of a downscaled photo
-  var SEND_AS_IS = 1.5e6;       // smaller JPEGs within MAX_SIDE go unchanged
-  var RETRIES = 5;
-  var pendingUploads = 0;
-
-  function csrf() {
-    try { return JSON.parse(document.body.getAttribute("hx-headers"))["x-csrftoken"]; } catch (e) { return ""; }
-  }
-  function msg(name, fallback) {
-    var holder = document.querySelector("[data-msg-" + name + "]");
-    return holder ? holder.getAttribute("data-msg-" + name) : fallback;
-  }
-  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+  var Outbox = window.InspectOutbox;
+  // Online, a submit normally returns by then; otherwise the phone goes home and says it waits.
+  var SUBMIT_WAIT_MS = (window.InspectOutboxConfig || {}).submitWaitMs || 6000;
+  function msg(name, fallback) { return Outbox.msg(name, fallback); }
 
   /* --- location ------------------------------------------------------------------------- */
 
@@ -29,217 +22,302 @@
     navigator.geolocation.getCurrentPosition(function (pos) { fillLocation(pos); if (then) then(pos); },
       function () {}, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
   }
-  function searchNearest() {
-    var form = document.querySelector(".site-search");
-    if (form) { htmx.trigger(form, "submit"); }
+  function geoFields() {
+    var lat = document.querySelector("[data-geo=lat]"), lon = document.querySelector("[data-geo=lon]");
+    return [["lat", lat ? lat.value : ""], ["lon", lon ? lon.value : ""]];
   }
+
+  /* --- the start page ------------------------------------------------------------------- */
 
   function setupStart() {
     var search = document.querySelector(".site-search");
-    if (!search) return;
-    var nearest = search.querySelector("[data-nearest]");
+    var start = document.querySelector("[data-start]");
+    if (!start) return;
+    var nearest = search && search.querySelector("[data-nearest]");
     if (navigator.geolocation && nearest) {
       nearest.hidden = false;
-      nearest.addEventListener("click", function () { locate(searchNearest); });
+      nearest.addEventListener("click", function () { locate(function () { htmx.trigger(search, "submit"); }); });
       if (navigator.permissions) {
         navigator.permissions.query({ name: "geolocation" }).then(function (p) {
-          if (p.state === "granted" && !search.querySelector("[data-geo=lat]").value) locate(searchNearest);
+          if (p.state === "granted" && !search.querySelector("[data-geo=lat]").value) {
+            locate(function () { if (navigator.onLine) htmx.trigger(search, "submit"); });
+          }
         }).catch(function () {});
       }
     }
-    var uuid = document.querySelector("[data-client-uuid]");
-    if (uuid && window.crypto && crypto.randomUUID) uuid.value = crypto.randomUUID();
-    var start = document.querySelector("[data-start]");
     start.addEventListener("submit", function (e) {
-      if (start.dataset.busy) { e.preventDefault(); return; }
-      start.dataset.busy = "1";  // a double tap sends one form; the server is idempotent anyway
-    });
-  }
-
-  /* --- photos --------------------------------------------------------------------------- */
-
-  // The EXIF segment of a JPEG with its orientation reset to 1 (the canvas already turned the
-  // pixels upright), so that capture time and GPS survive the downscale.
-  function exifSegment(file) {
-    return file.slice(0, 256 * 1024).arrayBuffer().then(function (buf) {
-      var view = new DataView(buf);
-      if (view.byteLength < 4 || view.getUint16(0) !== 0xFFD8) return null;
-      var off = 2;
-      while (off + 4 <= view.byteLength) {
-        var marker = view.getUint16(off), size = view.getUint16(off + 2);
-        if ((marker & 0xFF00) !== 0xFF00 || marker === 0xFFDA) return null;
-        if (marker === 0xFFE1 && off + 2 + size <= view.byteLength &&
-            view.getUint32(off + 4) === 0x45786966 && view.getUint16(off + 8) === 0) {
-          var seg = buf.slice(off, off + 2 + size), s = new DataView(seg), tiff = 10;
-          var little = s.getUint16(tiff) === 0x4949;
-          var ifd = tiff + s.getUint32(tiff + 4, little);
-          var n = ifd + 2 <= s.byteLength ? s.getUint16(ifd, little) : 0;
-          for (var i = 0; i < n; i++) {
-            var e = ifd + 2 + i * 12;
-            if (e + 12 > s.byteLength) break;
-            if (s.getUint16(e, little) === 0x0112) s.setUint16(e + 8, 1, little);
-          }
-          return new Uint8Array(seg);
-        }
-        off += 2 + size;
-      }
-      return null;
-    }).catch(function () { return null; });
-  }
-
-  function loadImage(url) {
-    return new Promise(function (resolve, reject) {
-      var img = new Image();
-      img.onload = function () { resolve(img); };
-      img.onerror = reject;
-      img.src = url;
-    });
-  }
-
-  // Large photos are scaled down in the browser so a camera file does not cross a weak network
-  // whole; anything the browser cannot decode (e.g. HEIC) goes as it is: the server judges.
-  function downscale(file) {
-    if (!/^image\/(jpeg|png|webp)$/.test(file.type)) return Promise.resolve(file);
-    var url = URL.createObjectURL(file);
-    return loadImage(url).then(function (img) {
-      var w = img.naturalWidth, h = img.naturalHeight, long = Math.max(w, h);
-      if (long <= MAX_SIDE && file.size <= SEND_AS_IS && file.type === "image/jpeg") return file;
-      var scale = Math.min(1, MAX_SIDE / long);
-      var canvas = document.createElement("canvas");
-      canvas.width = Math.round(w * scale);
-      canvas.height = Math.round(h * scale);
-      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
-      return new Promise(function (r) { canvas.toBlob(r, "image/jpeg", 0.85); }).then(function (blob) {
-        if (!blob) return file;
-        var exif = file.type === "image/jpeg" ? exifSegment(file) : Promise.resolve(null);
-        return exif.then(function (seg) {
-          var parts = seg ? [blob.slice(0, 2), seg, blob.slice(2)] : [blob];
-          var name = (file.name || "photo").replace(/\.[^.]*$/, "") + ".jpg";
-          return new File(parts, name, { type: "image/jpeg" });
+      e.preventDefault();
+      if (start.dataset.busy) return;
+      var site = start.querySelector("input[name=site_id]:checked");
+      var template = start.querySelector("input[name=template_id]:checked") || start.querySelector("input[type=hidden][name=template_id]");
+      if (!site || !template) return;
+      start.dataset.busy = "1";
+      var uuid = crypto.randomUUID ? crypto.randomUUID() : start.querySelector("[data-client-uuid]").value;
+      var version = template.getAttribute("data-version");
+      var siteName = site.closest("label").querySelector("strong").textContent;
+      var page = "/inspections/c/" + uuid + "?v=" + version + "&site=" + site.value;
+      Outbox.saveDraft({
+        uuid: uuid, versionId: version, siteId: site.value, siteName: siteName,
+        template: template.getAttribute("data-name") || "", started: Date.now(), page: page,
+      }).then(function () {
+        return Outbox.add({
+          group: uuid, kind: "start", barrier: true, url: "/inspections/new", label: siteName, page: page,
+          fields: [["site_id", site.value], ["template_id", template.value], ["version_id", version],
+                   ["client_uuid", uuid], ["queued", "1"]].concat(geoFields()),
         });
-      });
-    }).catch(function () { return file; }).finally(function () { URL.revokeObjectURL(url); });
-  }
-
-  function Refused(message) { this.message = message; }
-
-  function detailText(detail) {
-    if (typeof detail === "string") return detail;
-    if (detail && detail.message) return detail.message;
-    return msg("upload-failed", "Upload failed");
-  }
-
-  // One photo, one request; network failures and 5xx are retried with backoff, a refusal is not.
-  function upload(file) {
-    var attempt = 0;
-    function once() {
-      var body = new FormData();
-      body.append("file", file, file.name || "photo.jpg");
-      return fetch("/api/v1/photos", {
-        method: "POST", body: body, credentials: "same-origin", headers: { "x-csrftoken": csrf() }
-      }).then(function (r) {
-        if (r.ok) return r.json();
-        if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
-          return r.json().catch(function () { return {}; }).then(function (d) { throw new Refused(detailText(d.detail)); });
-        }
-        throw new Error("HTTP " + r.status);
-      }).catch(function (err) {
-        if (err instanceof Refused || attempt >= RETRIES) throw err;
-        attempt += 1;
-        return sleep(1000 * Math.pow(2, attempt - 1)).then(once);
-      });
-    }
-    return once();
-  }
-
-  function saveItem(fieldset) { htmx.trigger(fieldset, "change"); }
-
-  function removable(figure, fieldset) {
-    var keep = figure.querySelector(".keep");
-    if (keep) keep.hidden = true;
-    if (figure.querySelector(".remove")) return;
-    var btn = document.createElement("button");
-    btn.type = "button";
-    btn.className = "remove";
-    btn.setAttribute("aria-label", msg("remove", "Remove"));
-    btn.textContent = "×";
-    btn.addEventListener("click", function () { figure.remove(); saveItem(fieldset); });
-    figure.appendChild(btn);
-  }
-
-  function addPhotos(input) {
-    var itemId = input.getAttribute("data-camera");
-    var fieldset = document.getElementById("item-" + itemId);
-    var box = fieldset.querySelector("[data-photos]");
-    Array.prototype.forEach.call(input.files, function (file) {
-      var figure = document.createElement("figure");
-      figure.className = "uploading";
-      var note = document.createElement("figcaption");
-      note.textContent = msg("uploading", "Uploading…");
-      figure.appendChild(note);
-      box.appendChild(figure);
-      pendingUploads += 1;
-      downscale(file).then(upload).then(function (photo) {
-        figure.className = "";
-        figure.setAttribute("data-photo", photo.id);
-        var img = document.createElement("img");
-        img.src = photo.thumb_url;
-        img.alt = msg("photo", "Photo");
-        var keep = document.createElement("input");
-        keep.type = "checkbox";
-        keep.name = "photo-" + itemId;
-        keep.value = photo.id;
-        keep.checked = true;
-        keep.hidden = true;
-        figure.replaceChildren(img, keep);
-        removable(figure, fieldset);
-        saveItem(fieldset);
-      }).catch(function (err) {
-        figure.className = "failed";
-        note.textContent = (err && err.message) || msg("upload-failed", "Upload failed");
-        var dismiss = document.createElement("button");
-        dismiss.type = "button";
-        dismiss.className = "remove";
-        dismiss.textContent = "×";
-        dismiss.addEventListener("click", function () { figure.remove(); });
-        figure.appendChild(dismiss);
-      }).finally(function () { pendingUploads -= 1; });
+      }).then(function () { location.href = page; }, function () { start.dataset.busy = ""; });
     });
-    input.value = "";  // sent by the uploads above, not again with the form
+  }
+
+  /* --- the checklist ---------------------------------------------------------------------- */
+
+  var fill = null;  // {ref, root, page, label}
+
+  function refOf(root) {
+    var ref = root.getAttribute("data-ref");
+    if (ref) return ref;
+    var m = location.pathname.match(/^\/inspections\/c\/([^/]+)$/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  function pageUrl(section, extra) {
+    var url = new URL(location.href);
+    url.searchParams.delete("problems");
+    if (section) url.searchParams.set("section", section);
+    if (extra) url.searchParams.set(extra, "1");
+    return url.pathname + url.search;
+  }
+
+  function itemFields(fieldset) {
+    var itemId = fieldset.id.slice(5), out = [];
+    fieldset.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (!el.name || el.disabled || el.type === "file" || el.type === "hidden") return;
+      if ((el.type === "radio" || el.type === "checkbox") && !el.checked) return;
+      if (/^photos?-/.test(el.name)) return;  // photos travel on their own
+      if (el.name.slice(-itemId.length - 1) === "-" + itemId) out.push([el.name, el.value]);
+    });
+    return out;
+  }
+
+  function statusBox(itemId) { return document.getElementById("status-" + itemId); }
+  function showStatus(itemId, text, error) {
+    var box = statusBox(itemId);
+    if (!box) return;
+    var span = document.createElement("span");
+    span.className = error ? "field-error" : "saved local";
+    span.textContent = text;
+    box.replaceChildren(span);
+  }
+
+  function promptOf(fieldset) {
+    var legend = fieldset.querySelector("legend");
+    return legend ? legend.firstChild.textContent.trim().slice(0, 40) : "";
+  }
+
+  function queueAnswer(fieldset) {
+    var itemId = fieldset.id.slice(5);
+    clearTimeout(typing.get(fieldset));
+    typing.delete(fieldset);
+    fieldset.classList.toggle("is-fail", !!fieldset.querySelector("input[value=fail]:checked"));
+    showStatus(itemId, msg("saved-phone", "Saved on the phone"));
+    return Outbox.add({
+      group: fill.ref, kind: "answer", item: itemId, url: "/inspections/" + fill.ref + "/answers/" + itemId,
+      fields: itemFields(fieldset), headers: { "HX-Request": "true" },
+      label: fill.label + " · " + promptOf(fieldset), page: pageUrl(fill.section),
+    });
+  }
+
+  var typing = new Map();
+  function queueAll() {
+    var pending = [];
+    typing.forEach(function (t, fieldset) { pending.push(queueAnswer(fieldset)); });
+    return Promise.all(pending);
+  }
+
+  // What the phone holds for this inspection (sent or not) is newer than a page kept offline.
+  function overlay(entries) {
+    var latest = {};
+    entries.forEach(function (e) { if (e.kind === "answer") latest[e.item] = e; });
+    Object.keys(latest).forEach(function (itemId) {
+      var fieldset = document.getElementById("item-" + itemId), e = latest[itemId];
+      if (!fieldset) return;
+      var values = {};
+      e.fields.forEach(function (f) { values[f[0]] = f[1]; });
+      fieldset.querySelectorAll("input, select, textarea").forEach(function (el) {
+        if (!el.name || el.type === "file" || el.type === "hidden" || /^photos?-/.test(el.name)) return;
+        if (el.type === "radio" || el.type === "checkbox") el.checked = values[el.name] === el.value;
+        else if (el.name in values) el.value = values[el.name];
+        else if (el.tagName !== "SELECT") el.value = "";
+      });
+      fieldset.classList.toggle("is-fail", values["result-" + itemId] === "fail");
+      if (e.state === "refused") showStatus(itemId, e.error, true);
+      else if (e.state !== "done") showStatus(itemId, msg("saved-phone", "Saved on the phone"));
+      else if (!statusBox(itemId).querySelector(".saved")) showStatus(itemId, "✓ " + msg("saved", "Saved"));
+    });
+  }
+
+  // The server's answer to a saved item: its status and the section progress, swapped in.
+  function applyFragment(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    // Out-of-band parts (the progress, the answered count) sit inside the status in the fragment.
+    doc.querySelectorAll("[hx-swap-oob]").forEach(function (node) {
+      node.remove();
+      var here = document.getElementById(node.id);
+      if (here) here.replaceWith(document.importNode(node, true));
+    });
+    doc.querySelectorAll("[id^=status-]").forEach(function (node) {
+      var here = document.getElementById(node.id);
+      if (here) here.replaceWith(document.importNode(node, true));
+    });
+    fixSectionLinks();
+  }
+
+  function fixSectionLinks() {
+    document.querySelectorAll("a[data-section]").forEach(function (a) {
+      a.href = pageUrl(a.getAttribute("data-section"));
+    });
   }
 
   function setupFill() {
+    var root = document.querySelector("[data-fill]");
     var form = document.getElementById("answers");
-    if (!form) return;
-    // Photos go up one by one through the API as soon as they are taken: no upload buttons.
+    if (!root || !form) return;
+    var ref = refOf(root);
+    if (!ref) return;
+    fill = { ref: ref, root: root, section: root.getAttribute("data-section"),
+             label: (root.querySelector("h1") || {}).textContent || "" };
     document.querySelectorAll(".no-js").forEach(function (el) { el.hidden = true; });
-    setupSignature(document);
-    sendPending().then(function (sent) { if (sent) location.reload(); });
+    fixSectionLinks();
     locate();
-    // Capture phase: the item's htmx autosave must not see the file input's change.
-    document.addEventListener("change", function (e) {
-      if (e.target.matches && e.target.matches("input[data-camera]")) {
-        e.stopPropagation();
-        if (e.target.files && e.target.files.length) addPhotos(e.target);
-      }
-    }, true);
-    form.querySelectorAll("[data-photo]").forEach(function (figure) {
-      removable(figure, figure.closest("fieldset"));
+    Outbox.draft(ref).then(function (d) {
+      var h1 = root.querySelector("h1");
+      if (d && h1 && !h1.textContent.trim()) { h1.textContent = d.siteName; fill.label = d.siteName; }
+    });
+
+    var widgets = {};
+    form.querySelectorAll("fieldset.item").forEach(function (fieldset) {
+      var itemId = fieldset.id.slice(5);
+      var input = fieldset.querySelector("input[data-camera]");
+      if (!input) return;
+      widgets[itemId] = new InspectPhotos.Widget({
+        input: input, box: fieldset.querySelector("[data-photos]"), group: ref, item: itemId,
+        label: fill.label + " · " + promptOf(fieldset), page: pageUrl(fill.section),
+        then: function (key) {
+          return { url: "/inspections/" + ref + "/answers/" + itemId + "/photos", fields: [["photo_id", "$photo:" + key]] };
+        },
+        removed: function (photoId) {
+          Outbox.add({ group: ref, kind: "remove", item: itemId, url: "/inspections/" + ref + "/answers/" + itemId + "/photos",
+                       fields: [["remove", photoId]], label: fill.label, page: pageUrl(fill.section) });
+        },
+      });
+    });
+
+    Outbox.entries().then(function (list) {
+      var mine = list.filter(function (e) { return e.group === ref; });
+      overlay(mine);
+      var removed = {};
+      mine.forEach(function (e) {
+        if (e.kind === "remove") removed[e.fields[0][1]] = true;
+      });
+      mine.forEach(function (e) {
+        if (e.kind === "photo" && widgets[e.item]) widgets[e.item].restore(e);
+      });
+      form.querySelectorAll("figure[data-photo]").forEach(function (fig) {
+        if (removed[fig.getAttribute("data-photo")]) fig.remove();
+      });
+      var signed = mine.filter(function (e) { return e.kind === "signature"; }).pop();
+      if (signed) showSignature(signed);
+      // A submit the server refused (incomplete): this page shows what is missing; the submit
+      // button sends it again. Until then it must not hold back the answers that fix it.
+      mine.forEach(function (e) {
+        if (e.kind === "submit" && e.state === "refused") {
+          Outbox.discard(e.id);
+          Outbox.draft(ref).then(function (d) { if (d) { d.submitted = 0; Outbox.saveDraft(d); } });
+        }
+      });
+    });
+
+    Outbox.on(function (event) {
+      var e = event.entry;
+      if (!e || e.group !== ref || e.kind !== "answer") return;
+      if (event.type === "ack" && event.response && event.response.type.indexOf("html") >= 0) applyFragment(event.response.body);
+      else if (event.type === "refused") showStatus(e.item, e.error, true);
+      else if (event.type === "ack") showStatus(e.item, "✓ " + msg("saved", "Saved"));
+    });
+
+    // Every answer is queued as it is given: on change, and after a pause in typing.
+    form.addEventListener("change", function (e) {
+      var fieldset = e.target.closest && e.target.closest("fieldset.item");
+      if (!fieldset || e.target.type === "file" || /^photos?-/.test(e.target.name || "")) return;
+      queueAnswer(fieldset);
+    });
+    form.addEventListener("input", function (e) {
+      var field = e.target;
+      if (!field.matches("textarea, input[type=text], input[type=number]")) return;
+      var fieldset = field.closest("fieldset.item");
+      clearTimeout(typing.get(fieldset));
+      typing.set(fieldset, setTimeout(function () { queueAnswer(fieldset); }, 1200));
+    });
+    // Leaving or hiding the page keeps what was being typed (a reload, a locked phone).
+    window.addEventListener("pagehide", queueAll);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") queueAll();
     });
     form.addEventListener("submit", function (e) {
-      if (pendingUploads > 0) {
-        e.preventDefault();
-        alert(msg("wait-uploads", "Photos are still uploading."));
-        return;
+      e.preventDefault();
+      var submitter = e.submitter;
+      if (submitter && submitter.name === "go") {
+        queueAll().then(function () { location.href = pageUrl(submitter.value); });
+      } else if (submitter && submitter.hasAttribute("data-submit")) {
+        submit(submitter);
       }
-      if (form.dataset.busy) { e.preventDefault(); return; }
-      form.dataset.busy = "1";
+    });
+    setupSignature(root, ref);
+  }
+
+  function submit(button) {
+    if (button.dataset.busy) return;
+    button.dataset.busy = "1";
+    var ref = fill.ref;
+    queueAll().then(function () {
+      return Outbox.draft(ref).then(function (d) {
+        if (d) { d.submitted = Date.now(); return Outbox.saveDraft(d); }
+      });
+    }).then(function () {
+      return Outbox.add({ group: ref, kind: "submit", barrier: true, url: "/inspections/" + ref + "/submit",
+                          fields: geoFields(), label: fill.label, page: pageUrl(null, "problems") });
+    }).then(function (entry) {
+      var left = false;
+      function go(url) { if (!left) { left = true; location.href = url; } }
+      Outbox.on(function (event) {
+        if (!event.entry || event.entry.id !== entry.id) return;
+        if (event.type === "ack") go("/inspections/" + ref + "/done");
+        if (event.type === "refused") go(pageUrl(null, "problems"));  // discarded on arrival
+      });
+      setTimeout(function () { go("/inspections?queued=" + encodeURIComponent(ref)); }, SUBMIT_WAIT_MS);
     });
   }
 
   /* --- the site representative's signature, drawn with a finger ------------------------- */
 
-  function setupSignature(root) {
+  function showSignature(entry) {
+    var card = document.querySelector("[data-signature-card]");
+    if (!card) return;
+    var pad = card.querySelector("[data-signature-pad]");
+    var img = card.querySelector("img.signature-img") || document.createElement("img");
+    img.className = "signature-img";
+    img.alt = msg("signature", "Signature");
+    if (entry.file) img.src = URL.createObjectURL(entry.file);
+    else if (entry.result) img.src = entry.result.thumb_url.replace(/\/thumb$/, "");
+    if (pad) { pad.hidden = true; pad.after(img); }
+    var note = card.querySelector("[data-signature-state]") || document.createElement("p");
+    note.setAttribute("data-signature-state", "");
+    note.className = "muted";
+    note.textContent = entry.state === "done" ? "✓ " + msg("saved", "Saved") : msg("saved-phone", "Saved on the phone");
+    img.after(note);
+  }
+
+  function setupSignature(root, ref) {
     var card = root.querySelector("[data-signature-card]");
     if (!card || card.dataset.ready) return;
     card.dataset.ready = "1";
@@ -266,114 +344,61 @@
     });
     card.querySelector("[data-signature-save]").addEventListener("click", function (e) {
       if (!drawn) return;
-      var button = e.target, form = card.querySelector("[data-signature-form]");
-      button.disabled = true;
+      e.target.disabled = true;
       // White background: a transparent PNG would turn black in the JPEG copies.
       var flat = document.createElement("canvas");
       flat.width = canvas.width; flat.height = canvas.height;
       var fctx = flat.getContext("2d");
       fctx.fillStyle = "#fff"; fctx.fillRect(0, 0, flat.width, flat.height); fctx.drawImage(canvas, 0, 0);
       new Promise(function (r) { flat.toBlob(r, "image/png"); }).then(function (blob) {
-        return upload(new File([blob], "signature.png", { type: "image/png" }));
-      }).then(function (photo) {
-        form.querySelector("[name=photo_id]").value = photo.id;
-        htmx.trigger(form, "submit");
-      }).catch(function (err) {
-        button.disabled = false;
-        alert((err && err.message) || msg("upload-failed", "Upload failed"));
+        return InspectPhotos.sha256(blob).then(function (hash) {
+          var key = InspectPhotos.newKey();
+          return Outbox.add({
+            group: ref, kind: "signature", key: key, url: "/api/v1/photos", fields: [], file: blob,
+            fileName: "signature.png", sha256: hash, label: fill.label, page: pageUrl(fill.section),
+            then: { url: "/inspections/" + ref + "/signature", fields: [["photo_id", "$photo:" + key]] },
+          });
+        });
+      }).then(showSignature);
+    });
+  }
+
+  /* --- home: what waits on the phone ------------------------------------------------------ */
+
+  function setupHome() {
+    var box = document.querySelector("[data-local-drafts]");
+    if (!box) return;
+    Promise.all([Outbox.drafts(), Outbox.entries()]).then(function (r) {
+      var drafts = r[0], entries = r[1];
+      var known = {};
+      document.querySelectorAll("[data-uuid]").forEach(function (li) { known[li.getAttribute("data-uuid")] = true; });
+      var list = box.querySelector("ul");
+      drafts.sort(function (a, b) { return b.started - a.started; }).forEach(function (d) {
+        var waiting = entries.some(function (e) { return e.group === d.uuid && e.state !== "done"; });
+        if (known[d.uuid] && !waiting) return;
+        var li = document.createElement("li");
+        var a = document.createElement("a");
+        a.href = d.submitted ? "/inspections" : d.page;
+        var strong = document.createElement("strong");
+        strong.textContent = d.siteName;
+        var note = document.createElement("span");
+        note.className = "muted";
+        note.textContent = d.submitted ? msg("submitted-phone", "Submitted on the phone: waiting to upload")
+          : msg("draft-phone", "Started on the phone: waiting to upload");
+        a.append(strong, " ", note);
+        li.append(a);
+        list.append(li);
+        var server = document.querySelector('[data-uuid="' + d.uuid + '"]');
+        if (server && d.submitted) server.remove();  // submitted on the phone: no longer a draft here
       });
+      box.hidden = !list.children.length;
     });
   }
-  document.addEventListener("htmx:load", function (e) { setupSignature(e.detail.elt.parentNode || document); });
-
-  /* --- autosave: show refusals in place, retry when the network fails ---------------------- */
-
-  var retryTimer = null;
-  function scheduleRetry() {
-    if (retryTimer) return;
-    retryTimer = setTimeout(function () {
-      retryTimer = null;
-      document.querySelectorAll("fieldset.unsaved").forEach(saveItem);
-    }, 5000);
-  }
-  window.addEventListener("online", function () {
-    document.querySelectorAll("fieldset.unsaved").forEach(saveItem);
-  });
-
-  // Typing is saved after a pause too, not only when the field loses focus: a phone that
-  // locks or runs out of battery mid-sentence keeps what was typed.
-  var typingTimers = new WeakMap();
-  document.addEventListener("input", function (e) {
-    var field = e.target;
-    if (!field.matches || !field.matches("fieldset.item textarea, fieldset.item input[type=text], fieldset.item input[type=number]")) return;
-    var fieldset = field.closest("fieldset.item");
-    clearTimeout(typingTimers.get(fieldset));
-    typingTimers.set(fieldset, setTimeout(function () { saveItem(fieldset); }, 1500));
-  });
-
-  document.addEventListener("htmx:beforeSwap", function (e) {
-    if (e.detail.xhr.status === 422) { e.detail.shouldSwap = true; e.detail.isError = false; }
-  });
-  // An answer that could not be sent is also kept in the phone's storage, so that closing the
-  // page while offline loses nothing: the next visit sends it before showing the checklist.
-  var PENDING = "inspect:pending:";
-  function itemFields(fieldset) {
-    var itemId = fieldset.id.slice(5), body = new URLSearchParams();
-    new FormData(fieldset.form).forEach(function (value, name) {
-      if (typeof value === "string" && name.slice(-itemId.length - 1) === "-" + itemId) body.append(name, value);
-    });
-    return body.toString();
-  }
-  function keep(fieldset, lost) {
-    var key = PENDING + fieldset.getAttribute("hx-post");
-    try {
-      if (lost) localStorage.setItem(key, itemFields(fieldset)); else localStorage.removeItem(key);
-    } catch (e) { /* storage full or disabled: the retry timer still runs */ }
-  }
-  function sendPending() {
-    var sends = [];
-    for (var i = localStorage.length - 1; i >= 0; i--) {
-      var key = localStorage.key(i);
-      if (!key || key.indexOf(PENDING) !== 0) continue;
-      sends.push(fetch(key.slice(PENDING.length), {
-        method: "POST", credentials: "same-origin", body: new URLSearchParams(localStorage.getItem(key)),
-        headers: { "x-csrftoken": csrf(), "HX-Request": "true" }
-      }).then(function (key, r) {
-        if (r.status < 500) localStorage.removeItem(key);  // stored, or refused for good
-        return r.ok;
-      }.bind(null, key)).catch(function () { return false; }));
-    }
-    return Promise.all(sends).then(function (done) { return done.indexOf(true) >= 0; });
-  }
-
-  document.addEventListener("htmx:afterRequest", function (e) {
-    var fieldset = e.detail.elt;
-    if (!fieldset || !fieldset.classList || !fieldset.classList.contains("item")) return;
-    var status = e.detail.xhr ? e.detail.xhr.status : 0;
-    var lost = !e.detail.successful && (status === 0 || status >= 500);
-    fieldset.classList.toggle("unsaved", lost);
-    keep(fieldset, lost);
-    if (lost) {
-      var box = document.getElementById("status-" + fieldset.id.slice(5));
-      if (box) box.innerHTML = '<span class="field-error">' + msg("not-saved", "Not saved yet: will retry") + "</span>";
-      scheduleRetry();
-    }
-  });
-  document.addEventListener("htmx:afterSwap", function (e) {
-    var status = e.detail.target;
-    if (!status || !status.id || status.id.indexOf("status-") !== 0) return;
-    var box = document.getElementById(status.id);
-    var fieldset = box && box.closest("fieldset.item");
-    if (fieldset) {
-      fieldset.classList.toggle("is-fail", box.getAttribute("data-result") === "fail");
-      fieldset.classList.toggle("has-error", !!box.querySelector(".field-error"));
-    }
-  });
 
   document.addEventListener("click", function (e) {
     if (e.target.matches && e.target.matches("[data-print]")) window.print();
   });
 
-  function setup() { setupStart(); setupFill(); }
+  function setup() { setupStart(); setupFill(); setupHome(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup); else setup();
 })();

@@ -165,7 +165,6 @@ def edit_user(
             display_name=fields.get("display_name", ""),
         )
     except DomainError as exc:
-        session.rollback()
         return _user_page(
             request, session, user, target, status_code=exc.status_code, **_problems(exc)
         )
@@ -190,7 +189,6 @@ def set_user_active(
     try:
         accounts.set_active(session, user.id, user_id, active)
     except DomainError as exc:
-        session.rollback()
         return _user_page(
             request, session, user, target, status_code=exc.status_code, **_problems(exc)
         )
@@ -260,7 +258,6 @@ def import_template(
             spec = checklists.parse_xlsx(data, key, name_zh, name_en)
         draft = checklists.save_spec_as_draft(session, spec, user.id)
     except DomainError as exc:
-        session.rollback()
         form = {"key": key, "name_zh": name_zh, "name_en": name_en}
         return _templates_page(
             request, session, user, status_code=exc.status_code, import_form=form, **_problems(exc)
@@ -332,7 +329,6 @@ def _after_edit(
     try:
         action()
     except DomainError as exc:
-        session.rollback()
         problems = _problems(exc)
         problems["problems"] = problems["problems"] or list(
             problems["errors"].values()
@@ -542,7 +538,6 @@ def save_item(
             section_id,
         )
     except Invalid as exc:
-        session.rollback()
         current = session.get(TemplateItem, item_id) if item_id else None
         return _item_page(
             request,
@@ -640,7 +635,6 @@ def import_sites(
     try:
         report = sites.import_sites_xlsx(session, user.id, _upload(request, file))
     except DomainError as exc:
-        session.rollback()
         return _sites_page(request, session, user, status_code=exc.status_code, **_problems(exc))
     return _sites_page(request, session, user, report=report)
 
@@ -709,7 +703,6 @@ def save_site(
     try:
         saved = sites.save_site(session, user.id, site_id, sites.check_site(session, fields))
     except Invalid as exc:
-        session.rollback()
         return _site_page(
             request, session, user, site, status_code=422, form=fields, **_problems(exc)
         )
@@ -767,7 +760,6 @@ def import_districts(
             raise Invalid(_("Cannot read the GeoJSON file: {why}").format(why=exc)) from exc
         added, updated = geo.import_districts(session, parsed, actor_id=user.id)
     except DomainError as exc:
-        session.rollback()
         return _districts_page(
             request, session, user, status_code=exc.status_code, **_problems(exc)
         )

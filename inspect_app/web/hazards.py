@@ -15,7 +15,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from shapely.geometry import mapping, shape
 from sqlmodel import select
 from starlette.datastructures import FormData, UploadFile
@@ -30,7 +30,7 @@ from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, Site, User
 from inspect_app.schemas import MAX_OFFSET
 from inspect_app.web.forms import form_dependency
-from inspect_app.web.rendering import is_htmx, render
+from inspect_app.web.rendering import is_htmx, render, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -230,7 +230,8 @@ def _act(
             "hazards/detail.html",
             ctx,
             block="hazard",
-            status_code=200 if is_htmx(request) else exc.status_code,
+            # The status tells the phone's outbox the step was refused (e.g. 409: moved on).
+            status_code=exc.status_code,
         )
     if is_htmx(request):
         return render(
@@ -239,7 +240,7 @@ def _act(
             detail_context(session, settings, user, hazard_id),
             block="hazard",
         )
-    return RedirectResponse(f"/hazards/{hazard_id}", status_code=303)
+    return see_other(request, f"/hazards/{hazard_id}")
 
 
 @router.post("/hazards/{hazard_id}/plan")

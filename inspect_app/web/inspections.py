@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
@@ -17,11 +18,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
 from inspect_app.domain import checklists, inspections, photos
-from inspect_app.domain.errors import DomainError, Invalid
+from inspect_app.domain.errors import DomainError, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
 from inspect_app.web.forms import form_dependency
-from inspect_app.web.rendering import is_htmx, render
+from inspect_app.web.rendering import is_htmx, render, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,7 +52,13 @@ def answer_from_form(form: FormData, item_id: int) -> dict:
         "note": form.get(f"note-{item_id}") or "",
         "hazard_grade": form.get(f"grade-{item_id}") or None,
         "hazard_description": form.get(f"description-{item_id}") or "",
-        "photo_ids": form.getlist(f"photo-{item_id}"),
+        # The plain form marks its photo list (all unticked = none kept); the phone's outbox sends
+        # answers without it and attaches photos on their own, so its answers leave them be.
+        "photo_ids": (
+            form.getlist(f"photo-{item_id}")
+            if f"photos-{item_id}" in form or form.getlist(f"photo-{item_id}")
+            else None
+        ),
     }
 
 
@@ -69,7 +76,8 @@ def overlay(v: inspections.InspectionView, posted: list[dict]) -> None:
                     for k in ("result", "value", "note", "hazard_grade", "hazard_description")
                 },
             )
-            row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
+            if p["photo_ids"] is not None:
+                row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
 
 
 def page(
@@ -80,6 +88,7 @@ def page(
     errors=None,
     problems: bool = False,
     status_code: int = 200,
+    page_url: str = "",
 ):
     current = v.section_of(section)
     keys = [s.section.key for s in v.sections]
@@ -91,6 +100,9 @@ def page(
         "problems": problems,
         "next_key": keys[position + 1] if position + 1 < len(keys) else None,
         "prev_key": keys[position - 1] if position > 0 else None,
+        # Section links: the page's own address (a client_uuid page keeps its query).
+        "page_url": page_url or f"/inspections/{v.inspection.id}?",
+        "ref": v.inspection.client_uuid,
     }
     return render(request, "inspections/show.html", ctx, status_code=status_code)
 
@@ -111,6 +123,7 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
             "drafts": [inspections.view(session, i) for i in drafts],
             "recent": [inspections.view(session, i) for i in recent],
             "submitted_total": total,
+            "address": inspections.page_address,
         },
     )
 
@@ -136,7 +149,10 @@ def new(
             "lat": lat_f if near else None,
             "lon": lon_f if near else None,
             "site_id": site_id,
-            "sites": inspections.pick_sites(session, user, q=q, lat=lat_f, lon=lon_f),
+            # Without a search: every site of the district (the page is kept for offline use).
+            "sites": inspections.pick_sites(
+                session, user, q=q, lat=lat_f, lon=lon_f, limit=20 if q else 60
+            ),
             "templates": templates,
             "client_uuid": str(uuid.uuid4()),
         },
@@ -146,6 +162,7 @@ def new(
 
 @router.post("/inspections/new")
 def start(
+    request: Request,
     session: SessionDep,
     user: InspectorUser,
     site_id: Annotated[int, Form()],
@@ -153,6 +170,8 @@ def start(
     client_uuid: Annotated[str, Form(max_length=64)] = "",
     lat: Annotated[str, Form()] = "",
     lon: Annotated[str, Form()] = "",
+    version_id: Annotated[int | None, Form()] = None,
+    queued: Annotated[str, Form()] = "",
 ):
     point = (_float(lat), _float(lon))
     inspection = inspections.start_draft(
@@ -162,8 +181,10 @@ def start(
         template_id,
         client_uuid or str(uuid.uuid4()),
         location=point if None not in point else None,
+        version_id=version_id,
+        queued=queued == "1",
     )
-    return RedirectResponse(f"/inspections/{inspection.id}", status_code=303)
+    return see_other(request, f"/inspections/{inspection.id}", id=inspection.id)
 
 
 # --- filling -----------------------------------------------------------------------------------
@@ -172,27 +193,82 @@ def start(
 @router.get("/inspections/{inspection_id}")
 def show(
     request: Request,
-    inspection_id: int,
+    inspection_id: str,
     session: SessionDep,
     user: CurrentUser,
     section: Annotated[str | None, Query(max_length=64)] = None,
+    problems: bool = False,
 ):
+    inspection_id = inspections.resolve(session, user, inspection_id)
     inspection = inspections.get_inspection(session, user, inspection_id)
     if inspection.status != InspectionStatus.draft or inspection.inspector_id != user.id:
         return RedirectResponse(f"/inspections/{inspection_id}/record", status_code=303)
-    return page(request, inspections.view(session, inspection), section)
+    return _draft_page(request, session, inspection, section, problems)
+
+
+def _draft_page(request, session, inspection, section, problems: bool, page_url: str = ""):
+    """A draft's page; with problems, what still blocks submitting it (the phone's outbox was
+    refused a submit and sends the inspector here)."""
+    v = inspections.view(session, inspection)
+    errors = inspections.check_complete(session, inspection) if problems else None
+    if errors:
+        section = section or next(
+            (s.section.key for s in v.sections for r in s.rows if r.item.id in errors), None
+        )
+    return page(request, v, section, errors=errors, problems=bool(errors), page_url=page_url)
+
+
+@router.get("/inspections/c/{client_uuid}")
+def by_client_uuid(
+    request: Request,
+    client_uuid: str,
+    session: SessionDep,
+    user: InspectorUser,
+    v: int = 0,
+    site: int = 0,
+    section: Annotated[str | None, Query(max_length=64)] = None,
+    problems: bool = False,
+):
+    """A draft by the id the phone gave it. Until the phone's outbox has sent its start, the
+    server does not know it yet: then the empty checklist of version v, which the page's script
+    fills from the phone's storage (the service worker serves /inspections/form/v offline)."""
+    page_url = f"/inspections/c/{quote(client_uuid, safe='')}?v={v}&site={site}&"
+    try:
+        inspection = inspections.get_inspection(
+            session, user, inspections.resolve(session, user, client_uuid)
+        )
+    except NotFound:
+        view = inspections.blank_view(session, user, v, site or None)
+        return page(request, view, section, page_url=page_url)
+    if inspection.status != InspectionStatus.draft:
+        return RedirectResponse(f"/inspections/{inspection.id}/record", status_code=303)
+    return _draft_page(request, session, inspection, section, problems, page_url)
+
+
+@router.get("/inspections/form/{version_id}")
+def blank_form(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: InspectorUser,
+    section: Annotated[str | None, Query(max_length=64)] = None,
+):
+    """The empty checklist of one published version: what the service worker keeps to show an
+    inspection started offline (its script fills in what the phone stored)."""
+    return page(request, inspections.blank_view(session, user, version_id), section, page_url="?")
 
 
 @router.post("/inspections/{inspection_id}/answers/{item_id}")
 def save_one(
     request: Request,
-    inspection_id: int,
+    inspection_id: str,
     item_id: int,
     form: FormDep,
     session: SessionDep,
     user: CurrentUser,
 ):
     """One answer as it is given (htmx): returns the item's status and the section progress."""
+    inspection_id = inspections.resolve(session, user, inspection_id)
     posted = answer_from_form(form, item_id)
     errors, status_code = {}, 200
     # Held across the save: the session's identity map is weak, so an unreferenced draft
@@ -229,6 +305,7 @@ def save_one(
             "errors": errors,
             "oob": True,
             "saved": not errors,
+            "page_url": f"/inspections/{inspection_id}?",
         },
         block="item_status",
         status_code=status_code,
@@ -251,14 +328,17 @@ def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[li
 @router.post("/inspections/{inspection_id}/answers/{item_id}/photos")
 def add_photos(
     request: Request,
-    inspection_id: int,
+    inspection_id: str,
     item_id: int,
     form: FormDep,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
 ):
-    """Photos sent by the plain form (without JavaScript), added to the item's answer."""
+    """Photos sent by the plain form (without JavaScript), added to the item's answer; the
+    phone's outbox attaches photos it uploaded (photo_id) and removes them (remove) here too.
+    Both are idempotent: a replayed attach or remove changes nothing more."""
+    inspection_id = inspections.resolve(session, user, inspection_id)
     v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
     row = next((r for r in v.rows if r.item.id == item_id), None)
     if row is None:
@@ -275,7 +355,9 @@ def add_photos(
                 )
             except DomainError as exc:
                 errors.append(str(exc.message))
-    if new_ids:
+    new_ids += [int(i) for i in form.getlist("photo_id") if str(i).isdigit() and len(str(i)) < 19]
+    removed = {int(i) for i in form.getlist("remove") if str(i).isdigit() and len(str(i)) < 19}
+    if new_ids or removed & set(row.photo_ids):
         a = row.answer
         inspections.save_answer(
             session,
@@ -287,49 +369,49 @@ def add_photos(
             note=a.note if a else "",
             hazard_grade=a.hazard_grade if a else None,
             hazard_description=a.hazard_description if a else "",
-            photo_ids=[*row.photo_ids, *new_ids],
+            photo_ids=[p for p in [*row.photo_ids, *new_ids] if p not in removed],
         )
     section = next(s.section.key for s in v.sections if row in s.rows)
     if errors:
         v = inspections.view(session, v.inspection)
         return page(request, v, section, errors={item_id: errors}, status_code=422)
-    return RedirectResponse(
-        f"/inspections/{inspection_id}?section={section}#item-{item_id}", status_code=303
-    )
+    return see_other(request, f"/inspections/{inspection_id}?section={section}#item-{item_id}")
 
 
 @router.post("/inspections/{inspection_id}/sections/{key}")
 def save_section(
     request: Request,
-    inspection_id: int,
+    inspection_id: str,
     key: str,
     form: FormDep,
     session: SessionDep,
     user: CurrentUser,
 ):
     """The plain form's save: stores the section, then goes to the section asked for."""
+    inspection_id = inspections.resolve(session, user, inspection_id)
     posted, errors = _save_section(session, user, inspection_id, form)
     v = inspections.view(session, inspections.get_draft(session, user, inspection_id))
     if errors:
         overlay(v, posted)
         return page(request, v, key, errors=errors, status_code=422)
     target = form.get("go") or key
-    return RedirectResponse(f"/inspections/{inspection_id}?section={target}", status_code=303)
+    return see_other(request, f"/inspections/{inspection_id}?section={target}")
 
 
 @router.post("/inspections/{inspection_id}/submit")
 def submit(
-    request: Request, inspection_id: int, form: FormDep, session: SessionDep, user: CurrentUser
+    request: Request, inspection_id: str, form: FormDep, session: SessionDep, user: CurrentUser
 ):
     """Save what the form carries, then submit; what is missing is shown in place (422)."""
+    inspection_id = inspections.resolve(session, user, inspection_id)
     inspection = inspections.get_inspection(session, user, inspection_id)
     if inspection.status == InspectionStatus.submitted:  # a double tap: show the first result
-        return RedirectResponse(f"/inspections/{inspection_id}/done", status_code=303)
+        return see_other(request, f"/inspections/{inspection_id}/done")
     posted, errors = _save_section(session, user, inspection_id, form)
     if not errors:
         try:
             inspections.submit(session, user, inspection_id, location=_location(form))
-            return RedirectResponse(f"/inspections/{inspection_id}/done", status_code=303)
+            return see_other(request, f"/inspections/{inspection_id}/done")
         except Invalid as exc:
             if not isinstance(exc.errors, dict):
                 raise
@@ -343,17 +425,18 @@ def submit(
 @router.post("/inspections/{inspection_id}/signature")
 def signature(
     request: Request,
-    inspection_id: int,
+    inspection_id: str,
     session: SessionDep,
     user: CurrentUser,
     photo_id: Annotated[str, Form()] = "",
 ):
     """Keep (or with no photo_id, remove) the site representative's drawn signature."""
+    inspection_id = inspections.resolve(session, user, inspection_id)
     inspection = inspections.set_signature(
         session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None
     )
     if not is_htmx(request):
-        return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
+        return see_other(request, f"/inspections/{inspection_id}")
     return render(
         request,
         "inspections/show.html",
@@ -366,7 +449,8 @@ def signature(
 
 
 @router.get("/inspections/{inspection_id}/done")
-def done(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser):
+def done(request: Request, inspection_id: str, session: SessionDep, user: CurrentUser):
+    inspection_id = inspections.resolve(session, user, inspection_id)
     inspection = inspections.get_inspection(session, user, inspection_id)
     if inspection.status != InspectionStatus.submitted:
         return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
@@ -374,7 +458,8 @@ def done(request: Request, inspection_id: int, session: SessionDep, user: Curren
 
 
 @router.get("/inspections/{inspection_id}/record")
-def record(request: Request, inspection_id: int, session: SessionDep, user: CurrentUser):
+def record(request: Request, inspection_id: str, session: SessionDep, user: CurrentUser):
     """现场检查记录: the printable record of one inspection."""
+    inspection_id = inspections.resolve(session, user, inspection_id)
     v = inspections.view(session, inspections.get_inspection(session, user, inspection_id))
     return render(request, "inspections/record.html", {"v": v})

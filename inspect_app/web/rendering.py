@@ -8,14 +8,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
 from inspect_app.web import assets
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+def _templates_dir() -> Path:
+    """templates/ sits next to the package in the repository; the wheel carries it inside the
+    package (pyproject's force-include), so an installed app finds it there."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 
 templates = Jinja2Blocks(
     env=Environment(
@@ -73,3 +82,12 @@ def render(
         response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+def see_other(request: Request, url: str, **data: Any):
+    """After a successful form post: a redirect for the browser; for the phone's outbox (which
+    asks for JSON) the same news as JSON, so that it does not download the next page."""
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        return JSONResponse({"location": url, **data})
+    return RedirectResponse(url, status_code=303)

@@ -98,7 +98,8 @@ def test_admin_builds_and_publishes_a_checklist_that_an_inspector_fills(
     phone.locator("label.choice", has_text="消防专项检查").tap()
     phone.locator("#sites .site", has_text="蒸湘化工仓库").tap()
     phone.tap("text=开始本次检查")
-    phone.wait_for_url(re.compile(r"/inspections/\d+$"))
+    # Started by the phone's client_uuid (the outbox sends the start; it also works offline).
+    phone.wait_for_url(re.compile(r"/inspections/c/[0-9a-f-]+\?v=\d+&site=\d+$"))
     groups = phone.locator("fieldset.item")
     expect(groups).to_have_count(2)
     pressure = groups.nth(0).locator("input[type=number]")

@@ -29,7 +29,9 @@ def no_horizontal_scroll(page) -> None:
 
 
 def idle(page) -> None:
-    """No htmx request in flight (the page's CSP forbids evaluating strings, so no wait_for_function)."""
+    """Nothing waits in the phone's outbox and no htmx request is in flight (the page's CSP
+    forbids evaluating strings, so no wait_for_function)."""
+    expect(page.locator("#sync-status")).to_have_attribute("data-pending", "0")
     expect(page.locator(".htmx-request")).to_have_count(0)
 
 
@@ -51,7 +53,7 @@ def answer_section(page, result: str = "pass") -> None:
         radio = group.locator(f"input[type=radio][value={result}]")
         if radio.count():
             group.locator(f"label:has(input[value={result}])").tap()
-            group.locator(".item-status .saved").wait_for()
+            group.locator(".item-status .saved:not(.local)").wait_for()
 
 
 def test_inspector_fills_a_checklist_with_a_photo_and_submits(
@@ -74,7 +76,8 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(
     expect(phone.locator("#sites .site")).to_have_count(1)
     phone.locator("#sites .site", has_text="蒸湘化工仓库").tap()
     phone.tap("text=开始本次检查")
-    phone.wait_for_url(re.compile(r"/inspections/\d+$"))
+    phone.wait_for_url(re.compile(r"/inspections/c/[0-9a-f-]+\?v=\d+&site=\d+$"))
+    idle(phone)  # the phone's outbox has sent the start
     inspection = session.exec(select(Inspection)).one()
     assert inspection.location_source == "device"
     no_horizontal_scroll(phone)
@@ -84,7 +87,7 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(
     items = phone.locator("fieldset.item")
     for i in range(3):
         items.nth(i).locator("label:has(input[value=pass])").tap()
-        items.nth(i).locator(".item-status .saved").wait_for()
+        items.nth(i).locator(".item-status .saved:not(.local)").wait_for()
     ledger = items.nth(3)
     ledger.locator("label:has(input[value=fail])").tap()
     ledger.locator(".item-status .saved").wait_for()
@@ -273,7 +276,10 @@ def test_an_answer_given_offline_is_sent_on_the_next_visit(
     phone.context.set_offline(True)
     first = phone.locator("fieldset.item").first
     first.locator("label:has(input[value=fail])").tap()
-    expect(first).to_have_class(re.compile("unsaved"))
+    expect(first.locator(".item-status")).to_have_text("已保存在手机上")
+    expect(phone.locator("#sync-status")).to_have_text(
+        re.compile("无网络：已保存在手机上，1 项待上传")
+    )
     shot(phone, "12-offline-unsaved")
     phone.close()  # the page is gone before the network comes back
     assert session.exec(select(Answer)).all() == []
@@ -281,5 +287,6 @@ def test_an_answer_given_offline_is_sent_on_the_next_visit(
     page = phone.context.new_page()
     page.goto(f"{live_server}/inspections/{draft.id}")
     expect(page.locator("fieldset.item").first.locator("input[value=fail]")).to_be_checked()
+    expect(page.locator("#sync-status")).to_have_attribute("data-pending", "0")
     answer = session.exec(select(Answer)).one()
     assert answer.result == "fail"

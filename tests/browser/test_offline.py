@@ -1,0 +1,208 @@
+"""Working offline, in a real browser at a phone's size: the service worker keeps the pages,
+the outbox in IndexedDB keeps every write until the server has it. Screenshots go to
+/tmp/shots/offline/.
+
+(a) offline mid-inspection: answer, photograph, reload offline, a minute later back online.
+(b) start offline, fill, submit offline, close the browser, reopen online: submitted once.
+(c) uploads answered with 500s and timeouts: retried, nothing duplicated.
+(d) an officer's rectification with an after-photo offline: it syncs.
+(e) a new deployment's service worker takes over while a draft is open: the draft survives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from inspect_app.domain import inspections
+from inspect_app.models import Answer, AnswerPhoto, Hazard, Inspection, Photo
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in
+from tests.browser.test_inspector import camera_jpeg
+
+SHOTS = Path(os.environ.get("INSPECT_SHOTS_OFFLINE", "/tmp/shots/offline"))
+# Short retries, so that a test does not wait minutes for the backoff.
+FAST = (
+    "window.InspectOutboxConfig = {baseMs: 200, maxMs: 1000, timeoutMs: 4000, submitWaitMs: 1500};"
+)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def controlled(page) -> None:
+    """The service worker controls the page and has kept the user's pages."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    if not page.evaluate("!!navigator.serviceWorker.controller"):
+        page.reload()
+    assert page.evaluate("!!navigator.serviceWorker.controller")
+    page.locator("html[data-kept]").wait_for(state="attached", timeout=30_000)
+
+
+def drained(page, timeout: float = 20_000) -> None:
+    """Nothing waits in the outbox (and nothing was refused)."""
+    status = page.locator("#sync-status")
+    expect(status).to_have_attribute("data-pending", "0", timeout=timeout)
+    refused = status.get_attribute("data-refused-count")
+    assert refused == "0", status.locator("[data-refused] ul").text_content()
+
+
+def kept_pages(page) -> list[str]:
+    return page.evaluate(
+        "caches.open('pages').then(c => c.keys())"
+        ".then(ks => ks.map(r => new URL(r.url).pathname + new URL(r.url).search))"
+    )
+
+
+def wait_kept(page, path: str, seconds: float = 20) -> None:
+    """The service worker has kept this page (it refreshes the user's pages when online)."""
+    deadline = time.time() + seconds
+    while path not in kept_pages(page):
+        assert time.time() < deadline, f"{path} not kept: {kept_pages(page)}"
+        page.wait_for_timeout(200)
+
+
+def test_a_offline_mid_inspection_answers_and_photo_reload_then_sync(
+    live_server, phone, make_user, region, session, tmp_path
+):
+    user = make_user("inspector")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "offline-a"
+    )
+    phone.add_init_script(FAST)
+    phone.clock.install()
+    sign_in(phone, live_server, user.username)
+    controlled(phone)
+    address = inspections.page_address(draft)
+    phone.goto(f"{live_server}{address}&section=fire")
+    # Online, the first answer goes straight to the server.
+    items = phone.locator("fieldset.item")
+    items.nth(1).locator("label:has(input[value=pass])").tap()
+    items.nth(1).locator(".item-status .saved:not(.local)").wait_for()
+    drained(phone)
+    assert session.exec(select(Answer)).one().result == "pass"
+
+    phone.context.set_offline(True)
+    first = items.first
+    first.locator("label:has(input[value=fail])").tap()
+    first.locator("textarea[name^=description]").fill("灭火器过期")
+    first.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_1.jpg")))
+    expect(first.locator("figure.photo-item img")).to_have_attribute("src", re.compile("^blob:"))
+    expect(phone.locator("#sync-status")).to_contain_text("无网络")
+    shot(phone, "a1-offline-answer-photo")
+
+    phone.reload()  # offline: the page comes from the phone, the answers from the outbox
+    first = phone.locator("fieldset.item").first
+    expect(first.locator("input[value=fail]")).to_be_checked()
+    expect(first.locator("textarea[name^=description]")).to_have_value("灭火器过期")
+    expect(first.locator("figure.photo-item img")).to_have_count(1)
+    expect(phone.locator("fieldset.item").nth(1).locator("input[value=pass]")).to_be_checked()
+    shot(phone, "a2-reloaded-offline")
+
+    phone.clock.fast_forward("01:05")  # a minute offline: nothing is dropped
+    expect(first.locator("figure.photo-item")).to_have_count(1)
+    assert session.exec(select(Photo)).all() == []
+
+    phone.context.set_offline(False)
+    phone.clock.fast_forward("00:02")
+    drained(phone)
+    shot(phone, "a3-synced")
+    answers = {a.item_id: a for a in session.exec(select(Answer)).all()}
+    failed = [a for a in answers.values() if a.result == "fail"]
+    assert len(answers) == 2 and len(failed) == 1
+    assert failed[0].hazard_description == "灭火器过期"
+    photo = session.exec(select(Photo)).one()
+    link = session.exec(select(AnswerPhoto)).one()
+    assert link.photo_id == photo.id and link.answer_id == failed[0].id
+    assert max(photo.width, photo.height) <= 2048
+    assert session.get(Inspection, draft.id).status == "draft"
+
+
+def fill_whole_checklist(page) -> None:
+    """Answer every section offline, moving on with the section button: one failed item."""
+    for n in range(20):
+        answer_section_offline(page, fail_first=n == 0)
+        nxt = page.locator("button[name=go]")
+        current = page.locator("[data-fill]").get_attribute("data-section")
+        target = nxt.get_attribute("value") if nxt.count() else current
+        if target == current:
+            return
+        nxt.tap()
+        page.wait_for_url(re.compile(r"section=" + target))
+
+
+def answer_section_offline(page, fail_first: bool) -> None:
+    for i, group in enumerate(page.locator("fieldset.item").all()):
+        result = "fail" if fail_first and i == 0 else "pass"
+        if group.locator(f"input[type=radio][value={result}]").count():
+            group.locator(f"label:has(input[value={result}])").tap()
+        if result == "fail":
+            group.locator("textarea[name^=description]").fill("台账缺少十月记录")
+        number = group.locator("input[type=number]")
+        if number.count():
+            number.fill("3.2")
+            number.blur()
+        text = group.locator("textarea[name^=value]")
+        if text.count():
+            text.fill("无其他情况")
+            text.blur()
+        group.locator(".item-status .saved").wait_for()
+
+
+def test_b_start_offline_submit_close_the_browser_reopen_online(
+    live_server, browser, make_user, region, session, tmp_path
+):
+    user = make_user("inspector")
+    profile = tmp_path / "profile"
+    chromium = browser.browser_type  # the session's Playwright, a browser with its own profile
+    if True:
+        ctx = chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, **PHONE
+        )
+        ctx.add_init_script(FAST)
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        sign_in(page, live_server, user.username)
+        controlled(page)
+        wait_kept(page, "/inspections/new")
+        version = session.exec(select(Inspection)).all()  # nothing yet
+        assert version == []
+        ctx.set_offline(True)
+        page.goto(f"{live_server}/inspections/new")  # from the phone
+        page.locator("#sites .site", has_text="蒸湘化工仓库").tap()
+        page.tap("text=开始本次检查")
+        page.wait_for_url(re.compile(r"/inspections/c/[0-9a-f-]+\?v=\d+&site=\d+$"))
+        expect(page.locator("h1")).to_have_text("蒸湘化工仓库")
+        shot(page, "b1-started-offline")
+        fill_whole_checklist(page)
+        shot(page, "b2-filled-offline")
+        page.tap("button[data-submit]")
+        page.wait_for_url(re.compile(r"/inspections\?queued="))
+        expect(page.locator("[data-local-drafts]")).to_contain_text("已在手机上提交")
+        expect(page.locator("#sync-status")).to_contain_text("无网络")
+        shot(page, "b3-submitted-offline")
+        assert session.exec(select(Inspection)).all() == []
+        ctx.close()  # the browser is closed before the network comes back
+
+        ctx = chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, **PHONE
+        )
+        ctx.add_init_script(FAST)
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{live_server}/inspections")
+        drained(page, timeout=30_000)
+        shot(page, "b4-reopened-synced")
+        ctx.close()
+    session.expire_all()
+    inspection = session.exec(select(Inspection)).one()
+    assert inspection.status == "submitted"
+    assert len(session.exec(select(Answer)).all()) == 27
+    hazards = session.exec(select(Hazard)).all()
+    assert [h.description for h in hazards] == ["台账缺少十月记录"]
