@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     photo_web_size: int = 1600
     photo_thumb_size: int = 400
     keep_originals: bool = True
+    # Pixel memory all decodes of one process may hold at once (0: no budget), and how long an
+    # upload waits for its share before a 503 with Retry-After.
+    decode_budget_mb: int = 512
+    decode_wait_seconds: float = 15.0
 
     # Browser assets: "local" serves the pinned copies in static/vendor; "cdn" loads the same
     # pinned versions from a public CDN.

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import quote
 
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
@@ -19,6 +21,8 @@ from inspect_app.domain.errors import DomainError
 from inspect_app.security import patch_asgi_csrf_multipart
 from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
+
+log = logging.getLogger("inspect_app")
 
 
 def wants_json(request: Request) -> bool:
@@ -173,7 +177,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
-        return _error_response(request, exc.status_code, exc.detail)
+        response = _error_response(request, exc.status_code, exc.detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect):
+        # Routine on phones (a tunnel, a closed tab): one line, no traceback. Nobody reads the answer.
+        log.warning("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

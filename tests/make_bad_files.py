@@ -165,6 +165,38 @@ def heic_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def png_damaged_data() -> bytes:
+    """A PNG whose compressed pixel data is corrupt in the middle and which has no EXIF before its
+    pixels: Pillow's EXIF read decodes the image (and a reader that swallows that error would
+    then keep the partial pixels)."""
+    data = bytearray(encode(scene((640, 480), noise=True), "PNG"))
+    start = data.index(b"IDAT") + 4 + 3000
+    for k in range(200):
+        data[start + k] ^= 0x55
+    return bytes(data)
+
+
+def heic_grid(size: tuple[int, int] = (1200, 900), tile: int = 256) -> bytes:
+    """A HEIC stored as a grid of tiles, as phones write large photos."""
+    from pillow_heif import options
+
+    saved, options.GRID_TILE_SIZE = options.GRID_TILE_SIZE, tile
+    try:
+        return encode(scene(size, noise=True), "HEIF", phone_exif(orientation=1), quality=50)
+    finally:
+        options.GRID_TILE_SIZE = saved
+
+
+def heic_cut_short(data: bytes | None = None, keep: float = 0.6) -> bytes:
+    """A grid HEIC cut short, its mdat box shortened to match: the container looks whole, but
+    the item locations of the later tiles point past the end of the file."""
+    data = data if data is not None else heic_grid()
+    cut = bytearray(data[: int(len(data) * keep)])
+    mdat = cut.index(b"mdat") - 4
+    struct.pack_into(">I", cut, mdat, len(cut) - mdat)
+    return bytes(cut)
+
+
 def absurd_exif() -> bytes:
     return phone_jpeg(
         (320, 240), gps=((200, 75, 99), "Q", (500, 0, 0), "E"), taken="9999:99:99 99:99:99"
@@ -222,6 +254,176 @@ def polyglot_jpeg_zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("shell.php", PAYLOAD)
     return genuine("JPEG") + buf.getvalue()
+
+
+# --- camera files, generated (issue 12): odd modes, every orientation, cuts and bit flips -------
+
+# The transpose that stores an upright picture under an EXIF orientation (inverse of the display).
+STORE = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+UPRIGHT = (240, 160)  # scene(): red top-left quarter, blue elsewhere
+CAMERA_OPTIONS = {"JPEG": {"quality": 90}, "WEBP": {"quality": 85}, "PNG": {}, "HEIF": {}}
+CAMERA_MODES = {
+    "JPEG": ("L", "CMYK"),
+    "PNG": ("RGBA", "LA", "P-transparent", "I;16", "L", "1"),
+    "WEBP": ("RGBA",),
+    "HEIF": ("RGBA", "L"),
+}
+
+
+def _in_mode(mode: str) -> Image.Image:
+    picture = scene(UPRIGHT)
+    if mode == "P-transparent":
+        palette = picture.convert("P")
+        palette.info["transparency"] = palette.getpixel((UPRIGHT[0] - 1, UPRIGHT[1] - 1))
+        return palette
+    if mode == "I;16":
+        return picture.convert("L").point(lambda v: v * 256, "I").convert("I;16")
+    if mode in ("RGBA", "LA"):
+        faded = picture.convert(mode)
+        faded.putalpha(200)
+        return faded
+    return picture.convert(mode)
+
+
+def camera_corpus(fmt: str) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, expect) for one format. expect: "upright" (accepted, red top-left, the
+    upright size), "whole" (accepted at its full size) or "any" (accepted whole, or a 4xx)."""
+    options = CAMERA_OPTIONS[fmt]
+    cases = []
+    # HEIF turns pictures with the container's irot/imir boxes, applied by libheif, not with
+    # EXIF (which pillow-heif cannot write as boxes): only the upright case applies to it.
+    for orientation, store in STORE.items() if fmt != "HEIF" else [(1, None)]:
+        stored = scene(UPRIGHT) if store is None else scene(UPRIGHT).transpose(store)
+        cases.append(
+            (
+                f"orientation-{orientation}",
+                encode(stored, fmt, phone_exif(orientation), **options),
+                "upright",
+            )
+        )
+    for mode in CAMERA_MODES[fmt]:
+        cases.append((f"mode-{mode}", encode(_in_mode(mode), fmt, **options), "whole"))
+    # With EXIF before the pixels, and without (then Pillow's EXIF read of a PNG decodes it).
+    for label, exif in (("exif", phone_exif(orientation=1)), ("plain", None)):
+        base = encode(scene(UPRIGHT, noise=True), fmt, exif, **options)
+        for keep in (0.05, 0.25, 0.5, 0.75, 0.9, 0.98, 0.999):
+            cases.append((f"{label}-cut-{keep}", base[: int(len(base) * keep)], "any"))
+        for at in (0.2, 0.4, 0.6, 0.8, 0.95):
+            flipped = bytearray(base)
+            flipped[int(len(base) * at)] ^= 0x10
+            cases.append((f"{label}-flip-{at}", bytes(flipped), "any"))
+    return cases
+
+
+# --- admin imports (issue 12): spreadsheets, YAML checklists, GeoJSON districts -----------------
+
+ENTITY_DTD = (
+    b'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+)
+
+
+def xlsx_with_part(good: bytes, part: str, change) -> bytes:
+    """A copy of the .xlsx `good` whose zip member `part` is change(its bytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, change(data) if info.filename == part else data)
+    return out.getvalue()
+
+
+def bad_xlsx(good: bytes) -> dict[str, bytes]:
+    """Damaged variants of a workbook: cut XML, and entity expansion in the sheet or workbook."""
+    sheet = "xl/worksheets/sheet1.xml"
+
+    def entities(data: bytes) -> bytes:
+        start = data.index(b"<", data.index(b"?>") + 2 if data.startswith(b"<?xml") else 0)
+        return ENTITY_DTD + data[start:].replace(b"</sheetData>", b"</sheetData>&c;", 1)
+
+    return {
+        "sheet-cut": xlsx_with_part(good, sheet, lambda d: d[: int(len(d) * 0.7)]),
+        "sheet-not-xml": xlsx_with_part(good, sheet, lambda d: b"<worksheet><sheetData><row>"),
+        "sheet-entities": xlsx_with_part(good, sheet, entities),
+        "workbook-entities": xlsx_with_part(
+            good,
+            "xl/workbook.xml",
+            lambda d: ENTITY_DTD.replace(b"worksheet", b"workbook") + d[d.index(b"<workbook") :],
+        ),
+    }
+
+
+# Under 400 bytes that expand to millions of characters through nested aliases.
+YAML_ALIAS_BOMB = "".join(
+    [
+        "a: &a [x,x,x,x,x,x,x,x,x]\n",
+        *(
+            f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n"
+            for p, n in zip("abcde", "bcdef", strict=True)
+        ),
+        "name: {zh: 炸弹}\nkey: bomb\nsections:\n  - key: s\n    title: 节\n",
+        "    items:\n      - {key: i, zh: *f}\n",
+    ]
+)
+
+
+def bad_yaml() -> dict[str, str]:
+    item = "name: {{zh: 检查表}}\nkey: k\nsections:\n  - key: s\n    title: 节\n    items:\n{items}"
+    return {
+        "aliases": YAML_ALIAS_BOMB,
+        "long-prompt": item.format(items=f"      - {{key: i, zh: {'长' * 600}}}\n"),
+        "sections-not-mappings": "name: {zh: 表}\nsections: [1, 2]\n",
+        "items-not-mappings": item.format(items="      - just text\n"),
+        "too-deep": "name: {zh: 表}\nsections: " + "[" * 5000 + "]" * 5000 + "\n",
+        "many-choices": item.format(
+            items="      - {key: i, zh: 选, type: choice, choices: ["
+            + ",".join(f"c{n}" for n in range(500))
+            + "]}\n"
+        ),
+    }
+
+
+def bad_geojson(good: dict) -> dict[str, bytes]:
+    """A good FeatureCollection of districts broken one way per case."""
+    first = good["features"][0]
+
+    def collection(*features, **extra) -> bytes:
+        return json.dumps(
+            {"type": "FeatureCollection", "features": list(features), **extra}
+        ).encode()
+
+    def with_code(code) -> bytes:
+        return collection({**first, "properties": {**first["properties"], "adcode": code}})
+
+    return {
+        "deep-nesting": b'{"type": "FeatureCollection", "features": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+        "features-not-list": json.dumps(
+            {"type": "FeatureCollection", "features": {"a": 1}}
+        ).encode(),
+        "features-a-string": json.dumps({"type": "FeatureCollection", "features": "abc"}).encode(),
+        "feature-not-object": collection(42),
+        "properties-not-object": collection({**first, "properties": ["name", "x"]}),
+        "properties-a-string": collection({**first, "properties": "珠晖区"}),
+        "geometry-not-object": collection({**first, "geometry": [1, 2]}),
+        "code-not-ascii": with_code("珠晖"),
+        "code-with-quote": with_code('43"0405'),
+        "code-with-newline": with_code("4304\r\nX-Injected: 1"),
+        "code-missing": collection({**first, "properties": {"name": first["properties"]["name"]}}),
+        "code-too-long": with_code("4" * 21),
+    }
 
 
 def make_corpus(directory: Path, limit: int = 20 * 2**20) -> list[Case]:
@@ -310,6 +512,21 @@ def make_corpus(directory: Path, limit: int = 20 * 2**20) -> list[Case]:
         (
             Case("truncated.heic", "photo.heic", "image/heic", 422, "HEIC cut in half"),
             truncated(genuine("HEIF")),
+        ),
+        # damaged inside, whole outside (issue 12)
+        (
+            Case("damaged-data.png", "photo.png", "image/png", 422, "PNG with corrupt IDAT data"),
+            png_damaged_data(),
+        ),
+        (
+            Case(
+                "cut-grid.heic",
+                "IMG_0002.HEIC",
+                "image/heic",
+                422,
+                "grid HEIC cut short, mdat size patched to fit",
+            ),
+            heic_cut_short(),
         ),
         # decompression bombs
         (

@@ -320,9 +320,10 @@ def test_bad_input_is_refused_and_leaves_nothing(
 def test_decompression_bomb_is_refused_before_decoding(api_as, session, settings, monkeypatch):
     client, _user = api_as("inspector")
     monkeypatch.setattr(settings, "max_image_pixels", 1_000_000)
-    r = upload(client, phone_jpeg((1200, 1000)))
+    r = upload(client, phone_jpeg((1001, 1000)))
     assert_refused(r, 413, session, settings)
-    assert "megapixels" in r.json()["detail"] or "像素" in r.json()["detail"]
+    # Exact counts: rounded to megapixels this image would read "1 ...; the limit is 1".
+    assert "1,001,000" in r.json()["detail"] and "1,000,000" in r.json()["detail"]
 
 
 def test_over_the_byte_limit_is_refused(api_as, session, settings, monkeypatch):
@@ -444,13 +445,13 @@ def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, regio
         assert web.status_code in (200, 404)
         return web.status_code == 200
 
-    # Not yet part of anything: only its author and the city-wide roles.
+    # Not yet part of anything: only its author (and admin, who also sees drafts).
     assert [visible(c) for c in (inspector, peer, officer_here, officer_there, office, admin)] == [
         True,
         False,
         False,
         False,
-        True,
+        False,
         True,
     ]
 
@@ -459,7 +460,12 @@ def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, regio
         session, reporter=author, site=site, grade="general", description="d", photo_ids=[photo_id]
     )
     session.commit()
-    assert [visible(c) for c in (peer, officer_here, officer_there)] == [False, True, False]
+    assert [visible(c) for c in (peer, officer_here, officer_there, office)] == [
+        False,
+        True,
+        False,
+        True,
+    ]
 
     # The officer's rectification photo is visible to the inspector who reported the hazard.
     hazard_id = session.exec(select(HazardPhoto.hazard_id)).one()
@@ -473,10 +479,14 @@ def test_photos_are_served_only_to_those_who_may_see_them(api_as, session, regio
     assert officer.id and officer_there.get(f"/photos/{after_id}").status_code == 404
 
 
-def test_officer_sees_photos_of_inspections_in_their_district(api_as, session, region):
+def test_officer_sees_photos_of_inspections_in_their_district_once_submitted(
+    api_as, session, region
+):
     inspector, author = api_as("inspector", "珠晖区")
     officer_there, _ = api_as("officer", "珠晖区")
     officer_here, _ = api_as("officer")
+    office, _ = api_as("office")
+    peer, _ = api_as("inspector", "珠晖区")
     photo_id = upload(inspector, genuine("JPEG")).json()["id"]
     signature_id = upload(inspector, genuine("PNG"), "sig.png", "image/png").json()["id"]
     inspection = Inspection(
@@ -495,8 +505,25 @@ def test_officer_sees_photos_of_inspections_in_their_district(api_as, session, r
     session.flush()
     session.add(AnswerPhoto(answer_id=answer.id, photo_id=photo_id))
     session.commit()
+
+    def seen(c, pid) -> bool:
+        codes = {c.get(f"/photos/{pid}").status_code, c.get(f"/photos/{pid}/thumb").status_code}
+        assert len(codes) == 1 and codes <= {200, 404}
+        return codes == {200}
+
+    # A draft's photos and signature are its inspector's alone until it is submitted.
     for pid in (photo_id, signature_id):
-        assert officer_there.get(f"/photos/{pid}").status_code == 200
+        assert [seen(c, pid) for c in (inspector, officer_there, office, peer)] == [
+            True,
+            False,
+            False,
+            False,
+        ]
+    inspection.status = "submitted"
+    session.add(inspection)
+    session.commit()
+    for pid in (photo_id, signature_id):
+        assert [seen(c, pid) for c in (officer_there, office, peer)] == [True, True, False]
         assert officer_here.get(f"/photos/{pid}").status_code == 404
 
 

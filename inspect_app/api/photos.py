@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
@@ -18,6 +18,8 @@ router = APIRouter(tags=["photos"])
 
 # Room for the multipart framing and small fields around the file itself.
 MULTIPART_SLACK = 64 * 1024
+# Parser states after the closing boundary ("--boundary--"), with or without what may follow it.
+COMPLETE = {MultipartState.END, MultipartState.BOUNDARY_PADDING}
 
 
 UPLOAD_BODY = {
@@ -90,7 +92,14 @@ class FilePart:
     status_code=201,
     response_model=PhotoOut,
     openapi_extra=UPLOAD_BODY,
-    responses={413: {"description": "Too large"}, 415: {"description": "Not a photo"}},
+    responses={
+        413: {"description": "Too large"},
+        415: {"description": "Not a photo"},
+        503: {
+            "description": "Busy decoding other photos: retry after the Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+    },
 )
 async def upload_photo(
     request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
@@ -112,13 +121,15 @@ async def upload_photo(
                 raise photos.too_large(settings.max_upload_bytes)
             part.parser.write(chunk)
         part.parser.finalize()
+        if part.parser.state not in COMPLETE:  # cut off before the closing boundary
+            raise Invalid(_("The upload is incomplete (the body ended early); send it again."))
         if part.incoming is None:
             raise Invalid(_("Send the photo as multipart/form-data in the field 'file'."))
     except MultipartParseError:
         if part.incoming is not None:
             part.incoming.discard()
         raise Invalid(_("Send the photo as multipart/form-data in the field 'file'.")) from None
-    except BaseException:
+    except BaseException:  # also ClientDisconnect, logged in one line by main's handler
         if part.incoming is not None:
             part.incoming.discard()
         raise

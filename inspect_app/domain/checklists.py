@@ -48,6 +48,50 @@ ITEM_FIELDS = (
 )
 
 
+# Bounds of an import, whatever its format: the columns' sizes, and counts a real checklist
+# never reaches (a 370-byte YAML of nested aliases once expanded to a 6.5-million-character item).
+MAX_YAML_CHARS = 1_000_000
+MAX_SECTIONS = 200
+MAX_ITEMS = 2_000
+MAX_CHOICES = 100
+LENGTHS = {
+    "key": 64,
+    "name_zh": 200,
+    "name_en": 200,
+    "note": 500,
+    "title_zh": 200,
+    "title_en": 200,
+    "prompt_zh": 500,
+    "prompt_en": 500,
+    "guidance": 2000,
+    "basis": 500,
+    "unit": 20,
+    "choice": 200,
+}
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """safe_load without aliases: a checklist never needs one, and nested aliases expand
+    exponentially (the "billion laughs" of YAML)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a checklist", mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _mappings(value: Any) -> list[dict[str, Any]]:
+    """A list of mappings (sections, items), else Invalid."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise Invalid(_("The checklist's sections and items must be lists of entries."))
+    return value
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64] or "checklist"
 
@@ -60,18 +104,26 @@ def _localised(value: Any) -> tuple[str, str]:
 
 def parse_yaml(text: str) -> dict[str, Any]:
     """Turn the YAML checklist format into {key, name_zh, name_en, sections: [...]}, checked."""
+    if len(text) > MAX_YAML_CHARS:
+        raise Invalid(
+            _("The YAML is longer than {n} characters; split the checklist.").format(
+                n=MAX_YAML_CHARS
+            )
+        )
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader, without aliases
     except yaml.YAMLError as exc:
         raise Invalid(_("The YAML cannot be read: {why}").format(why=exc)) from exc
+    except RecursionError as exc:  # nesting deeper than any checklist
+        raise Invalid(_("The YAML is nested too deeply.")) from exc
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise Invalid(_("The checklist needs a name and a list of sections."))
     name_zh, name_en = _localised(data.get("name"))
     sections = []
-    for s in data["sections"]:
+    for s in _mappings(data["sections"]):
         title_zh, title_en = _localised(s.get("title"))
         items = []
-        for it in s.get("items") or []:
+        for it in _mappings(s.get("items")):
             items.append(
                 {
                     "key": str(it.get("key", "")),
@@ -118,7 +170,17 @@ def check_spec(spec: dict[str, Any]) -> None:
         problems.append(_("The checklist has no sections."))
     seen_sections: set[str] = set()
     seen_items: set[str] = set()
-    for section in spec.get("sections", []):
+    problems += _too_long(spec, "")
+    sections = spec.get("sections", [])
+    if len(sections) > MAX_SECTIONS or sum(len(s.get("items", [])) for s in sections) > MAX_ITEMS:
+        problems.append(
+            _("More than {sections} sections or {items} items; split the checklist.").format(
+                sections=MAX_SECTIONS, items=MAX_ITEMS
+            )
+        )
+        sections = []
+    for section in sections:
+        problems += _too_long(section, section.get("key", ""))
         skey = section.get("key", "")
         if not skey or skey in seen_sections:
             problems.append(_("Section key missing or repeated: {key}").format(key=skey))
@@ -131,6 +193,7 @@ def check_spec(spec: dict[str, Any]) -> None:
             if not key or key in seen_items:
                 problems.append(_("Item key missing or repeated: {key}").format(key=where))
             seen_items.add(key)
+            problems += _too_long(item, where)
             if not item.get("prompt_zh"):
                 problems.append(_("Item {key} has no prompt.").format(key=where))
             if item.get("response_type") not in ResponseType.__members__:
@@ -150,8 +213,30 @@ def check_spec(spec: dict[str, Any]) -> None:
                     problems.append(_("Item {key}: limits must be numbers.").format(key=where))
             if item.get("response_type") == "choice" and not item.get("choices"):
                 problems.append(_("Item {key}: a choice item needs choices.").format(key=where))
+            choices = item.get("choices")
+            if choices is not None and (
+                not isinstance(choices, list)
+                or len(choices) > MAX_CHOICES
+                or not all(isinstance(c, str) and len(c) <= LENGTHS["choice"] for c in choices)
+            ):
+                problems.append(
+                    _(
+                        "Item {key}: choices must be at most {n} texts of at most {chars} characters."
+                    ).format(key=where, n=MAX_CHOICES, chars=LENGTHS["choice"])
+                )
     if problems:
         raise Invalid(_("The checklist has problems; nothing was imported."), errors=problems)
+
+
+def _too_long(entry: dict[str, Any], where: str) -> list[str]:
+    """A problem for each text of the entry longer than its column."""
+    return [
+        _("{where} {field} is longer than {n} characters.")
+        .format(where=where, field=field, n=limit)
+        .strip()
+        for field, limit in LENGTHS.items()
+        if isinstance(entry.get(field), str) and len(entry[field]) > limit
+    ]
 
 
 def version_spec(session: Session, version: TemplateVersion) -> dict[str, Any]:

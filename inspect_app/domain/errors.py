@@ -7,6 +7,7 @@ from typing import Any
 
 class DomainError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None  # extra response headers (e.g. Retry-After)
 
     def __init__(self, message: str, *, errors: Any = None):
         super().__init__(message)
@@ -56,3 +57,13 @@ class UnsupportedMedia(DomainError):
 
 class TooManyRequests(DomainError):
     status_code = 429
+
+
+class Busy(DomainError):
+    """The server cannot take this now (e.g. the decode budget is held); the client retries later."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from inspect_app.domain import spreadsheet
 from inspect_app.domain.clock import local_today, tz
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.hazards import (
@@ -198,8 +199,6 @@ def xlsx_chunks(rows: Iterable[list[Any]], chunk_bytes: int = 256 * 1024) -> Ite
     a zip whose directory comes last, so the finished file is streamed from a temporary file.
     """
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -211,12 +210,12 @@ def xlsx_chunks(rows: Iterable[list[Any]], chunk_bytes: int = 256 * 1024) -> Ite
     bold = Font(bold=True)
     header = []
     for title in headers():
-        cell = WriteOnlyCell(sheet, value=title)
+        cell = spreadsheet.cell(sheet, title)
         cell.font = bold
         header.append(cell)
     sheet.append(header)
     for row in rows:
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
+        sheet.append([spreadsheet.cell(sheet, v) for v in row])
     with tempfile.TemporaryFile() as fh:
         workbook.save(fh)
         fh.seek(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -24,20 +25,47 @@ from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, HazardPhoto, Site, User
 
+# A district code names files (reports, exports) and sorts lists: short, ASCII, no quotes.
+DISTRICT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,19}")
 
-def parse_districts_geojson(data: dict[str, Any]) -> list[dict[str, Any]]:
+
+def read_geojson(data: bytes) -> Any:
+    """The JSON of an uploaded GeoJSON file, or Invalid (not UTF-8, not JSON, nested too deep)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Invalid(_("Cannot read the GeoJSON file: {why}").format(why=exc)) from exc
+    except RecursionError as exc:
+        raise Invalid(_("Cannot read the GeoJSON file: it is nested too deeply.")) from exc
+
+
+def parse_districts_geojson(data: Any) -> list[dict[str, Any]]:
     """Validate a FeatureCollection of district polygons; all problems are reported at once."""
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise Invalid(_("The file is not a GeoJSON FeatureCollection."))
+    features = data.get("features")
+    if not isinstance(features, list):
+        raise Invalid(_("The file's features must be a list."))
     problems: list[str] = []
     parsed: list[dict[str, Any]] = []
-    for n, feature in enumerate(data.get("features") or [], start=1):
-        props = feature.get("properties") or {}
+    for n, feature in enumerate(features, start=1):
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict):
+            problems.append(_("Feature {n}: not a feature with properties.").format(n=n))
+            continue
         name = str(props.get("name") or "").strip()
         code = str(props.get("adcode") or props.get("code") or "").strip()
         label = name or f"#{n}"
         if not name:
             problems.append(_("Feature {n}: no name property.").format(n=n))
+        elif len(name) > 100:
+            problems.append(_("Feature {n}: the name is longer than 100 characters.").format(n=n))
+        if not DISTRICT_CODE.fullmatch(code):
+            problems.append(
+                _(
+                    "{name}: the code (adcode) must be 1 to 20 ASCII letters, digits, '.', '-' or '_'."
+                ).format(name=label)
+            )
         try:
             geom = shape(feature.get("geometry") or {})
         except Exception:  # shapely raises several types for malformed geometry
@@ -55,9 +83,13 @@ def parse_districts_geojson(data: dict[str, Any]) -> list[dict[str, Any]]:
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             problems.append(_("{name}: coordinates are not longitude/latitude.").format(name=label))
             continue
-        parsed.append({"name": name, "code": code or name, "geometry": geom})
+        parsed.append({"name": name, "code": code, "geometry": geom})
     if not parsed and not problems:
         problems.append(_("The file holds no districts."))
+    for field in ("name", "code"):
+        values = [p[field] for p in parsed]
+        for twice in sorted({v for v in values if values.count(v) > 1}):
+            problems.append(_("{value} appears twice in the file.").format(value=twice))
     for i, a in enumerate(parsed):
         for b in parsed[i + 1 :]:
             if a["geometry"].intersects(b["geometry"]):
@@ -104,10 +136,10 @@ def import_districts(
 
 def import_districts_file(session: Session, path: Path) -> tuple[int, int]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = Path(path).read_bytes()
+    except OSError as exc:
         raise Invalid(_("Cannot read the GeoJSON file: {why}").format(why=exc)) from exc
-    return import_districts(session, data)
+    return import_districts(session, read_geojson(data))
 
 
 _boundary_cache: dict[tuple, list] = {}

@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import mmap
 import os
 import re
+import struct
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,12 +31,13 @@ from typing import IO, Literal
 from zoneinfo import ZoneInfo
 
 import pillow_heif
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageFile
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
-from inspect_app.domain.access import CITY_WIDE, district_scope, require_role
+from inspect_app.domain.access import district_scope, require_role
+from inspect_app.domain.decode_budget import reserve, return_freed_blocks_to_the_system
 from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
 from inspect_app.domain.storage import Storage, for_settings
 from inspect_app.i18n import _
@@ -44,6 +47,7 @@ from inspect_app.models import (
     Hazard,
     HazardPhoto,
     Inspection,
+    InspectionStatus,
     Photo,
     Role,
     Site,
@@ -52,6 +56,8 @@ from inspect_app.models import (
 )
 
 pillow_heif.register_heif_opener()
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # partial pixels of a damaged file are never a photo
+return_freed_blocks_to_the_system()
 
 UPLOADERS = (Role.inspector, Role.officer, Role.office, Role.admin)
 Variant = Literal["web", "thumb", "original"]
@@ -210,45 +216,44 @@ def owned(session: Session, user: User, photo_ids: Iterable[int]) -> list[Photo]
 
 
 def can_view(session: Session, user: User, photo: Photo) -> bool:
-    """Uploader, city-wide roles, the officer of the district the photo's inspection or hazard
-    belongs to, and an inspector for photos of hazards they reported."""
-    if photo.uploaded_by == user.id or user.role in CITY_WIDE:
+    """Its uploader; admin (who also sees drafts); otherwise whoever may see what it belongs to:
+    a SUBMITTED inspection (office all, officers their district's) or a hazard (office all,
+    officers their district's, inspectors those they reported).
+
+    A draft's photos, and photos not yet attached to anything, are the uploader's alone: a draft
+    belongs to its inspector until it is submitted.
+    """
+    if photo.uploaded_by == user.id or user.role == Role.admin:
         return True
-    if user.role == Role.officer:
-        district = district_scope(user)
+    scope = district_scope(user)
+    queries = []
+    if user.role in (Role.office, Role.officer):
         via_answer = (
             select(AnswerPhoto.photo_id)
             .join(Answer, Answer.id == AnswerPhoto.answer_id)
             .join(Inspection, Inspection.id == Answer.inspection_id)
-            .join(Site, Site.id == Inspection.site_id)
-            .where(AnswerPhoto.photo_id == photo.id, Site.district_id == district)
+            .where(AnswerPhoto.photo_id == photo.id)
         )
-        via_signature = (
-            select(Inspection.id)
-            .join(Site, Site.id == Inspection.site_id)
-            .where(Inspection.signature_photo_id == photo.id, Site.district_id == district)
-        )
-        via_hazard = _hazard_photo_query(photo).where(Hazard.district_id == district)
-        return any(
-            session.exec(q.limit(1)).first() is not None
-            for q in (via_answer, via_signature, via_hazard)
-        )
-    if user.role == Role.inspector:
-        return (
-            session.exec(
-                _hazard_photo_query(photo).where(Hazard.reporter_id == user.id).limit(1)
-            ).first()
-            is not None
-        )
-    return False
-
-
-def _hazard_photo_query(photo: Photo):
-    return (
+        via_signature = select(Inspection.id).where(Inspection.signature_photo_id == photo.id)
+        for query in (via_answer, via_signature):
+            query = query.where(Inspection.status == InspectionStatus.submitted)
+            if scope is not None:
+                query = query.join(Site, Site.id == Inspection.site_id).where(
+                    Site.district_id == scope
+                )
+            queries.append(query)
+    via_hazard = (
         select(HazardPhoto.photo_id)
         .join(Hazard, Hazard.id == HazardPhoto.hazard_id)
         .where(HazardPhoto.photo_id == photo.id)
     )
+    if user.role == Role.inspector:
+        queries.append(via_hazard.where(Hazard.reporter_id == user.id))
+    elif user.role in (Role.office, Role.officer):
+        queries.append(
+            via_hazard if scope is None else via_hazard.where(Hazard.district_id == scope)
+        )
+    return any(session.exec(q.limit(1)).first() is not None for q in queries)
 
 
 def key_for(photo: Photo, variant: Variant) -> str:
@@ -370,22 +375,34 @@ def _files_present(store: Storage, photo: Photo) -> bool:
 def _process(
     settings: Settings, store: Storage, source: Path, sha: str, created: list[str]
 ) -> Facts:
-    """Decode (fully: a truncated file fails here), turn upright, write web copy and thumbnail."""
+    """Decode (completely: a damaged file fails here), turn upright, write web copy and thumbnail."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # would keep the partial pixels of a damaged file
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay off")
     fmt = sniff(source)
+    if fmt == "HEIF":
+        check_heif_items(source)
     try:
         with Image.open(source, formats=[fmt]) as im:
-            stored_w, stored_h = im.size
-            if stored_w * stored_h > settings.max_image_pixels:
-                raise _too_many_pixels(stored_w * stored_h, settings.max_image_pixels)
-            facts = _facts(im, fmt, settings)
-            if im.format in ("JPEG", "MPO"):
-                im.draft("RGB", draft_size(im.size, settings.photo_web_size))
-            im.load()
-            # Resize first, turn upright after: transposing the smaller image is cheaper.
-            web = _fit(_flatten(im), settings.photo_web_size)
+            stored = im.size
+            if stored[0] * stored[1] > settings.max_image_pixels:
+                raise _too_many_pixels(stored, settings.max_image_pixels)
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale; HEIF picks an embedded thumbnail when one is
+            # large enough; the other formats ignore the request and decode at full size.
+            im.draft("RGB", draft_size(stored, settings.photo_web_size))
+            factor = shrink_factor(im.size, settings.photo_web_size)
+            cost = decode_cost(im, fmt, factor)
+            with reserve(settings.decode_budget_mb * 2**20, cost, settings.decode_wait_seconds):
+                im.load()  # before any EXIF read: a PNG's EXIF read decodes and would hide errors
+                facts = _facts(im, fmt, settings, stored)
+                icc = im.info.get("icc_profile")
+                # Reduce first, turn upright after: transposing the smaller image is cheaper.
+                web = _fit(_shrink(im, factor), settings.photo_web_size)
+                if web is im:
+                    web = im.copy()
+                im.close()  # the decoded pixels go before their share of the budget does
             if TRANSPOSE[facts.orientation] is not None:  # FLIP_LEFT_RIGHT is 0: test for None
                 web = web.transpose(TRANSPOSE[facts.orientation])
-            web = _to_srgb(web, im.info.get("icc_profile"))
+            web = _to_srgb(web, icc)
     except DomainError:
         raise
     except Image.DecompressionBombError:
@@ -401,6 +418,125 @@ def _process(
             store.write(key, lambda f, image=image: image.save(f, "JPEG", quality=JPEG_QUALITY))
             created.append(key)
     return facts
+
+
+# Bytes per pixel of Pillow's storage by mode: multi-band 8-bit modes take 4 (RGB too).
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+# Decoders that fill a buffer of their own before Pillow copies it into the image.
+_BUFFERED = {"WEBP", "HEIF"}
+
+
+def decode_cost(im: Image.Image, fmt: str, factor: int) -> int:
+    """Bytes of pixel memory a decode holds at its peak: the decoded image (twice for decoders
+    that buffer), plus the reduced RGB copy made from it."""
+    w, h = im.size
+    decoded = w * h * _PIXEL_BYTES.get(im.mode, 4) * (2 if fmt in _BUFFERED else 1)
+    return decoded + -(-w // factor) * -(-h // factor) * 4
+
+
+def shrink_factor(size: tuple[int, int], long_side: int) -> int:
+    """The integer reduction that keeps at least twice the target long side (1: none)."""
+    return max(1, max(size) // (2 * long_side))
+
+
+STRIP_ROWS = 64
+
+
+def _shrink(im: Image.Image, factor: int) -> Image.Image:
+    """RGB reduced by an integer factor, made strip by strip: no full-size converted copy (RGB,
+    premultiplied alpha) of a large decode is ever held beside it."""
+    if factor == 1:
+        return _flatten(im)
+    w, h = im.size
+    out = Image.new("RGB", (-(-w // factor), -(-h // factor)))
+    step = factor * STRIP_ROWS  # a multiple of the factor: reduced strips meet without seams
+    for top in range(0, h, step):
+        strip = _flatten(im.crop((0, top, w, min(h, top + step))))
+        out.paste(strip.reduce(factor), (0, top // factor))
+    return out
+
+
+def check_heif_items(path: Path) -> None:
+    """Refuse a HEIF whose boxes or item data reach past the end of the file (a file cut short):
+    a tolerant decoder would otherwise fill the missing tiles of a grid image.
+
+    Reads the top-level boxes and the `iloc` box of `meta` (ISO/IEC 14496-12, 8.11.3).
+    """
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            _check_items(data)
+        except (ValueError, struct.error, IndexError) as exc:
+            raise Invalid(_("The image is damaged or incomplete.")) from exc
+
+
+def _check_items(data) -> None:
+    meta = None
+    for kind, start, end in _boxes(data, 0, len(data)):
+        if kind == b"meta":
+            meta = (start + 4, end)  # a full box: version and flags first
+    if meta is None:
+        raise ValueError("no meta box")
+    children = {kind: (start, end) for kind, start, end in _boxes(data, *meta)}
+    idat = children.get(b"idat", (0, 0))
+    if b"iloc" not in children:
+        raise ValueError("no iloc box")
+    for method, offset, length in _iloc_extents(data, *children[b"iloc"]):
+        limit = idat[1] - idat[0] if method == 1 else len(data)
+        if method in (0, 1) and offset + length > limit:
+            raise ValueError("item data past the end")
+
+
+def _boxes(data: bytes, start: int, end: int):
+    """(type, payload start, payload end) of the boxes in data[start:end]; each must fit."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise ValueError(f"box {kind!r} runs past its container")
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _iloc_extents(data: bytes, start: int, end: int):
+    """(construction method, offset, length) of every extent the item location box lists."""
+
+    def number(pos: int, size: int) -> int:
+        if pos + size > end:
+            raise ValueError("iloc runs past its box")
+        return int.from_bytes(data[pos : pos + size], "big")
+
+    version = data[start]
+    pos = start + 4
+    offset_size, length_size = data[pos] >> 4, data[pos] & 15
+    base_size, index_size = data[pos + 1] >> 4, data[pos + 1] & 15
+    pos += 2
+    id_size = 4 if version == 2 else 2
+    count = number(pos, id_size)
+    pos += id_size
+    for _item in range(count):
+        pos += id_size
+        method = 0
+        if version in (1, 2):
+            method = number(pos, 2) & 15
+            pos += 2
+        if number(pos, 2) != 0:  # data_reference_index: data in another file
+            raise ValueError("external item data")
+        base = number(pos + 2, base_size)
+        pos += 2 + base_size
+        extents = number(pos, 2)
+        pos += 2
+        for _extent in range(extents):
+            if version in (1, 2):
+                pos += index_size
+            offset = number(pos, offset_size)
+            length = number(pos + offset_size, length_size)
+            pos += offset_size + length_size
+            yield method, base + offset, length
 
 
 def sniff(path: Path) -> str:
@@ -472,17 +608,16 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im
 
 
-def _too_many_pixels(pixels: int | None, limit: int) -> TooLarge:
-    if pixels is None:
+def _too_many_pixels(size: tuple[int, int] | None, limit: int) -> TooLarge:
+    """Exact counts, never rounded: a refused image must never read as within the limit."""
+    if size is None:
         return TooLarge(
-            _("The image has too many pixels; the limit is {limit} megapixels.").format(
-                limit=round(limit / 1e6)
-            )
+            _("The image has more than {limit} pixels, the limit.").format(limit=f"{limit:,}")
         )
     return TooLarge(
-        _("The image has {pixels} megapixels; the limit is {limit} megapixels.").format(
-            pixels=round(pixels / 1e6), limit=round(limit / 1e6)
-        )
+        _(
+            "The image has {width} × {height} = {pixels} pixels; the limit is {limit} pixels."
+        ).format(width=size[0], height=size[1], pixels=f"{size[0] * size[1]:,}", limit=f"{limit:,}")
     )
 
 
@@ -503,9 +638,10 @@ TRANSPOSE = {
 }
 
 
-def _facts(im: Image.Image, fmt: str, settings: Settings) -> Facts:
-    """Upright size, capture time and GPS. Broken or absurd EXIF is ignored, never an error."""
-    w, h = im.size
+def _facts(im: Image.Image, fmt: str, settings: Settings, stored: tuple[int, int]) -> Facts:
+    """Upright size (of the stored pixels, before any draft reduction), capture time and GPS.
+    Broken or absurd EXIF is ignored, never an error."""
+    w, h = stored
     exif = _safe(im.getexif)
     orientation = _safe(lambda: int(exif.get(ORIENTATION, 1))) if exif is not None else 1
     if orientation not in TRANSPOSE:

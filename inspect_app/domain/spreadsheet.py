@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import openpyxl
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from inspect_app.domain.errors import Invalid, TooLarge, UnsupportedMedia
 from inspect_app.i18n import _
@@ -59,6 +60,20 @@ def open_workbook(data: bytes):
         return openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for damaged files
         raise Invalid(_("The spreadsheet cannot be read: {why}").format(why=exc)) from exc
+
+
+def _rows(ws):
+    """The sheet's rows; a read-only sheet parses its XML while it is read, so damage found
+    there (malformed XML, a forbidden DTD) is a refused file too, not a server error."""
+    rows = ws.iter_rows()
+    while True:
+        try:
+            cells = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # the XML parsers raise many types
+            raise Invalid(_("The spreadsheet cannot be read: {why}").format(why=exc)) from exc
+        yield cells
 
 
 class Row:
@@ -131,7 +146,7 @@ def read_table(
     ws = workbook[sheet] if sheet and sheet in workbook.sheetnames else workbook.worksheets[0]
     header: dict[int, str] | None = None
     rows: list[Row] = []
-    for cells in ws.iter_rows():
+    for cells in _rows(ws):
         cells = [c for c in cells if getattr(c, "value", None) is not None]
         if not cells:
             continue
@@ -181,6 +196,17 @@ def read_table(
     return rows
 
 
+def cell(ws, value: Any) -> WriteOnlyCell:
+    """A write-only cell; text is always a string cell, never a formula (a hazard description
+    that begins with "=" is text), and loses the control characters XML cannot carry."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    c = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        c.data_type = "s"
+    return c
+
+
 def write_workbook(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
     """An .xlsx of (title, header, rows) sheets; every text cell is stored as text, never a formula."""
     workbook = openpyxl.Workbook(write_only=True)
@@ -188,13 +214,7 @@ def write_workbook(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[
         ws = workbook.create_sheet(title)
         ws.append(list(header))
         for row in rows:
-            cells = []
-            for value in row:
-                cell = WriteOnlyCell(ws, value=value)
-                if isinstance(value, str):
-                    cell.data_type = "s"
-                cells.append(cell)
-            ws.append(cells)
+            ws.append([cell(ws, value) for value in row])
     out = BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -4,7 +4,6 @@ only its #editor block. Problems of a form or an import are shown on the page th
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -19,6 +18,7 @@ from inspect_app.i18n import _
 from inspect_app.models import District, Inspection, Site, TemplateItem, TemplateVersion, User
 from inspect_app.schemas import MAX_OFFSET
 from inspect_app.security import generate_password
+from inspect_app.web.downloads import content_disposition
 from inspect_app.web.rendering import is_htmx, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -562,9 +562,7 @@ def export_version(template_id: int, version_id: int, session: SessionDep, user:
     return Response(
         checklists.spec_to_xlsx(spec),
         media_type=XLSX_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{spec["key"]}-v{version.version}.xlsx"'
-        },
+        headers=content_disposition(f"{spec['key']}-v{version.version}.xlsx"),
     )
 
 
@@ -753,11 +751,7 @@ def import_districts(
     request: Request, session: SessionDep, user: AdminUser, file: Annotated[UploadFile, File()]
 ):
     try:
-        data = _upload(request, file, MAX_GEOJSON_BYTES)
-        try:
-            parsed = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise Invalid(_("Cannot read the GeoJSON file: {why}").format(why=exc)) from exc
+        parsed = geo.read_geojson(_upload(request, file, MAX_GEOJSON_BYTES))
         added, updated = geo.import_districts(session, parsed, actor_id=user.id)
     except DomainError as exc:
         return _districts_page(

@@ -29,6 +29,7 @@ from inspect_app.domain.errors import DomainError, Invalid, NotFound
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, Site, User
 from inspect_app.schemas import MAX_OFFSET
+from inspect_app.web.downloads import content_disposition
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import is_htmx, render, see_other
 
@@ -358,5 +359,5 @@ def notice_pdf(hazard_id: int, session: SessionDep, settings: SettingsDep, user:
     return Response(
         content,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="notice-{hazard_id}.pdf"'},
+        headers=content_disposition(f"notice-{hazard_id}.pdf", "inline"),
     )

@@ -11,13 +11,10 @@ from inspect_app.api.hazards import FiltersDep
 from inspect_app.deps import CurrentUser, OfficerUser, SessionDep, SettingsDep
 from inspect_app.domain import exports, reports
 from inspect_app.domain.clock import local_today
+from inspect_app.web.downloads import content_disposition
 from inspect_app.web.rendering import render
 
 router = APIRouter(tags=["reports"])
-
-
-def _attachment(filename: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 @router.get("/exports/hazards.csv")
@@ -27,7 +24,7 @@ def export_csv(session: SessionDep, user: CurrentUser, filters: FiltersDep):
     return StreamingResponse(
         exports.csv_chunks(rows),
         media_type="text/csv; charset=utf-8",
-        headers=_attachment(f"hazards-{local_today():%Y%m%d}.csv"),
+        headers=content_disposition(f"hazards-{local_today():%Y%m%d}.csv"),
     )
 
 
@@ -38,7 +35,7 @@ def export_xlsx(session: SessionDep, user: CurrentUser, filters: FiltersDep):
     return StreamingResponse(
         exports.xlsx_chunks(rows),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers=_attachment(f"hazards-{local_today():%Y%m%d}.xlsx"),
+        headers=content_disposition(f"hazards-{local_today():%Y%m%d}.xlsx"),
     )
 
 
@@ -71,7 +68,7 @@ def weekly_pdf(
 ):
     target = reports.check_request(session, user, week, district)
     content, stored = reports.weekly_report(session, settings, target, user=user)
-    headers = {"Content-Disposition": f'inline; filename="{reports.filename(target)}"'}
+    headers = content_disposition(reports.filename(target), "inline")
     if stored is not None:
         headers["ETag"] = f'"{stored.sha256}"'
     return Response(content, media_type="application/pdf", headers=headers)
@@ -85,7 +82,7 @@ def archived_pdf(report_id: int, session: SessionDep, settings: SettingsDep, use
         content,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'inline; filename="{reports.stored_filename(session, stored)}"',
+            **content_disposition(reports.stored_filename(session, stored), "inline"),
             "ETag": f'"{stored.sha256}"',
         },
     )
