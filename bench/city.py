@@ -265,7 +265,8 @@ def main(argv=None) -> None:
         grade = "major" if rnd.random() < 0.05 else "general"
         planned = created + timedelta(days=rnd.uniform(0.2, 4))
         deadline = local_today(
-            planned + timedelta(days=rnd.choice((7, 15, 30, 60 if grade == "major" else 30)))
+            settings.zone,
+            planned + timedelta(days=rnd.choice((7, 15, 30, 60 if grade == "major" else 30))),
         )
         rectified = planned + timedelta(days=rnd.expovariate(1 / 12))
         accepted = rectified + timedelta(days=rnd.expovariate(1 / 3))

@@ -79,7 +79,7 @@ def main(argv=None) -> None:
         database_url=args.database_url, env="development", upload_dir=Path("/tmp/bench-uploads")
     )
     app = create_app(settings)
-    until = local_today()
+    until = local_today(settings.zone)
     since = until - timedelta(days=args.days - 1)
     period = {"since": since.isoformat(), "until": until.isoformat()}
     db = args.database_url.split("@")[-1]
@@ -90,14 +90,21 @@ def main(argv=None) -> None:
             0
         ]
         params = {
-            "start": start_of_day(since),
-            "end": start_of_day(until + timedelta(days=1)),
+            "start": start_of_day(since, settings.zone),
+            "end": start_of_day(until + timedelta(days=1), settings.zone),
             "day": until,
         }
         baseline = Timing(lambda: session.exec(text(BASELINE), params=params).all(), args.repeat)
-        ours = Timing(lambda: stats.district_stats(session, since=since, until=until), args.repeat)
+        calendar = {"zone": settings.zone, "rule": stats.rule_of(settings)}
+        ours = Timing(
+            lambda: stats.district_stats(session, **calendar, since=since, until=until),
+            args.repeat,
+        )
         series = Timing(
-            lambda: stats.weekly_series_by_district(session, weeks=8, until=until), args.repeat
+            lambda: stats.weekly_series_by_district(
+                session, zone=settings.zone, weeks=8, until=until
+            ),
+            args.repeat,
         )
     figures = {
         r.district_id: (r.open, r.closed, r.new, r.major, r.general, r.overdue) for r in ours.result

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def configure(workdir: Path) -> None:
-    """Settings come from the environment (clock and stats read get_settings())."""
+    """Settings come from the environment (read once by open_db and passed on)."""
     os.environ["INSPECT_DATABASE_URL"] = (
         os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     )
@@ -209,13 +209,12 @@ def build_report_week(session, settings, week, rng) -> None:
     from sqlmodel import select
 
     from inspect_app.domain import photos
-    from inspect_app.domain.clock import tz
     from inspect_app.models import Hazard, HazardPhoto
 
     site_rows, inspector, _office = base_region(session)
 
     def instant(day: date) -> datetime:
-        return datetime.combine(day, dtime(8), tzinfo=tz()) + timedelta(
+        return datetime.combine(day, dtime(8), tzinfo=settings.zone) + timedelta(
             seconds=rng.randrange(10 * 3600)
         )
 
@@ -230,7 +229,9 @@ def build_report_week(session, settings, week, rng) -> None:
         in_week,
         rng,
         accepted_of=accepted_of,
-        deadline_of=lambda c: c.astimezone(tz()).date() + timedelta(days=rng.randrange(1, 10)),
+        deadline_of=lambda c: (
+            c.astimezone(settings.zone).date() + timedelta(days=rng.randrange(1, 10))
+        ),
     )
     earlier = sorted(
         instant(week.start - timedelta(days=rng.randrange(1, 57))) for _ in range(3000)
@@ -244,7 +245,9 @@ def build_report_week(session, settings, week, rng) -> None:
         accepted_of=lambda c: (
             c + timedelta(days=rng.uniform(1, 20)) if rng.random() < 0.85 else None
         ),
-        deadline_of=lambda c: c.astimezone(tz()).date() + timedelta(days=rng.randrange(3, 20)),
+        deadline_of=lambda c: (
+            c.astimezone(settings.zone).date() + timedelta(days=rng.randrange(3, 20))
+        ),
     )
     majors = session.exec(
         select(Hazard.id)
@@ -264,7 +267,7 @@ def build_report_week(session, settings, week, rng) -> None:
 def measure_report(session, settings, week) -> dict:
     from inspect_app.domain import report_pdf, reports
 
-    target = reports.check_request(session, None, week.label, None)
+    target = reports.check_request(session, None, week.label, None, zone=settings.zone)
     times, size = [], 0
     for _ in range(3):
         t0 = time.perf_counter()
@@ -311,7 +314,8 @@ def child_export(kind: str) -> None:
     from inspect_app.domain.hazards import HazardFilters
     from inspect_app.models import User
 
-    session = session_for(make_engine(get_settings()))
+    settings = get_settings()
+    session = session_for(make_engine(settings))
     office = session.exec(select(User).where(User.username == "bench-office")).one()
     before = _rss("VmRSS")
     t0, c0 = time.perf_counter(), time.process_time()
@@ -320,7 +324,7 @@ def child_export(kind: str) -> None:
         if kind == "naive":
             written, rows = naive_export(session, office, sink)
         else:
-            counted = _counting(exports.hazard_rows(session, office, HazardFilters()))
+            counted = _counting(exports.hazard_rows(session, office, HazardFilters(settings.zone)))
             chunks = exports.csv_chunks(counted) if kind == "csv" else exports.xlsx_chunks(counted)
             for chunk in chunks:
                 sink.write(chunk)
@@ -450,7 +454,7 @@ def main() -> None:
 
     settings, engine, session = open_db()
     rng = random.Random(47)
-    week = reports.week_of(local_today() - timedelta(days=7))
+    week = reports.week_of(local_today(settings.zone) - timedelta(days=7))
     try:
         t0 = time.perf_counter()
         build_report_week(session, settings, week, rng)

@@ -176,7 +176,7 @@ def cmd_report_weekly(args) -> None:
 
     settings = get_settings()
     with _session() as session:
-        target = reports.check_request(session, None, args.week, args.district)
+        target = reports.check_request(session, None, args.week, args.district, zone=settings.zone)
         content, stored = reports.weekly_report(session, settings, target)
     out = Path(args.output)
     out.write_bytes(content)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "dev", "development"}
 
 # Four-colour rule: each level is the first that matches, top to bottom.
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
     storage_url: str = ""
     s3_endpoint_url: str = ""
     secret_key: str = Field(default="")
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
 
     # Sessions and sign-in
@@ -64,6 +65,15 @@ class Settings(BaseSettings):
     acceptor_must_differ: bool = False
     risk_rule: str = DEFAULT_RISK_RULE
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"INSPECT_TIMEZONE: unknown time zone {value!r}") from None
+        return value
+
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
         if self.secret_key.strip().lower() in PLACEHOLDER_KEYS or len(self.secret_key) < 16:
@@ -75,6 +85,11 @@ class Settings(BaseSettings):
                 )
             self.secret_key = _dev_secret(self.upload_dir)
         return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The city's calendar: deadlines, overdue and ISO weeks are local days in this zone."""
+        return ZoneInfo(self.timezone)
 
     @property
     def shared_storage(self) -> bool:
@@ -100,6 +115,8 @@ def _dev_secret(upload_dir: Path) -> str:
         return secrets.token_urlsafe(32)
 
 
-@lru_cache
 def get_settings() -> Settings:
+    """Read the environment. Called only at the edges (app factory, CLI, Alembic's env.py),
+    which pass the result down; never cached, so a changed environment is seen by the next
+    command rather than hidden behind the first one's values."""
     return Settings()

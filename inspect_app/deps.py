@@ -1,9 +1,11 @@
-"""FastAPI dependencies shared by the web pages and the API: one DB session per request,
-the signed-in user from the session cookie or a bearer token, and role gates."""
+"""FastAPI dependencies shared by the web pages and the API: the app's settings and the
+city's today, one DB session per request, the client's address, the signed-in user from the
+session cookie or a bearer token, and role gates."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +14,7 @@ from sqlmodel import Session
 from inspect_app.config import Settings
 from inspect_app.domain import accounts
 from inspect_app.domain.access import require_role as _require_role
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import NotAuthenticated
 from inspect_app.i18n import _
 from inspect_app.models import User
@@ -29,6 +32,18 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_today(settings: SettingsDep) -> date:
+    """The local calendar day in the app's time zone (deadlines, overdue, ISO weeks)."""
+    return local_today(settings.zone)
+
+
+TodayDep = Annotated[date, Depends(get_today)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def bearer_token(request: Request) -> str | None:

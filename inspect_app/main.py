@@ -169,7 +169,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
-    templates.env.globals["timezone"] = settings.timezone
     assets.configure(cdn=settings.assets == "cdn", locale=settings.default_locale)
     templates.env.globals.update(assets.jinja_globals())
     if not settings.shared_storage:  # object storage: nothing of ours on this server's disk

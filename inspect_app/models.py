@@ -10,12 +10,17 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 
 def utcnow() -> datetime:
     """Aware UTC now: SQLModel refuses naive datetimes, and every table stores UTC."""
     return datetime.now(UTC)
+
+
+# The vocabulary. Columns typed with these enums are stored as VARCHAR (AutoString of the same
+# length as before), not as a database enum type: adding a value needs no migration, and rows
+# read back compare equal to the members (StrEnum).
 
 
 class Role(StrEnum):
@@ -75,7 +80,7 @@ class User(SQLModel, table=True):
     username: str = Field(unique=True, index=True, max_length=64)
     display_name: str = Field(default="", max_length=100)
     password_hash: str
-    role: str = Field(max_length=16)
+    role: Role = Field(sa_type=AutoString(16))
     district_id: int | None = Field(default=None, foreign_key="district.id", index=True)
     is_active: bool = True
     locale: str | None = Field(default=None, max_length=10)
@@ -184,14 +189,14 @@ class TemplateItem(SQLModel, table=True):
     prompt_en: str = Field(default="", max_length=500)
     guidance: str = Field(default="", max_length=2000)
     basis: str = Field(default="", max_length=500)
-    response_type: str = Field(max_length=16)
+    response_type: ResponseType = Field(sa_type=AutoString(16))
     choices: list[str] | None = Field(default=None, sa_column=Column(JSON))
     min_value: float | None = None
     max_value: float | None = None
     unit: str = Field(default="", max_length=20)
     photo_required_on_fail: bool = False
     required: bool = True
-    default_grade: str = Field(default="general", max_length=10)
+    default_grade: Grade = Field(default=Grade.general, sa_type=AutoString(10))
 
 
 # --- inspections and photos ----------------------------------------------------------------
@@ -226,7 +231,7 @@ class Inspection(SQLModel, table=True):
     template_version_id: int = Field(foreign_key="template_version.id", index=True)
     site_id: int = Field(foreign_key="site.id", index=True)
     inspector_id: int = Field(foreign_key="user.id")
-    status: str = Field(default="draft", max_length=12)
+    status: InspectionStatus = Field(default=InspectionStatus.draft, sa_type=AutoString(12))
     started_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = Field(default=None, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -247,7 +252,7 @@ class Answer(SQLModel, table=True):
     result: str | None = Field(default=None, max_length=4)  # pass | fail | na
     value: str | None = Field(default=None, max_length=2000)
     note: str = Field(default="", max_length=2000)
-    hazard_grade: str | None = Field(default=None, max_length=10)
+    hazard_grade: Grade | None = Field(default=None, sa_type=AutoString(10))
     hazard_description: str = Field(default="", max_length=2000)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -297,10 +302,10 @@ class Hazard(SQLModel, table=True):
     site_id: int = Field(foreign_key="site.id", index=True)
     district_id: int = Field(foreign_key="district.id")
     reporter_id: int = Field(foreign_key="user.id", index=True)
-    grade: str = Field(max_length=10)
+    grade: Grade = Field(sa_type=AutoString(10))
     category: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=2000)
-    status: str = Field(default="reported", max_length=12)
+    status: HazardStatus = Field(default=HazardStatus.reported, sa_type=AutoString(12))
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     lat: float | None = None
@@ -321,12 +326,10 @@ class HazardPhoto(SQLModel, table=True):
     position: int = 0
 
 
-class RectificationPlan(SQLModel, table=True):
-    """The five determinations (五定), plus what a major-hazard governance plan must state."""
+class PlanBase(SQLModel):
+    """The five determinations (五定), plus what a major-hazard governance plan must state;
+    the fields and their limits written once for the table and the API (PlanIn, PlanOut)."""
 
-    __tablename__ = "rectification_plan"
-    id: int | None = Field(default=None, primary_key=True)
-    hazard_id: int = Field(foreign_key="hazard.id", unique=True)
     responsible_person: str = Field(max_length=100)
     measures: str = Field(max_length=2000)
     deadline: date
@@ -335,6 +338,12 @@ class RectificationPlan(SQLModel, table=True):
     funds: str = Field(default="", max_length=500)
     interim_measures: str = Field(default="", max_length=2000)
     stop_production: bool | None = None
+
+
+class RectificationPlan(PlanBase, table=True):
+    __tablename__ = "rectification_plan"
+    id: int | None = Field(default=None, primary_key=True)
+    hazard_id: int = Field(foreign_key="hazard.id", unique=True)
     set_by: int = Field(foreign_key="user.id")
     set_at: datetime = Field(default_factory=utcnow)
 
@@ -348,8 +357,8 @@ class HazardEvent(SQLModel, table=True):
     actor_id: int = Field(foreign_key="user.id")
     at: datetime = Field(default_factory=utcnow)
     action: str = Field(max_length=16)  # created | plan | rectify | accept | reject
-    from_status: str | None = Field(default=None, max_length=12)
-    to_status: str = Field(max_length=12)
+    from_status: HazardStatus | None = Field(default=None, sa_type=AutoString(12))
+    to_status: HazardStatus = Field(sa_type=AutoString(12))
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 

@@ -7,6 +7,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from inspect_app.models import Grade, HazardStatus, InspectionStatus, PlanBase, ResponseType
+
 T = TypeVar("T")
 
 
@@ -69,14 +71,14 @@ class ItemOut(BaseModel):
     prompt_en: str
     guidance: str
     basis: str
-    response_type: str
+    response_type: ResponseType
     choices: list[str] | None = None
     min_value: float | None = None
     max_value: float | None = None
     unit: str
     photo_required_on_fail: bool
     required: bool
-    default_grade: str
+    default_grade: Grade
 
 
 class SectionOut(BaseModel):
@@ -106,23 +108,15 @@ class NamedRef(BaseModel):
     name: str
 
 
-class PlanOut(BaseModel):
-    responsible_person: str
-    measures: str
-    deadline: date
-    rectifier: str
-    acceptor: str
-    funds: str = ""
-    interim_measures: str = ""
-    stop_production: bool | None = None
+class PlanOut(PlanBase):
     set_at: datetime
 
 
 class EventOut(BaseModel):
     id: int
     action: str
-    from_status: str | None
-    to_status: str
+    from_status: HazardStatus | None
+    to_status: HazardStatus
     at: datetime
     actor_id: int
     actor: str
@@ -138,10 +132,10 @@ class PhotoRef(BaseModel):
 
 class HazardOut(BaseModel):
     id: int
-    grade: str
+    grade: Grade
     category: str
     description: str
-    status: str
+    status: HazardStatus
     overdue: bool
     deadline: date | None = None
     created_at: datetime
@@ -171,18 +165,9 @@ class TransitionIn(BaseModel):
     )
 
 
-class PlanIn(TransitionIn):
+class PlanIn(PlanBase, TransitionIn):
     """The five determinations (五定); funds, interim_measures and stop_production are required
     for major hazards."""
-
-    responsible_person: str = Field(max_length=100)
-    measures: str = Field(max_length=2000)
-    deadline: date
-    rectifier: str = Field(max_length=100)
-    acceptor: str = Field(max_length=100)
-    funds: str = Field(default="", max_length=500)
-    interim_measures: str = Field(default="", max_length=2000)
-    stop_production: bool | None = None
 
 
 class RectifyIn(TransitionIn):
@@ -205,7 +190,7 @@ class AnswerIn(BaseModel):
     )
     note: str = Field(default="", max_length=2000)
     photo_ids: list[int] = Field(default=[], max_length=50)
-    hazard_grade: Literal["general", "major"] | None = Field(
+    hazard_grade: Grade | None = Field(
         default=None, description="when failed: the hazard's grade (default: the item's)"
     )
     hazard_description: str = Field(
@@ -229,7 +214,7 @@ class AnswerOut(BaseModel):
     result: str | None = None
     value: str | None = None
     note: str = ""
-    hazard_grade: str | None = None
+    hazard_grade: Grade | None = None
     hazard_description: str = ""
     photo_ids: list[int] = []
     photos: list[PhotoRef] = []
@@ -237,14 +222,14 @@ class AnswerOut(BaseModel):
 
 class InspectionCreated(BaseModel):
     id: int
-    status: str
+    status: InspectionStatus
     hazards: list[HazardOut]
 
 
 class InspectionOut(BaseModel):
     id: int
     client_uuid: str
-    status: str
+    status: InspectionStatus
     template_id: int
     template_version_id: int
     site: NamedRef

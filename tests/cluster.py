@@ -101,10 +101,14 @@ def files_under(root: Path) -> list[str]:
 
 
 def finished_week() -> str:
+    """Last week in the city's zone: finished, so its report is archived."""
+    from zoneinfo import ZoneInfo
+
+    from inspect_app.config import DEFAULT_TIMEZONE
     from inspect_app.domain import reports
     from inspect_app.domain.clock import local_today
 
-    return reports.week_of(local_today() - timedelta(days=7)).label
+    return reports.week_of(local_today(ZoneInfo(DEFAULT_TIMEZONE)) - timedelta(days=7)).label
 
 
 def s3_server(settings, workdir: Path, endpoint: str, *args: str) -> Server:

@@ -4,7 +4,8 @@
 
 writes the files into DIR with a manifest.json: one entry per case with the name to upload it
 under, the content type a client claims, and what the server must answer (a status, or "ok"
-for genuine images that must be accepted and sanitised). The tests call make_corpus() into a
+for genuine images that must be accepted and sanitised); and the bad admin imports (damaged
+.xlsx, YAML with aliases, malformed GeoJSON, unsafe district codes) into DIR/imports with theirs. The tests call make_corpus() into a
 temporary folder. The genuine-image builders here are shared with tests/test_photos.py and
 bench/photo_ingest.py.
 """
@@ -719,9 +720,56 @@ def make_corpus(directory: Path, limit: int = 20 * 2**20) -> list[Case]:
     return [case for case, _data in cases]
 
 
+# Bad values for ids, integers and dates in query parameters and form fields (issue 12's input
+# parsing class; tests/test_input_parsing.py sends each to every route): digits that
+# str.isdigit() accepts and int() refuses or misreads, numbers no column holds, dates whose next
+# day or UTC instant does not exist.
+BAD_NUMBERS = ["¹", "²", "٣", "１", "1e3", "7x", "99999999999999999999", "-5", "0x10"]
+BAD_DATES = ["9999-12-31", "0001-01-01", "2026-13-01", "２０２６-01-01", "2026-1-1"]
+
+
+def make_import_corpus(directory: Path, good_xlsx: bytes, good_geojson: dict) -> list[dict]:
+    """Write the bad admin imports (spreadsheets, YAML checklists, GeoJSON districts) into
+    directory with a manifest.json: each is refused with a 4xx and imports nothing."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        **{f"{k}.xlsx": ("/admin/sites/import", v) for k, v in bad_xlsx(good_xlsx).items()},
+        **{f"{k}.yaml": ("/admin/templates/import", v.encode()) for k, v in bad_yaml().items()},
+        **{
+            f"{k}.geojson": ("/admin/districts/import", v)
+            for k, v in bad_geojson(good_geojson).items()
+        },
+    }
+    manifest = []
+    for name, (url, data) in files.items():
+        (directory / name).write_bytes(data)
+        manifest.append({"name": name, "post_to": url, "expect": 422})
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _sites_xlsx() -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["name", "address", "district", "risk_class", "cadence", "lat", "lon"])
+    for n in range(300):
+        ws.append([f"site {n}", "road", "district", "B", 30, 26.89, 112.57])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     limit = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else 20 * 2**20
     made = make_corpus(Path(sys.argv[1]), limit)
     print(f"{len(made)} files written to {sys.argv[1]}")
+    districts = Path(__file__).resolve().parents[1] / "inspect_app/data/hengyang_districts.geojson"
+    imports = make_import_corpus(
+        Path(sys.argv[1]) / "imports", _sites_xlsx(), json.loads(districts.read_text("utf-8"))
+    )
+    print(f"{len(imports)} bad admin imports written to {Path(sys.argv[1]) / 'imports'}")

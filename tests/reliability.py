@@ -257,24 +257,29 @@ class Server:
         self.process = None
         self.starts = 0
 
+    def command(self) -> list[str]:
+        """What start() runs (bench/field.py serves the app its own way on the same port)."""
+        import sys
+
+        return [
+            sys.executable,
+            "-m",
+            "inspect_app.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
+
     def start(self, timeout: float = 30) -> None:
         import subprocess
-        import sys
         import time
 
         import httpx
 
         with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "inspect_app.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    *self.args,
-                ],
+                self.command(),
                 cwd=self.workdir,
                 env=self.env,
                 stdout=log,

@@ -5,18 +5,23 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from inspect_app.api.stats import StatsQuery
+from inspect_app.config import DEFAULT_RISK_RULE, DEFAULT_TIMEZONE
 from inspect_app.domain import hazards as hz
 from inspect_app.domain import stats
 from inspect_app.domain.clock import local_today, start_of_day
+from inspect_app.filters import StatsQuery
 from inspect_app.models import HazardStatus
 from inspect_app.web.assets import asset_url
 from inspect_app.web.dashboard import hazard_links
 
-TODAY = local_today()
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+RULE = stats.parse_risk_rule(DEFAULT_RISK_RULE)
+
+TODAY = local_today(ZONE)
 
 
 @pytest.fixture
@@ -24,7 +29,7 @@ def open_hazards(session, region, make_user):
     """蒸湘区: one major (red); 珠晖区: one general, overdue (orange)."""
     reporter = make_user("inspector")
     z_site, _, h_site = region["sites"]
-    when = start_of_day(TODAY - timedelta(days=2)) + timedelta(hours=9)
+    when = start_of_day(TODAY - timedelta(days=2), ZONE) + timedelta(hours=9)
     major = hz.create_hazard(
         session, reporter=reporter, site=z_site, grade="major", description="leak", now=when
     )
@@ -139,9 +144,9 @@ def test_figure_links_select_the_same_hazards_as_the_figure(login_as, open_hazar
     """Following a figure's link to the hazard list gives as many hazards as the figure says
     (for the current period, where 'open at the end' is 'open now')."""
     c, _user = login_as("office")
-    since, until = stats.resolve_period(None, None)
-    period = StatsQuery(since=since, until=until)
-    for row in stats.district_stats(session, since=since, until=until):
+    since, until = stats.resolve_period(None, None, local_today(ZONE))
+    period = StatsQuery(since=since, until=until, zone=ZONE, rule=RULE)
+    for row in stats.district_stats(session, zone=ZONE, rule=RULE, since=since, until=until):
         links = hazard_links(row, period)
         for figure in ("open", "major", "general", "overdue", "new"):
             params = dict(parse_qsl(urlsplit(links[figure]).query))

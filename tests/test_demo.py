@@ -1,14 +1,18 @@
 """inspect-app demo: a believable city, made through the domain rules, and idempotent."""
 
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 from shapely.geometry import Point, shape
 from sqlalchemy import func
 from sqlmodel import select
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import demo, hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.models import District, Hazard, HazardEvent, Inspection, Photo, Role, Site, User
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def counts(session):
@@ -46,7 +50,7 @@ def test_demo_city(session, settings, monkeypatch):
         statuses["accepted"] and statuses["rectifying"]
     ), statuses
     assert any(h.grade == "major" for h in all_hazards)
-    today = local_today()
+    today = local_today(ZONE)
     assert any(hazards.is_overdue(h, today) for h in all_hazards)
     # Every hazard's history starts with its creation and ends in its current status.
     for h in all_hazards[:40]:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import exports
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.hazards import HazardFilters
 from inspect_app.models import HazardStatus, utcnow
 from tests.test_reports import add_hazard, at
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 @pytest.fixture
@@ -23,7 +27,7 @@ def hazards(session, region, make_user):
     zx_plant, zx_shop, zh_plant = region["sites"]
     first = make_user("inspector", "蒸湘区")
     second = make_user("inspector", "珠晖区")
-    today = local_today()
+    today = local_today(ZONE)
     made = [
         add_hazard(
             session,
@@ -150,7 +154,7 @@ def test_xlsx_matches_the_list_with_a_frozen_header_and_widths(api_as, hazards):
         {"status": "open"},
         {"overdue": "true"},
         {"status": "accepted"},
-        {"since": (local_today() - timedelta(days=6)).isoformat()},
+        {"since": (local_today(ZONE) - timedelta(days=6)).isoformat()},
     ],
 )
 def test_exports_apply_the_hazard_list_filters(api_as, hazards, params):
@@ -204,13 +208,14 @@ def test_exports_need_a_signed_in_user(client, hazards):
 def test_rows_are_paged_by_keyset_across_batches(session, hazards, make_user, region):
     """Small batches: every hazard exactly once, in the list's order, equal created_at ties included."""
     office = make_user("office")
-    same_time = at(local_today() - timedelta(days=1))
+    same_time = at(local_today(ZONE) - timedelta(days=1))
     for _ in range(5):
         add_hazard(session, region["sites"][0], hazards["first"], created=same_time)
-    ids = [row[0] for row in exports.hazard_rows(session, office, HazardFilters(), batch=2)]
+    ids = [row[0] for row in exports.hazard_rows(session, office, HazardFilters(ZONE), batch=2)]
     assert len(ids) == len(set(ids)) == 9
     created = {
-        row[0]: row[7] for row in exports.hazard_rows(session, office, HazardFilters(), batch=1000)
+        row[0]: row[7]
+        for row in exports.hazard_rows(session, office, HazardFilters(ZONE), batch=1000)
     }
     assert ids == sorted(ids, key=lambda i: (created[i], i), reverse=True)
 
@@ -219,5 +224,5 @@ def test_excel_refuses_more_rows_than_a_sheet_holds(session, hazards, make_user,
     office = make_user("office")
     monkeypatch.setattr(exports, "EXCEL_MAX_ROWS", 3)
     with pytest.raises(exports.Invalid):
-        exports.check_excel_size(session, office, HazardFilters())
-    exports.check_excel_size(session, office, HazardFilters(status=HazardStatus.accepted))
+        exports.check_excel_size(session, office, HazardFilters(ZONE))
+    exports.check_excel_size(session, office, HazardFilters(ZONE, status=HazardStatus.accepted))

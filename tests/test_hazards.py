@@ -10,15 +10,19 @@ from __future__ import annotations
 import io
 import threading
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
 from sqlmodel import Session, func, select
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import hazards, photos
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Conflict, Forbidden, Invalid
 from inspect_app.models import Hazard, HazardEvent, HazardPhoto, RectificationPlan, User
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 STATUSES = ["reported", "rectifying", "rectified", "accepted"]
 ACTIONS = ["plan", "rectify", "accept", "reject"]
@@ -76,7 +80,7 @@ def plan_fields(grade: str = "general", deadline: date | None = None) -> dict:
     fields = {
         "responsible_person": "张经理",
         "measures": "清理通道，更换灭火器",
-        "deadline": deadline or local_today() + timedelta(days=7),
+        "deadline": deadline or local_today(ZONE) + timedelta(days=7),
         "rectifier": "李师傅",
         "acceptor": "王科长",
     }
@@ -242,7 +246,7 @@ def test_plan_may_be_revised_while_rectifying(session, region, make_user, settin
     officer = make_user("officer")
     hazard = new_hazard(session, region, officer)
     act(session, settings, officer, hazard.id, "plan")
-    later = local_today() + timedelta(days=30)
+    later = local_today(ZONE) + timedelta(days=30)
     revised = act(
         session, settings, officer, hazard.id, "plan", deadline=later, measures="另行采购"
     )
@@ -299,7 +303,7 @@ def test_a_revision_may_keep_a_deadline_that_has_passed_but_not_set_a_new_past_o
         ("general", {"responsible_person": "  "}, "responsible_person"),
         ("general", {"rectifier": ""}, "rectifier"),
         ("general", {"acceptor": ""}, "acceptor"),
-        ("general", {"deadline": (local_today() - timedelta(days=1)).isoformat()}, "deadline"),
+        ("general", {"deadline": (local_today(ZONE) - timedelta(days=1)).isoformat()}, "deadline"),
         ("major", {"funds": ""}, "funds"),
         ("major", {"interim_measures": ""}, "interim_measures"),
         ("major", {"stop_production": None}, "stop_production"),
@@ -537,7 +541,7 @@ def test_overdue_is_computed_from_the_deadline_and_the_day(session, region, make
 
     def overdue_ids(today: date) -> list[int]:
         query = hazards.apply_filters(
-            hazards.visible_hazards_query(officer), hazards.HazardFilters(overdue=True), today
+            hazards.visible_hazards_query(officer), hazards.HazardFilters(ZONE, overdue=True), today
         )
         return [x.id for x in session.exec(query).all()]
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 from sqlmodel import func, select
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import checklists, exports
 from inspect_app.domain.clock import local_today
 from inspect_app.models import District, RectificationPlan, TemplateVersion
@@ -20,6 +22,8 @@ from tests.make_bad_files import bad_geojson, bad_xlsx, bad_yaml
 from tests.test_admin_sites import sheet, site_count
 from tests.test_admin_sites import upload as admin_upload
 from tests.test_reports import add_hazard, at
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 @pytest.fixture
@@ -132,7 +136,7 @@ def test_every_download_names_its_file_safely(admin_client, region, session, set
     district.code = '珠"晖\r\nX-Evil: 1'
     session.add(district)
     session.commit()
-    week = f"{local_today().isocalendar().year}-W{local_today().isocalendar().week:02d}"
+    week = f"{local_today(ZONE).isocalendar().year}-W{local_today(ZONE).isocalendar().week:02d}"
     r = client.get(f"/reports/weekly/{week}.pdf?district={district.id}")
     assert r.status_code == 200, r.text[:500]
     assert "x-evil" not in r.headers
@@ -157,7 +161,7 @@ def test_every_text_cell_of_the_hazard_export_is_a_string(api_as, session, regio
             session,
             site,
             reporter,
-            created=at(local_today() - timedelta(days=n + 1)),
+            created=at(local_today(ZONE) - timedelta(days=n + 1)),
             description=text,
         )
     session.flush()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from pypdf import PdfReader
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import hazards
 from inspect_app.domain.clock import local_today
 from inspect_app.models import HazardPhoto
 from tests.test_hazards import new_hazard, photo_of, plan_fields
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def pdf_of(response) -> PdfReader:
@@ -27,7 +31,7 @@ def images_on(page) -> int:
 def test_notice_of_a_major_hazard_with_its_plan(login_as, session, region, settings):
     client, officer = login_as("officer")
     hazard = new_hazard(session, region, officer, grade="major", settings=settings, with_photo=True)
-    deadline = local_today() + timedelta(days=10)
+    deadline = local_today(ZONE) + timedelta(days=10)
     hazards.set_plan(
         session, officer, hazard.id, settings=settings, **plan_fields("major", deadline)
     )

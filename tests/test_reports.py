@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -11,9 +12,10 @@ from pypdf import PdfReader
 from sqlmodel import select
 
 from inspect_app.cli import main as cli_main
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import photos as photo_store
 from inspect_app.domain import reports
-from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid, NotFound
 from inspect_app.models import (
     Hazard,
@@ -24,12 +26,14 @@ from inspect_app.models import (
     utcnow,
 )
 
-LAST_WEEK = reports.week_of(local_today() - timedelta(days=14))
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+
+LAST_WEEK = reports.week_of(local_today(ZONE) - timedelta(days=14))
 
 
 def at(day, hour=10):
     """An instant on a local calendar day."""
-    return datetime.combine(day, time(hour), tzinfo=tz())
+    return datetime.combine(day, time(hour), tzinfo=ZONE)
 
 
 def jpeg(colour) -> bytes:
@@ -266,7 +270,7 @@ def test_district_report_for_an_officer_of_that_district(login_as, week_data):
 
 def test_current_week_is_reported_so_far_and_not_archived(login_as, week_data, session):
     client, _ = login_as("office")
-    current = reports.week_of(local_today())
+    current = reports.week_of(local_today(ZONE))
     r = get_pdf(client, current.label)
     assert r.status_code == 200
     assert "截至" in pdf_text(r.content) or "进行中" in pdf_text(r.content)
@@ -415,12 +419,12 @@ def test_parse_week_and_targets(session, region):
     with pytest.raises(Invalid):
         reports.parse_week("W47")
     today = reports.Week(2026, 48).start + timedelta(days=2)  # Wednesday
-    current = reports.check_request(session, None, "2026-W48", None, today=today)
+    current = reports.check_request(session, None, "2026-W48", None, today=today, zone=ZONE)
     assert current.until == today and not current.finished
-    finished = reports.check_request(session, None, "2026-W47", "蒸湘区", today=today)
+    finished = reports.check_request(session, None, "2026-W47", "蒸湘区", today=today, zone=ZONE)
     assert finished.finished and finished.district.name == "蒸湘区"
     with pytest.raises(Invalid):
-        reports.check_request(session, None, "2026-W49", None, today=today)
+        reports.check_request(session, None, "2026-W49", None, today=today, zone=ZONE)
 
 
 def test_form_redirects_to_the_pdf_address(login_as, region):
@@ -448,31 +452,23 @@ def test_officer_page_offers_only_their_district(login_as, region):
 def test_cli_writes_the_report(tmp_path, week_data, settings, monkeypatch, capsys):
     monkeypatch.setenv("INSPECT_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("INSPECT_UPLOAD_DIR", str(settings.upload_dir))
-    from inspect_app.config import get_settings
-
-    get_settings.cache_clear()
-    try:
-        out = tmp_path / "week.pdf"
-        assert (
-            cli_main(
-                [
-                    "report",
-                    "weekly",
-                    "--week",
-                    LAST_WEEK.label,
-                    "--district",
-                    "珠晖区",
-                    "-o",
-                    str(out),
-                ]
-            )
-            == 0
+    out = tmp_path / "week.pdf"
+    assert (
+        cli_main(
+            [
+                "report",
+                "weekly",
+                "--week",
+                LAST_WEEK.label,
+                "--district",
+                "珠晖区",
+                "-o",
+                str(out),
+            ]
         )
-        assert "珠晖区" in pdf_text(out.read_bytes())
-        assert (
-            cli_main(["report", "weekly", "--week", "2026-W99", "-o", str(tmp_path / "x.pdf")]) == 2
-        )
-        assert "2026" in capsys.readouterr().err
-        assert not (tmp_path / "x.pdf").exists()
-    finally:
-        get_settings.cache_clear()
+        == 0
+    )
+    assert "珠晖区" in pdf_text(out.read_bytes())
+    assert cli_main(["report", "weekly", "--week", "2026-W99", "-o", str(tmp_path / "x.pdf")]) == 2
+    assert "2026" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()

@@ -6,21 +6,26 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
 
+from inspect_app.config import DEFAULT_RISK_RULE, DEFAULT_TIMEZONE
 from inspect_app.domain import hazards as hz
 from inspect_app.domain import stats
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.errors import Invalid
 from inspect_app.models import Hazard, HazardStatus, Inspection, Site
 
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+RULE = stats.parse_risk_rule(DEFAULT_RISK_RULE)
+
 TODAY = date(2026, 11, 20)
 
 
 def at(day: date, hour: int = 10) -> datetime:
-    return start_of_day(day) + timedelta(hours=hour)
+    return start_of_day(day, ZONE) + timedelta(hours=hour)
 
 
 def make_hazard(
@@ -75,7 +80,7 @@ def empty() -> dict:
 
 
 def recount(session, since, until, today, grade=None, category=None):
-    end = start_of_day(until + timedelta(days=1))
+    end = start_of_day(until + timedelta(days=1), ZONE)
     day = min(until, today)
     out = {}
     for h in session.exec(select(Hazard)).all():
@@ -87,14 +92,16 @@ def recount(session, since, until, today, grade=None, category=None):
         r["major"] += is_open and h.grade == "major"
         r["general"] += is_open and h.grade == "general"
         r["overdue"] += is_open and h.deadline is not None and h.deadline < day
-        r["new"] += start_of_day(since) <= h.created_at < end
-        r["closed"] += h.accepted_at is not None and start_of_day(since) <= h.accepted_at < end
+        r["new"] += start_of_day(since, ZONE) <= h.created_at < end
+        r["closed"] += (
+            h.accepted_at is not None and start_of_day(since, ZONE) <= h.accepted_at < end
+        )
         if h.deadline and since <= h.deadline <= until and h.deadline < today:
             r["due"] += 1
             r["on_time"] += h.accepted_at is not None and h.accepted_at < start_of_day(
-                h.deadline + timedelta(days=1)
+                h.deadline + timedelta(days=1), ZONE
             )
-    as_of = start_of_day(day + timedelta(days=1))
+    as_of = start_of_day(day + timedelta(days=1), ZONE)
     for site in session.exec(select(Site).where(Site.is_active.is_(True))).all():
         if site.created_at >= as_of:
             continue
@@ -187,7 +194,14 @@ def test_stats_equal_a_recount_after_random_transitions(session, history):
         for grade, category in [(None, None), ("major", None), (None, "fire")]:
             expected = recount(session, since, until, TODAY, grade, category)
             rows = stats.district_stats(
-                session, since=since, until=until, today=TODAY, grade=grade, category=category
+                session,
+                zone=ZONE,
+                rule=RULE,
+                since=since,
+                until=until,
+                today=TODAY,
+                grade=grade,
+                category=category,
             )
             assert len(rows) == 2
             for row in rows:
@@ -201,8 +215,10 @@ def test_stats_equal_a_recount_after_random_transitions(session, history):
 
 
 def test_totals_sum_the_rows_and_recompute_rates(session, history):
-    rows = stats.district_stats(session, since=TODAY - timedelta(days=30), until=TODAY, today=TODAY)
-    total = stats.city_totals(rows)
+    rows = stats.district_stats(
+        session, zone=ZONE, rule=RULE, since=TODAY - timedelta(days=30), until=TODAY, today=TODAY
+    )
+    total = stats.city_totals(rows, RULE)
     assert total.district_id is None
     assert total.open == sum(r.open for r in rows) and total.due == sum(r.due for r in rows)
     assert total.rectification_rate == pytest.approx(
@@ -214,18 +230,28 @@ def test_totals_sum_the_rows_and_recompute_rates(session, history):
 def test_one_district_and_unknown_district(session, history, region):
     z = region["districts"]["蒸湘区"]
     rows = stats.district_stats(
-        session, since=TODAY - timedelta(days=6), until=TODAY, district_id=z.id, today=TODAY
+        session,
+        zone=ZONE,
+        rule=RULE,
+        since=TODAY - timedelta(days=6),
+        until=TODAY,
+        district_id=z.id,
+        today=TODAY,
     )
     assert [r.name for r in rows] == ["蒸湘区"]
     with pytest.raises(Invalid):
-        stats.district_stats(session, since=TODAY, until=TODAY, district_id=999999)
+        stats.district_stats(
+            session, zone=ZONE, rule=RULE, since=TODAY, until=TODAY, district_id=999999
+        )
 
 
 def test_weekly_series_matches_the_figures_of_each_week(session, history):
-    series = stats.weekly_series(session, weeks=6, until=TODAY)
+    series = stats.weekly_series(session, zone=ZONE, weeks=6, until=TODAY)
     assert len(series) == 6 and series[-1].end == TODAY and series[0].start.weekday() == 0
     for point in series:
-        rows = stats.district_stats(session, since=point.start, until=point.end, today=TODAY)
+        rows = stats.district_stats(
+            session, zone=ZONE, rule=RULE, since=point.start, until=point.end, today=TODAY
+        )
         assert (point.new, point.closed) == (
             sum(r.new for r in rows),
             sum(r.closed for r in rows),
@@ -235,7 +261,7 @@ def test_weekly_series_matches_the_figures_of_each_week(session, history):
             recount(session, point.start, point.end, TODAY)[d]["open"]
             for d in recount(session, point.start, point.end, TODAY)
         )
-    by_district = stats.weekly_series_by_district(session, weeks=6, until=TODAY)
+    by_district = stats.weekly_series_by_district(session, zone=ZONE, weeks=6, until=TODAY)
     assert sum(p[-1].new for p in by_district.values()) == series[-1].new
 
 
@@ -258,7 +284,7 @@ def test_four_colour_rule_boundaries(major, general, overdue, level):
     row = stats.DistrictStats(
         1, "x", open=major + general, major=major, general=general, overdue=overdue
     )
-    assert stats.risk_level(row) == level
+    assert stats.risk_level(row, RULE) == level
 
 
 def test_risk_rule_is_configurable_and_checked():
@@ -284,7 +310,7 @@ def test_risk_rule_is_configurable_and_checked():
 )
 def test_absurd_periods_are_refused(session, region, since, until):
     with pytest.raises(Invalid):
-        stats.district_stats(session, since=since, until=until)
+        stats.district_stats(session, zone=ZONE, rule=RULE, since=since, until=until)
 
 
 def test_overdue_and_rate_on_their_boundaries(session, region, make_user):
@@ -301,7 +327,7 @@ def test_overdue_and_rate_on_their_boundaries(session, region, make_user):
         site,
         created=at(d - timedelta(days=5)),
         deadline=d,
-        accepted=start_of_day(d + timedelta(days=1)) - timedelta(seconds=1),
+        accepted=start_of_day(d + timedelta(days=1), ZONE) - timedelta(seconds=1),
     )
     make_hazard(
         session,
@@ -309,12 +335,12 @@ def test_overdue_and_rate_on_their_boundaries(session, region, make_user):
         site,
         created=at(d - timedelta(days=5)),
         deadline=d,
-        accepted=start_of_day(d + timedelta(days=1)),
+        accepted=start_of_day(d + timedelta(days=1), ZONE),
     )
     [row] = [
         r
         for r in stats.district_stats(
-            session, since=TODAY - timedelta(days=6), until=TODAY, today=TODAY
+            session, zone=ZONE, rule=RULE, since=TODAY - timedelta(days=6), until=TODAY, today=TODAY
         )
         if r.district_id == site.district_id
     ]
@@ -333,10 +359,14 @@ def test_coverage_uses_inspections_up_to_the_period_end(session, region, make_us
     session.commit()
     inspect_site(session, region, user, a, at(TODAY - timedelta(days=29)))
     inspect_site(session, region, user, b, at(TODAY - timedelta(days=100)))
-    [now] = stats.district_stats(session, since=TODAY, until=TODAY, district_id=z.id, today=TODAY)
+    [now] = stats.district_stats(
+        session, zone=ZONE, rule=RULE, since=TODAY, until=TODAY, district_id=z.id, today=TODAY
+    )
     assert (now.sites, now.covered_sites) == (2, 1)
     [earlier] = stats.district_stats(
         session,
+        zone=ZONE,
+        rule=RULE,
         since=TODAY - timedelta(days=40),
         until=TODAY - timedelta(days=40),
         district_id=z.id,
@@ -423,7 +453,7 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 120, 0)).save(buf, "JPEG")
     photo = photos.ingest_bytes(session, settings, officer, buf.getvalue())
-    today = local_today()
+    today = local_today(ZONE)
     for n in range(30):
         site = region["sites"][n % 2]
         when = at(today - timedelta(days=rnd.randint(5, 40)))
@@ -442,7 +472,7 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
                 measures="整改",
                 rectifier="乙",
                 acceptor="丙",
-                deadline=local_today(when) + timedelta(days=rnd.randint(0, 10)),
+                deadline=local_today(ZONE, when) + timedelta(days=rnd.randint(0, 10)),
                 settings=settings,
                 now=when,
             )
@@ -462,7 +492,7 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
         expected = recount(session, since, until, today)
         [row] = [
             r
-            for r in stats.district_stats(session, since=since, until=until)
+            for r in stats.district_stats(session, zone=ZONE, rule=RULE, since=since, until=until)
             if r.district_id == officer.district_id
         ]
         want = expected[officer.district_id]
@@ -473,19 +503,14 @@ def test_stats_follow_the_real_closed_loop(session, settings, region, make_user)
     )
 
 
-def test_on_time_follows_local_days_across_daylight_saving(session, region, make_user, monkeypatch):
+def test_on_time_follows_local_days_across_daylight_saving(session, region, make_user):
     """In a zone with daylight saving (Berlin, spring forward on 2026-03-29) each deadline day
     ends at its own local midnight, on SQLite as on PostgreSQL."""
-    from zoneinfo import ZoneInfo
-
-    from inspect_app.domain import clock
-
-    monkeypatch.setattr(clock, "tz", lambda: ZoneInfo("Europe/Berlin"))
-    monkeypatch.setattr(stats, "tz", lambda: ZoneInfo("Europe/Berlin"))
+    berlin = ZoneInfo("Europe/Berlin")
     reporter = make_user("inspector")
     site = region["sites"][0]
     for d in (date(2026, 3, 27), date(2026, 3, 29), date(2026, 3, 31)):
-        end = clock.start_of_day(d + timedelta(days=1))
+        end = start_of_day(d + timedelta(days=1), berlin)
         for accepted in (end - timedelta(seconds=1), end):
             make_hazard(
                 session,
@@ -498,7 +523,12 @@ def test_on_time_follows_local_days_across_daylight_saving(session, region, make
     [row] = [
         r
         for r in stats.district_stats(
-            session, since=date(2026, 3, 25), until=date(2026, 4, 2), today=date(2026, 4, 10)
+            session,
+            zone=berlin,
+            rule=RULE,
+            since=date(2026, 3, 25),
+            until=date(2026, 4, 2),
+            today=date(2026, 4, 10),
         )
         if r.district_id == site.district_id
     ]

@@ -14,13 +14,14 @@ import sys
 import threading
 import time
 import uuid
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from inspect_app.config import Settings
+from inspect_app.config import DEFAULT_TIMEZONE, Settings
 from inspect_app.domain import backup, housekeeping, photos, reports, storage
 from inspect_app.domain.errors import DomainError
 from inspect_app.main import create_app
@@ -35,6 +36,8 @@ from tests.cluster import (
     sign_in,
 )
 from tests.reliability import free_port, jpeg_bytes
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +184,7 @@ def test_a_failed_upload_leaves_no_object(s3_settings, session, make_user, moto,
 
 def test_report_archive_in_the_bucket(s3_settings, session, make_user, moto):
     office = make_user("office")
-    target = reports.check_request(session, office, finished_week(), None)
+    target = reports.check_request(session, office, finished_week(), None, zone=ZONE)
     content, stored = reports.weekly_report(session, s3_settings, target, user=office)
     assert stored is not None
     assert moto.keys(bucket_of(s3_settings)) == [f"city/reports/{stored.sha256}.pdf"]

@@ -103,6 +103,14 @@ def test_the_corpus_script_writes_a_manifest(tmp_path):
     assert {m["name"] for m in manifest} <= {p.name for p in tmp_path.iterdir()}
     assert (tmp_path / "oversize.jpg").stat().st_size == 100_001
     assert all(m["expect"] == "ok" or 400 <= m["expect"] < 500 for m in manifest)
+    imports = json.loads((tmp_path / "imports" / "manifest.json").read_text())
+    assert f"{len(imports)} bad admin imports written" in out.stdout
+    assert {m["name"] for m in imports} <= {p.name for p in (tmp_path / "imports").iterdir()}
+    assert {m["post_to"] for m in imports} == {
+        "/admin/sites/import",
+        "/admin/templates/import",
+        "/admin/districts/import",
+    }
 
 
 MEASURE = r"""

@@ -7,15 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from inspect_app.deps import SessionDep, SettingsDep
+from inspect_app.deps import SessionDep, SettingsDep, client_address
 from inspect_app.domain import accounts
 from inspect_app.schemas import TokenOut
 
 router = APIRouter(tags=["auth"])
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/auth/token", response_model=TokenOut)

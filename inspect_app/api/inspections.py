@@ -3,16 +3,14 @@ and the caller's own list."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlmodel import Session
 
-from inspect_app.api.hazards import hazard_out, photo_ref
-from inspect_app.deps import CurrentUser, InspectorUser, SessionDep
-from inspect_app.domain import hazards, inspections
-from inspect_app.domain.clock import local_today
-from inspect_app.models import District
+from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, TodayDep
+from inspect_app.domain import inspections
+from inspect_app.models import InspectionStatus
+from inspect_app.presenters import hazards_out, inspection_out, photo_ref
 from inspect_app.schemas import (
     MAX_OFFSET,
     AnswerOut,
@@ -20,43 +18,10 @@ from inspect_app.schemas import (
     InspectionDetail,
     InspectionIn,
     InspectionOut,
-    LatLon,
-    NamedRef,
     Page,
 )
 
 router = APIRouter(tags=["inspections"])
-
-
-def hazards_out(session: Session, rows) -> list:
-    ctx = hazards.hazard_context(session, rows)
-    today = local_today()
-    return [hazard_out(h, ctx, today) for h in rows]
-
-
-def inspection_out(session: Session, v: inspections.InspectionView, model=InspectionOut, **extra):
-    i = v.inspection
-    district = session.get(District, v.site.district_id)
-    return model(
-        id=i.id,
-        client_uuid=i.client_uuid,
-        status=i.status,
-        template_id=v.template.id,
-        template_version_id=i.template_version_id,
-        site=NamedRef(id=v.site.id, name=v.site.name),
-        district=NamedRef(id=district.id, name=district.name),
-        inspector=NamedRef(id=v.inspector.id, name=v.inspector.display_name),
-        started_at=i.started_at,
-        submitted_at=i.submitted_at,
-        location=LatLon(lat=i.lat, lon=i.lon) if i.lat is not None and i.lon is not None else None,
-        location_source=i.location_source,
-        location_district_id=i.location_district_id,
-        flag=i.flag,
-        answered=v.answered,
-        total=v.total,
-        failed=v.failed,
-        **extra,
-    )
 
 
 @router.post(
@@ -68,16 +33,20 @@ def inspection_out(session: Session, v: inspections.InspectionView, model=Inspec
     },
 )
 def submit_inspection(
-    body: InspectionIn, response: Response, session: SessionDep, user: InspectorUser
+    body: InspectionIn,
+    response: Response,
+    session: SessionDep,
+    user: InspectorUser,
+    today: TodayDep,
 ):
     """Create, answer and submit an inspection in one request; one hazard per failed item.
 
     Idempotent on client_uuid: a retry returns the first result with status 200 and creates nothing."""
-    inspection, created, is_new = inspections.submit_payload(session, user, body)
+    inspection, created, is_new = inspections.submit_payload(session, user, body.model_dump())
     if not is_new:
         response.status_code = 200
     return InspectionCreated(
-        id=inspection.id, status=inspection.status, hazards=hazards_out(session, created)
+        id=inspection.id, status=inspection.status, hazards=hazards_out(session, created, today)
     )
 
 
@@ -85,7 +54,7 @@ def submit_inspection(
 def list_inspections(
     session: SessionDep,
     user: CurrentUser,
-    status: Literal["draft", "submitted"] | None = None,
+    status: InspectionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
@@ -94,12 +63,12 @@ def list_inspections(
         session, user, status=status, limit=limit, offset=offset
     )
     return Page(
-        items=[inspection_out(session, inspections.view(session, i)) for i in rows], total=total
+        items=[inspection_out(v) for v in inspections.summaries(session, rows)], total=total
     )
 
 
 @router.get("/inspections/{inspection_id}", response_model=InspectionDetail)
-def get_inspection(inspection_id: int, session: SessionDep, user: CurrentUser):
+def get_inspection(inspection_id: int, session: SessionDep, user: CurrentUser, today: TodayDep):
     """One inspection with every answer and the hazards it created."""
     v = inspections.view(session, inspections.get_inspection(session, user, inspection_id))
     answers = [
@@ -118,5 +87,8 @@ def get_inspection(inspection_id: int, session: SessionDep, user: CurrentUser):
         if r.answer is not None
     ]
     return inspection_out(
-        session, v, InspectionDetail, answers=answers, hazards=hazards_out(session, v.hazards)
+        v,
+        InspectionDetail,
+        answers=answers,
+        hazards=hazards_out(session, v.hazards, today),
     )

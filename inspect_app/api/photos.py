@@ -110,7 +110,7 @@ async def upload_photo(
         raise UnsupportedMedia(_("Send the photo as multipart/form-data in the field 'file'."))
     body_limit = settings.max_upload_bytes + MULTIPART_SLACK
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > body_limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > body_limit:
         raise photos.too_large(settings.max_upload_bytes)
     part = FilePart(settings, options[b"boundary"])
     received = 0

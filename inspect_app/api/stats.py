@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from inspect_app.api.hazards import FiltersDep
 from inspect_app.deps import OfficerUser, SessionDep, SettingsDep
 from inspect_app.domain import geo, stats
-from inspect_app.domain.sites import resolve_district
+from inspect_app.filters import FiltersDep, StatsDep
 from inspect_app.schemas import NamedRef
 
 router = APIRouter(tags=["stats"])
@@ -51,51 +50,6 @@ class StatsPage(BaseModel):
     definitions: dict[str, str]
 
 
-class StatsQuery(BaseModel):
-    """The period and filters of the statistics, resolved for the user (officers: their district)."""
-
-    since: date
-    until: date
-    district_id: int | None = None
-    grade: str | None = None
-    category: str | None = None
-
-    def rows(self, session) -> list[stats.DistrictStats]:
-        return stats.district_stats(
-            session,
-            since=self.since,
-            until=self.until,
-            district_id=self.district_id,
-            grade=self.grade,
-            category=self.category,
-        )
-
-
-def stats_query(
-    session: SessionDep,
-    user: OfficerUser,
-    since: Annotated[
-        date | None, Query(description="first local day (default: 6 days before until)")
-    ] = None,
-    until: Annotated[date | None, Query(description="last local day (default: today)")] = None,
-    district: Annotated[str | None, Query(description="district name or id")] = None,
-    grade: Literal["general", "major"] | None = None,
-    category: Annotated[str | None, Query(max_length=200)] = None,
-) -> StatsQuery:
-    since, until = stats.resolve_period(since, until)
-    d = resolve_district(session, district)
-    return StatsQuery(
-        since=since,
-        until=until,
-        district_id=stats.district_for(user, d.id if d else None),
-        grade=grade,
-        category=category,
-    )
-
-
-StatsDep = Annotated[StatsQuery, Depends(stats_query)]
-
-
 @router.get("/stats/districts", response_model=StatsPage)
 def district_stats(session: SessionDep, q: StatsDep, settings: SettingsDep):
     """One row per district for the period (definitions of each figure in `definitions`)."""
@@ -105,7 +59,7 @@ def district_stats(session: SessionDep, q: StatsDep, settings: SettingsDep):
         until=q.until,
         items=[DistrictStatsOut.of(r) for r in rows],
         total=len(rows),
-        totals=DistrictStatsOut.of(stats.city_totals(rows)),
+        totals=DistrictStatsOut.of(stats.city_totals(rows, q.rule)),
         risk_rule=settings.risk_rule,
         definitions={k: str(v) for k, v in stats.DEFINITIONS.items()},
     )

@@ -203,7 +203,7 @@ def _follow_up(
     if plan_at >= now:
         return
     days = rng.randint(15, 30) if hazard.grade == "major" else rng.randint(5, 20)
-    deadline = local_today(plan_at) + timedelta(days=days)
+    deadline = local_today(settings.zone, plan_at) + timedelta(days=days)
     extra = (
         {
             "funds": "企业自筹 2 万元",

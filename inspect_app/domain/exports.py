@@ -18,11 +18,12 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from inspect_app.domain import spreadsheet
-from inspect_app.domain.clock import local_today, tz
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.hazards import (
     HazardFilters,
     apply_filters,
+    overdue,
     status_label,
     visible_hazards_query,
 )
@@ -90,7 +91,7 @@ def _query(user: User, filters: HazardFilters, today: date):
 
 
 def count(session: Session, user: User, filters: HazardFilters, today: date | None = None) -> int:
-    query = apply_filters(visible_hazards_query(user), filters.check(), today or local_today())
+    query = apply_filters(visible_hazards_query(user), filters.check(), today)
     return session.exec(select(func.count()).select_from(query.subquery())).one()
 
 
@@ -107,7 +108,7 @@ def hazard_rows(
     Keyset pagination on (created_at, id) rather than OFFSET: each batch is an index range
     scan, and no batch is ever held with the next.
     """
-    today = today or local_today()
+    today = today or local_today(filters.zone)
     base = _query(user, filters, today).order_by(Hazard.created_at.desc(), Hazard.id.desc())
     labels = {
         "major": _("Major"),
@@ -115,7 +116,7 @@ def hazard_rows(
         **{s.value: status_label(s) for s in HazardStatus},
     }
     yes = _("Yes")
-    zone = tz()
+    zone = filters.zone
     last: tuple[datetime, int] | None = None
     while True:
         query = base
@@ -141,7 +142,7 @@ def hazard_rows(
             rectifier,
             acceptor,
         ) in rows:
-            overdue = status != HazardStatus.accepted and deadline is not None and deadline < today
+            is_overdue = overdue(status, deadline, today)
             yield [
                 hid,
                 district,
@@ -153,7 +154,7 @@ def hazard_rows(
                 created.astimezone(zone).replace(tzinfo=None, microsecond=0),
                 deadline,
                 accepted.astimezone(zone).replace(tzinfo=None, microsecond=0) if accepted else None,
-                yes if overdue else "",
+                yes if is_overdue else "",
                 responsible or "",
                 measures or "",
                 rectifier or "",

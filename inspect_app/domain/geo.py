@@ -368,7 +368,7 @@ def hazard_map(
 
     if not 0 <= zoom <= MAX_ZOOM:
         raise Invalid(_("zoom must be between 0 and {max}.").format(max=MAX_ZOOM))
-    today = today or local_today()
+    today = today or local_today(filters.zone)
     lat = func.coalesce(Hazard.lat, Site.lat)
     lon = func.coalesce(Hazard.lon, Site.lon)
     base = hz.apply_filters(hz.visible_hazards_query(user), filters.check(), today)

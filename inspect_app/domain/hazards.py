@@ -16,18 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, update
 from sqlmodel import Session, select
 
-from inspect_app.config import Settings, get_settings
+from inspect_app.config import Settings
 from inspect_app.domain import photos
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from inspect_app.domain.parsing import check_date, parse_date, parse_id
+from inspect_app.domain.sites import resolve_district
 from inspect_app.i18n import _
 from inspect_app.models import (
     District,
+    Grade,
     Hazard,
     HazardEvent,
     HazardPhoto,
@@ -44,10 +48,21 @@ OPEN_STATUSES = (HazardStatus.reported, HazardStatus.rectifying, HazardStatus.re
 STATUS_FILTERS = {"open", *HazardStatus.__members__}
 
 
+OVERDUE_CHOICES = {
+    "": None,
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
+
+
 @dataclass
 class HazardFilters:
-    """The filters of the hazard list, shared by the API, the pages, the map and the exports."""
+    """The filters of the hazard list, shared by the API, the pages, the map and the exports.
 
+    zone: the city's calendar, in which since/until are local days and overdue is judged.
+    Built from request text by `parse` (the one parser of these filters, see filters.py)."""
+
+    zone: ZoneInfo
     district_id: int | None = None
     status: str | None = None  # a status, or "open" (not yet accepted)
     grade: str | None = None
@@ -58,32 +73,88 @@ class HazardFilters:
     category: str | None = None
     inspection_id: int | None = None
 
+    @classmethod
+    def parse(
+        cls,
+        session: Session,
+        zone: ZoneInfo,
+        *,
+        district: str | None = None,
+        status: str | None = None,
+        grade: str | None = None,
+        overdue: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        site: str | None = None,
+        category: str | None = None,
+    ) -> HazardFilters:
+        """The filters from text as a form or a query string sends them: empty means any;
+        the district by id or name; ids, dates and choices strictly (else Invalid)."""
+        overdue_text = (overdue or "").strip().lower()
+        if overdue_text not in OVERDUE_CHOICES:
+            raise Invalid(_("Unknown overdue choice."))
+        found = resolve_district(session, district)
+        return cls(
+            zone=zone,
+            district_id=found.id if found else None,
+            status=(status or "").strip() or None,
+            grade=(grade or "").strip() or None,
+            overdue=OVERDUE_CHOICES[overdue_text],
+            since=parse_date(since, _("Since")),
+            until=parse_date(until, _("Until")),
+            site_id=parse_id(site, _("Site")),
+            category=(category or "").strip() or None,
+        ).check()
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters (the list page's links and form, the map's URL)."""
+        values = {
+            "district": self.district_id,
+            "status": self.status,
+            "grade": self.grade,
+            "overdue": None if self.overdue is None else str(self.overdue).lower(),
+            "site": self.site_id,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "category": self.category,
+        }
+        return {k: str(v) for k, v in values.items() if v is not None}
+
     def check(self) -> HazardFilters:
         if self.status and self.status not in STATUS_FILTERS:
             raise Invalid(_("Unknown status: {status}").format(status=self.status))
-        if self.grade and self.grade not in ("general", "major"):
+        if self.grade and self.grade not in Grade.__members__:
             raise Invalid(_("Unknown grade: {grade}").format(grade=self.grade))
+        for day in (self.since, self.until):
+            if day is not None:
+                check_date(day, _("Period"))
         if self.since and self.until and self.since > self.until:
             raise Invalid(_("The period starts after it ends."))
         return self
 
 
-def overdue_clause(today: date):
-    """SQL condition for 'past its deadline and not accepted'."""
-    return and_(
-        Hazard.status != HazardStatus.accepted,
-        Hazard.deadline.is_not(None),
-        Hazard.deadline < today,
-    )
+# --- overdue: the one rule, in SQL and in Python ---------------------------------------------
+# A hazard is overdue on a local day when it is still open then and its deadline lies before
+# that day. "Still open" is the status (lists, map, exports) or, for a past period, not
+# accepted by the period's end (stats and the weekly report pass their own condition).
 
 
-def is_overdue(hazard: Hazard, today: date | None = None) -> bool:
-    today = today or local_today()
-    return (
-        hazard.status != HazardStatus.accepted
-        and hazard.deadline is not None
-        and hazard.deadline < today
-    )
+def overdue_clause(today: date, still_open=None):
+    """SQL: open (default: not accepted) and past its deadline on `today`."""
+    if still_open is None:
+        still_open = Hazard.status != HazardStatus.accepted
+    return and_(still_open, Hazard.deadline.is_not(None), Hazard.deadline < today)
+
+
+def overdue(status: str | None, deadline: date | None, today: date, *, still_open=None) -> bool:
+    """The Python twin of overdue_clause, on plain values (export rows, report items)."""
+    if still_open is None:
+        still_open = status != HazardStatus.accepted
+    return bool(still_open) and deadline is not None and deadline < today
+
+
+def is_overdue(hazard: Hazard, today: date) -> bool:
+    return overdue(hazard.status, hazard.deadline, today)
 
 
 def visible_hazards_query(user: User):
@@ -99,8 +170,8 @@ def visible_hazards_query(user: User):
 
 
 def apply_filters(query, filters: HazardFilters, today: date | None = None):
-    today = today or local_today()
     f = filters
+    today = today or local_today(f.zone)
     if f.district_id is not None:
         query = query.where(Hazard.district_id == f.district_id)
     if f.status == "open":
@@ -114,10 +185,10 @@ def apply_filters(query, filters: HazardFilters, today: date | None = None):
     elif f.overdue is False:
         query = query.where(~overdue_clause(today))
     if f.since:
-        query = query.where(Hazard.created_at >= start_of_day(f.since))
+        query = query.where(Hazard.created_at >= start_of_day(f.since, f.zone))
     if f.until:
         query = query.where(
-            Hazard.created_at < start_of_day(date.fromordinal(f.until.toordinal() + 1))
+            Hazard.created_at < start_of_day(date.fromordinal(f.until.toordinal() + 1), f.zone)
         )
     if f.site_id is not None:
         query = query.where(Hazard.site_id == f.site_id)
@@ -214,7 +285,7 @@ def create_hazard(
     transaction, so that the inspection and its hazards are stored together or not at all.
     """
     now = now or utcnow()
-    if grade not in ("general", "major"):
+    if grade not in Grade.__members__:
         raise Invalid(_("Unknown grade: {grade}").format(grade=grade))
     hazard = Hazard(
         inspection_id=inspection_id,
@@ -262,13 +333,16 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reject": ((HazardStatus.rectified,), HazardStatus.rectifying),
 }
 ACTING_ROLES = (Role.officer, Role.office, Role.admin)
-PLAN_TEXT_FIELDS = {  # field -> max length (as in RectificationPlan)
-    "responsible_person": 100,
-    "measures": 2000,
-    "rectifier": 100,
-    "acceptor": 100,
-    "funds": 500,
-    "interim_measures": 2000,
+PLAN_TEXT_FIELDS = {  # field -> max length, from the table (models.PlanBase writes them once)
+    name: RectificationPlan.__table__.c[name].type.length
+    for name in (
+        "responsible_person",
+        "measures",
+        "rectifier",
+        "acceptor",
+        "funds",
+        "interim_measures",
+    )
 }
 MAJOR_ONLY_FIELDS = ("funds", "interim_measures")
 MAX_NOTE = 2000
@@ -297,6 +371,10 @@ def _acting_hazard(session: Session, user: User, hazard_id: int, action: str) ->
             )
         )
     return hazard
+
+
+def grade_label(grade: str) -> str:
+    return {Grade.major: _("Major"), Grade.general: _("General")}.get(grade, grade)
 
 
 def status_label(status: str) -> str:
@@ -360,11 +438,10 @@ def _text(value: Any) -> str:
 
 
 def _parse_deadline(value: date | str | None) -> date | None:
-    if isinstance(value, date) or value is None:
-        return value
+    """The deadline by the shared date parser (bounds included); None when empty or bad."""
     try:
-        return date.fromisoformat(value.strip()) if value.strip() else None
-    except ValueError:
+        return parse_date(value, _("Deadline"))
+    except Invalid:
         return None
 
 
@@ -381,7 +458,7 @@ def set_plan(
     funds: str = "",
     interim_measures: str = "",
     stop_production: bool | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     expected_version: int | None = None,
     now: datetime | None = None,
 ) -> Hazard:
@@ -391,7 +468,6 @@ def set_plan(
     measures and the stop-production decision. A new deadline may not lie in the past (local
     date); a revision may keep the deadline it had.
     """
-    settings = settings or get_settings()
     now = now or utcnow()
     hazard = _acting_hazard(session, user, hazard_id, "plan")
     fields = {
@@ -424,7 +500,7 @@ def set_plan(
         errors["deadline"] = (
             _("A deadline (YYYY-MM-DD) is required.") if not deadline else _("Not a date.")
         )
-    elif day < local_today(now) and day != hazard.deadline:
+    elif day < local_today(settings.zone, now) and day != hazard.deadline:
         errors["deadline"] = _("The deadline may not be in the past.")
     if (
         settings.acceptor_must_differ
@@ -530,7 +606,7 @@ def accept(
     user: User,
     hazard_id: int,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     expected_version: int | None = None,
     now: datetime | None = None,
 ) -> Hazard:
@@ -539,7 +615,6 @@ def accept(
     Accepting one's own rectification is refused when settings.acceptor_must_differ, and
     otherwise allowed but marked in the event (the page warns before).
     """
-    settings = settings or get_settings()
     now = now or utcnow()
     hazard = _acting_hazard(session, user, hazard_id, "accept")
     same_person = rectified_by(session, hazard.id) == user.id

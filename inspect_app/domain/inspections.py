@@ -14,18 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from inspect_app.domain import checklists, geo, hazards, photos, sites
 from inspect_app.domain.access import district_scope, require_role
 from inspect_app.domain.errors import Conflict, Invalid, NotFound
+from inspect_app.domain.parsing import parse_id, parse_ids
 from inspect_app.i18n import _
 from inspect_app.models import (
     Answer,
     AnswerPhoto,
     ChecklistTemplate,
+    District,
+    Grade,
     Hazard,
     Inspection,
     InspectionFlag,
@@ -40,10 +43,9 @@ from inspect_app.models import (
     User,
     utcnow,
 )
-from inspect_app.schemas import InspectionIn
 
 RESULTS = ("pass", "fail", "na")
-GRADES = ("general", "major")
+GRADES = tuple(Grade)
 MAX_TEXT = 2000
 MAX_UUID = 64
 
@@ -87,7 +89,7 @@ def resolve(session: Session, user: User, ref: str) -> int:
     The phone addresses every write by client_uuid, because an inspection started offline has
     no id until the server has it."""
     ref = (ref or "").strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # not "¹": int() refuses what isdigit() accepts
         return int(ref) if len(ref) < 20 else 0
     found = session.exec(
         select(Inspection.id).where(
@@ -178,6 +180,7 @@ class InspectionView:
 
     inspection: Inspection
     site: Site | None
+    district: District | None  # None for blank_view's checklist of no site yet
     inspector: User | None
     template: ChecklistTemplate | None
     version: TemplateVersion
@@ -229,9 +232,11 @@ def view(session: Session, inspection: Inspection, *, full: bool = True) -> Insp
         )
         for s in section_rows
     ]
+    site = session.get(Site, inspection.site_id) if full else None
     return InspectionView(
         inspection=inspection,
-        site=session.get(Site, inspection.site_id) if full else None,
+        site=site,
+        district=session.get(District, site.district_id) if site else None,
         inspector=session.get(User, inspection.inspector_id) if full else None,
         template=session.get(ChecklistTemplate, version.template_id) if full else None,
         version=version,
@@ -239,6 +244,93 @@ def view(session: Session, inspection: Inspection, *, full: bool = True) -> Insp
         hazards=hazards_of(session, inspection.id) if full else [],
         photos={p.id: p for p in photo_rows},
     )
+
+
+@dataclass
+class InspectionSummary:
+    """One row of a list of inspections: its names and counts, not its checklist (the same
+    fields as InspectionView that the lists and InspectionOut read)."""
+
+    inspection: Inspection
+    site: Site
+    district: District
+    inspector: User
+    template: ChecklistTemplate
+    hazards: list[Hazard]
+    answered: int = 0
+    total: int = 0
+    failed: int = 0
+
+
+def _by_id(session: Session, model, ids) -> dict[int, Any]:
+    ids = set(ids)
+    return (
+        {r.id: r for r in session.exec(select(model).where(model.id.in_(ids))).all()} if ids else {}
+    )
+
+
+def summaries(session: Session, rows: list[Inspection]) -> list[InspectionSummary]:
+    """A page of inspections for a list in a fixed number of queries, whatever the page size:
+    the names by id (IN), the checklist sizes and the answer counts grouped (is_answered and
+    `failed` of InspectionView, written as SQL)."""
+    ids = [i.id for i in rows]
+    versions = _by_id(session, TemplateVersion, {i.template_version_id for i in rows})
+    templates = _by_id(session, ChecklistTemplate, {v.template_id for v in versions.values()})
+    site_rows = _by_id(session, Site, {i.site_id for i in rows})
+    districts = _by_id(session, District, {s.district_id for s in site_rows.values()})
+    users = _by_id(session, User, {i.inspector_id for i in rows})
+    sizes = (
+        dict(
+            session.exec(
+                select(TemplateItem.version_id, func.count())
+                .where(TemplateItem.version_id.in_(versions))
+                .group_by(TemplateItem.version_id)
+            ).all()
+        )
+        if versions
+        else {}
+    )
+    answered = or_(Answer.result.is_not(None), func.trim(func.coalesce(Answer.value, "")) != "")
+    counts = (
+        {
+            iid: (done or 0, failed or 0)
+            for iid, done, failed in session.exec(
+                select(
+                    Answer.inspection_id,
+                    func.sum(case((answered, 1), else_=0)),
+                    func.sum(case((Answer.result == "fail", 1), else_=0)),
+                )
+                .where(Answer.inspection_id.in_(ids))
+                .group_by(Answer.inspection_id)
+            ).all()
+        }
+        if ids
+        else {}
+    )
+    found: dict[int, list[Hazard]] = {}
+    if ids:
+        for h in session.exec(
+            select(Hazard).where(Hazard.inspection_id.in_(ids)).order_by(Hazard.id)
+        ).all():
+            found.setdefault(h.inspection_id, []).append(h)
+    out = []
+    for i in rows:
+        site, version = site_rows[i.site_id], versions[i.template_version_id]
+        done, failed = counts.get(i.id, (0, 0))
+        out.append(
+            InspectionSummary(
+                inspection=i,
+                site=site,
+                district=districts[site.district_id],
+                inspector=users[i.inspector_id],
+                template=templates[version.template_id],
+                hazards=found.get(i.id, []),
+                answered=done,
+                total=sizes.get(version.id, 0),
+                failed=failed,
+            )
+        )
+    return out
 
 
 def blank_view(
@@ -519,7 +611,7 @@ def _write_answers(
     checked = []
     seen: set[int] = set()
     for raw in answers:
-        item = items.get(_int(raw.get("item_id")))
+        item = items.get(parse_id(raw.get("item_id"), _("Item")))
         if item is None:
             raise Invalid(
                 _("Item {item} is not in this checklist.").format(item=raw.get("item_id"))
@@ -530,10 +622,10 @@ def _write_answers(
         clean, problems = _clean(item, raw)
         photo_ids = raw.get("photo_ids")
         if photo_ids is not None:
-            photo_ids = list(dict.fromkeys(_int(p) for p in photo_ids))
             try:
-                if any(p is None or not 0 < p <= MAX_ID for p in photo_ids):
+                if not isinstance(photo_ids, list | tuple):
                     raise Invalid(_("Photo {id} is unknown or not yours.").format(id="?"))
+                photo_ids = parse_ids(photo_ids, _("Photo"))
                 photos.owned(session, user, photo_ids)
             except Invalid as exc:
                 problems.append(exc.message)
@@ -578,13 +670,6 @@ def _write_answers(
     inspection.updated_at = now
     session.add(inspection)
     return stored
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def save_answers(
@@ -804,36 +889,40 @@ def submit(
 def submit_payload(
     session: Session,
     user: User,
-    payload: InspectionIn | dict[str, Any],
+    payload: dict[str, Any],
     now: datetime | None = None,
 ) -> tuple[Inspection, list[Hazard], bool]:
     """The API's one-shot submission: create, answer and submit in ONE transaction.
 
+    payload: the POST /inspections body as plain data (client_uuid, template_id, site_id,
+    location {lat, lon} or None, answers as save_answers takes them); the API checks its shape
+    (schemas.InspectionIn), the rules are checked here.
     The same client_uuid again returns the first result and creates nothing (created=False);
     a draft started with that client_uuid is completed with the payload's answers."""
-    data = payload if isinstance(payload, InspectionIn) else InspectionIn.model_validate(payload)
     now = now or utcnow()
-    client_uuid = _check_uuid(data.client_uuid)
+    client_uuid = _check_uuid(str(payload.get("client_uuid") or ""))
+    site_id, template_id = payload.get("site_id"), payload.get("template_id")
+    if not all(type(v) is int for v in (site_id, template_id)):  # an id no row has is 404 below
+        raise Invalid(_("A site_id and a template_id are required."))
+    raw_answers = payload.get("answers") or []
+    if not isinstance(raw_answers, list) or not all(isinstance(a, dict) for a in raw_answers):
+        raise Invalid(_("The answers are a list of objects."))
+    location = payload.get("location")
     existing = _by_uuid(session, user, client_uuid)
     if existing is not None and existing.status == InspectionStatus.submitted:
         return existing, hazards_of(session, existing.id), False
-    answers = [a.model_dump() for a in data.answers]
+    answers = [{"photo_ids": [], **a} for a in raw_answers]  # no photo_ids: none (not "keep")
     try:
         if existing is None:
-            inspection = _create(
-                session, user, data.site_id, data.template_id, client_uuid, data.location, now
-            )
+            inspection = _create(session, user, site_id, template_id, client_uuid, location, now)
         else:
             inspection = existing
-            if (inspection.site_id, _template_of(session, inspection)) != (
-                data.site_id,
-                data.template_id,
-            ):
+            if (inspection.site_id, _template_of(session, inspection)) != (site_id, template_id):
                 raise Conflict(
                     _("This client_uuid belongs to an inspection of another site or checklist.")
                 )
         _write_answers(session, user, inspection, answers, now)
-        created = _finalise(session, user, inspection, data.location, now)
+        created = _finalise(session, user, inspection, location, now)
         session.commit()
     except (
         IntegrityError,

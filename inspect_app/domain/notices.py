@@ -68,7 +68,7 @@ def rectification_notice(session: Session, settings: Settings, user: User, hazar
         _p(_("Hazard rectification notice"), "title"),
         _p(
             _("No. {number}    Issued {day}").format(
-                number=f"{district.code}-{hazard.id:06d}", day=local_today()
+                number=f"{district.code}-{hazard.id:06d}", day=local_today(settings.zone)
             ),
             "small",
         ),
@@ -89,7 +89,7 @@ def rectification_notice(session: Session, settings: Settings, user: User, hazar
                 (_("District"), district.name),
                 (_("Grade"), grade),
                 (_("Category"), hazard.category),
-                (_("Found on"), local_today(hazard.created_at).isoformat()),
+                (_("Found on"), local_today(settings.zone, hazard.created_at).isoformat()),
                 (_("Inspector"), reporter.display_name or reporter.username if reporter else ""),
                 (_("Finding"), hazard.description),
             ],

@@ -5,6 +5,8 @@ never decides on its own which pages are someone's work."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlmodel import Session
 
 from inspect_app.domain import checklists, hazards, inspections
@@ -13,7 +15,7 @@ from inspect_app.models import InspectionStatus, Role, User
 OPEN_HAZARDS = 30  # the officer's open hazards kept offline, most recent first
 
 
-def offline_pages(session: Session, user: User) -> list[str]:
+def offline_pages(session: Session, user: User, zone: ZoneInfo) -> list[str]:
     """Page addresses to keep on the phone: the inspector's home, the start page, the empty
     checklist of every published version (one page per section) and each open draft; the
     officer's hazard list and their district's open hazards."""
@@ -31,7 +33,7 @@ def offline_pages(session: Session, user: User) -> list[str]:
     if user.role in (Role.officer, Role.office, Role.admin):
         urls.append("/hazards")
         rows, _total = hazards.list_hazards(
-            session, user, hazards.HazardFilters(status="open"), limit=OPEN_HAZARDS
+            session, user, hazards.HazardFilters(zone, status="open"), limit=OPEN_HAZARDS
         )
         urls += [f"/hazards/{h.id}" for h in rows]
     return urls

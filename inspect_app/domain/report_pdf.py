@@ -32,12 +32,11 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import CondPageBreak
 from shapely.geometry import shape
-from sqlalchemy import or_
+from sqlalchemy import or_, true
 from sqlmodel import Session, select
 
 from inspect_app.config import DEFAULT_RISK_RULE, Settings
 from inspect_app.domain import hazards, pdf, photos, stats
-from inspect_app.domain.clock import tz
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard
 
@@ -75,9 +74,9 @@ def _hazard_item(session: Session, settings: Settings, h: Hazard, names: dict, t
         "status": h.status,
         "category": h.category,
         "description": h.description,
-        "created": h.created_at.astimezone(tz()).date(),
+        "created": h.created_at.astimezone(settings.zone).date(),
         "deadline": h.deadline,
-        "overdue": h.deadline is not None and h.deadline < today,
+        "overdue": hazards.overdue(h.status, h.deadline, today, still_open=True),  # open at end
         "plan": None
         if plan is None
         else {
@@ -128,7 +127,7 @@ def _uncovered_sites(session: Session, target: Target, end: datetime) -> dict:
                     "district": names.get(site.district_id, ""),
                     "risk_class": site.risk_class,
                     "cadence": site.cadence_days,
-                    "last": last.astimezone(tz()).date() if last else None,
+                    "last": last.astimezone(target.zone).date() if last else None,
                     "days": (end - last).days if last else None,
                 }
             )
@@ -168,16 +167,20 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
     district_id = target.district.id if target.district else None
     week, until = target.week, target.until
     previous = week.previous()
-    rows = stats.district_stats(session, since=week.start, until=until, district_id=district_id)
+    calendar = {"zone": settings.zone, "rule": stats.rule_of(settings)}
+    rows = stats.district_stats(
+        session, **calendar, since=week.start, until=until, district_id=district_id
+    )
     prev_rows = stats.district_stats(
-        session, since=previous.start, until=previous.end, district_id=district_id
+        session, **calendar, since=previous.start, until=previous.end, district_id=district_id
     )
     _start, end = target.bounds_utc()
     open_at_end = _open_at(target, end)
     order = (Hazard.deadline.is_(None), Hazard.deadline, Hazard.created_at, Hazard.id)
     major = open_at_end.where(Hazard.grade == "major")
-    overdue = open_at_end.where(Hazard.deadline.is_not(None), Hazard.deadline < until)
-    total, prev_total = stats.city_totals(rows), stats.city_totals(prev_rows)
+    overdue = open_at_end.where(hazards.overdue_clause(until, still_open=true()))
+    rule = calendar["rule"]
+    total, prev_total = stats.city_totals(rows, rule), stats.city_totals(prev_rows, rule)
     if district_id is None:
         chart = {
             "kind": "districts",
@@ -187,7 +190,7 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
         }
     else:
         series = stats.weekly_series(
-            session, weeks=TREND_WEEKS, until=until, district_id=district_id
+            session, zone=settings.zone, weeks=TREND_WEEKS, until=until, district_id=district_id
         )
         chart = {
             "kind": "weeks",
@@ -624,7 +627,7 @@ def _cover(data: dict, now: datetime, width: float) -> list:
         ),
         Paragraph(_period(data), _centred(st["body"])),
         Paragraph(
-            _("Generated {time}").format(time=now.astimezone(tz()).strftime("%Y-%m-%d %H:%M")),
+            _("Generated {time}").format(time=now.strftime("%Y-%m-%d %H:%M")),
             _centred(st["small"]),
         ),
         Spacer(1, 14 * mm),
@@ -702,7 +705,7 @@ def render(settings: Settings, target: Target, data: dict, *, now: datetime) -> 
         else _("New and closed hazards, last {n} weeks").format(n=len(data["chart"]["labels"]))
     )
     story = [
-        *_cover(data, now, width),
+        *_cover(data, now.astimezone(settings.zone), width),
         Paragraph(_("Districts") if data["district"] is None else data["district"], st["h2"]),
         _district_table(data, width),
         Spacer(1, 4 * mm),

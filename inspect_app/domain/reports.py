@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -93,6 +94,7 @@ class Target:
     week: Week
     district: District | None
     until: date
+    zone: ZoneInfo  # the city's calendar, in which the week's days are local days
 
     @property
     def finished(self) -> bool:
@@ -100,7 +102,10 @@ class Target:
 
     def bounds_utc(self) -> tuple[datetime, datetime]:
         """The UTC instants the period starts and ends (exclusive)."""
-        return start_of_day(self.week.start), start_of_day(self.until + timedelta(days=1))
+        return (
+            start_of_day(self.week.start, self.zone),
+            start_of_day(self.until + timedelta(days=1), self.zone),
+        )
 
 
 def check_request(
@@ -108,6 +113,8 @@ def check_request(
     user: User | None,
     week_text: str,
     district_ref: str | int | None,
+    *,
+    zone: ZoneInfo,
     today: date | None = None,
 ) -> Target:
     """Validate a report request. user None is the command line (the whole city).
@@ -127,10 +134,10 @@ def check_request(
             )
         if not access.can_see_district(user, district.id):
             raise Forbidden(_("You may only download your own district's report."))
-    today = today or local_today()
+    today = today or local_today(zone)
     if week.start > today:
         raise Invalid(_("The week {week} has not begun yet.").format(week=week.label))
-    return Target(week=week, district=district, until=min(week.end, today))
+    return Target(week=week, district=district, until=min(week.end, today), zone=zone)
 
 
 def filename(target: Target) -> str:
@@ -253,10 +260,9 @@ def stored_filename(session: Session, report: Report) -> str:
 # --- the /reports page ---------------------------------------------------------------------------
 
 
-def page_context(session: Session, user: User, today: date | None = None) -> dict[str, Any]:
+def page_context(session: Session, user: User, today: date) -> dict[str, Any]:
     """Recent weeks (newest first, the current one "so far"), the districts the user may ask
     for, and the stored reports the user may download."""
-    today = today or local_today()
     current = week_of(today)
     weeks = [week_of(today - timedelta(days=7 * n)) for n in range(RECENT_WEEKS + 1)]
     scope = access.district_scope(user)

@@ -3,6 +3,7 @@ browser or imported from Excel. Sites are deactivated, never deleted: inspection
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlmodel import Session, select
 from inspect_app.domain import audit, geo, spreadsheet
 from inspect_app.domain.access import district_scope
 from inspect_app.domain.errors import Invalid, NotFound
+from inspect_app.domain.parsing import parse_id
 from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import District, Site, User
@@ -56,12 +58,18 @@ def get_site(session: Session, user: User, site_id: int) -> Site:
 
 
 def resolve_district(session: Session, ref: str | int | None) -> District | None:
-    """A district by id or by name (the API accepts either); None when no reference is given."""
-    if ref is None or ref == "":
+    """A district by id or by name (pages and API accept either); None when no reference is
+    given. A reference in ASCII digits is an id (a name is never all digits)."""
+    if ref is None or (isinstance(ref, str) and not ref.strip()):
         return None
     district = None
-    if isinstance(ref, int) or str(ref).isdigit():
-        district = session.get(District, int(ref))
+    if isinstance(ref, int) or re.fullmatch(r"[0-9]+", str(ref).strip(), re.ASCII):
+        district_id = parse_id(ref, _("District"))
+        district = session.get(District, district_id)
+    else:
+        if len(str(ref)) > 100:
+            raise Invalid(_("Unknown district: {name}").format(name=str(ref)[:100]))
+        district = session.exec(select(District).where(District.name == str(ref).strip())).first()
     if district is None:
         district = session.exec(select(District).where(District.name == str(ref))).first()
     if district is None:

@@ -26,17 +26,20 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, and_, case, cast, func
 from sqlmodel import Session, select
 
-from inspect_app.config import get_settings
+from inspect_app.config import Settings
 from inspect_app.domain.access import district_scope
-from inspect_app.domain.clock import local_today, start_of_day, tz
+from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.errors import Invalid, NotFound
+from inspect_app.domain.hazards import overdue_clause
 from inspect_app.i18n import _, lazy_gettext
-from inspect_app.models import District, Hazard, Inspection, Site, User
+from inspect_app.models import District, Grade, Hazard, Inspection, Site, User
 
 RISK_LEVELS = ("red", "orange", "yellow", "blue")
 MAX_PERIOD_DAYS = 3660  # ten years
@@ -140,6 +143,7 @@ class RiskRule:
         return "blue"
 
 
+@lru_cache(maxsize=16)
 def parse_risk_rule(text: str) -> RiskRule:
     """Read 'red: open_major >= 1; orange: open_general >= 1 and overdue >= 1; ...; blue: otherwise'."""
     levels = []
@@ -161,12 +165,12 @@ def parse_risk_rule(text: str) -> RiskRule:
     return RiskRule(tuple(levels), text)
 
 
-def default_rule() -> RiskRule:
-    return parse_risk_rule(get_settings().risk_rule)
+def rule_of(settings: Settings) -> RiskRule:
+    """The configured four-colour rule (checked when the app or the command starts)."""
+    return parse_risk_rule(settings.risk_rule)
 
 
-def risk_level(row: DistrictStats, rule: RiskRule | None = None) -> str:
-    rule = rule or default_rule()
+def risk_level(row: DistrictStats, rule: RiskRule) -> str:
     return rule.level(
         {
             "open": row.open,
@@ -182,10 +186,10 @@ def risk_level(row: DistrictStats, rule: RiskRule | None = None) -> str:
 # --- periods ---------------------------------------------------------------------------------
 
 
-def check_period(since: date, until: date) -> None:
+def check_period(since: date, until: date, today: date) -> None:
     if since > until:
         raise Invalid(_("The period starts after it ends."))
-    if since.year < MIN_YEAR or until.year > local_today().year + 1:
+    if since.year < MIN_YEAR or until.year > today.year + 1:
         raise Invalid(
             _("The period must lie between {first} and next year.").format(first=MIN_YEAR)
         )
@@ -221,25 +225,25 @@ def _filtered(query, district_id, grade, category, *, indexed: bool = True):
 def district_stats(
     session: Session,
     *,
+    zone: ZoneInfo,
+    rule: RiskRule,
     since: date,
     until: date,
     district_id: int | None = None,
     grade: str | None = None,
     category: str | None = None,
     today: date | None = None,
-    rule: RiskRule | None = None,
 ) -> list[DistrictStats]:
     """One row per district (or only `district_id`), ordered by district code.
 
     Each figure is an index range scan (see the covering indexes on Hazard), so the cost
     follows the hazards of the period and those still open, not the years of history.
     """
-    check_period(since, until)
-    if grade and grade not in ("general", "major"):
+    today = today or local_today(zone)
+    check_period(since, until, today)
+    if grade and grade not in Grade.__members__:
         raise Invalid(_("Unknown grade: {grade}").format(grade=grade))
-    today = today or local_today()
-    rule = rule or default_rule()
-    start, end = start_of_day(since), start_of_day(_next_day(until))
+    start, end = start_of_day(since, zone), start_of_day(_next_day(until), zone)
     day = min(until, today)
 
     districts = select(District.id, District.name, District.code).order_by(
@@ -274,11 +278,11 @@ def district_stats(
 
     last_due = min(until, today - timedelta(days=1))
     if last_due >= since:
-        for did, due, on_time in _due_and_on_time(session, since, last_due, scoped):
+        for did, due, on_time in _due_and_on_time(session, since, last_due, scoped, zone):
             if did in rows:
                 rows[did].due, rows[did].on_time = due, on_time or 0
 
-    for did, sites, covered in _coverage(session, day, end, district_id):
+    for did, sites, covered in _coverage(session, day, end, district_id, zone):
         if did in rows:
             rows[did].sites, rows[did].covered_sites = sites, covered
 
@@ -296,9 +300,8 @@ def _open_at(session: Session, end: datetime, day: date, district_id, grade, cat
     has nothing but that range to choose (SQLite would otherwise walk a district index)."""
     created = Hazard.created_at < end
     district = (Hazard.district_id + 0).label("district")
-    is_overdue = case(
-        (and_(created, Hazard.deadline.is_not(None), Hazard.deadline < day), 1), else_=0
-    )
+    # Rows are selected as open at END below; the overdue rule then needs no status test.
+    is_overdue = case((overdue_clause(day, still_open=created), 1), else_=0)
     columns = (district, Hazard.grade, func.sum(case((created, 1), else_=0)), func.sum(is_overdue))
     for still_open in (Hazard.accepted_at.is_(None), Hazard.accepted_at >= end):
         query = _filtered(
@@ -309,10 +312,10 @@ def _open_at(session: Session, end: datetime, day: date, district_id, grade, cat
             yield did, row_grade, n or 0, overdue or 0
 
 
-def _due_and_on_time(session: Session, first: date, last: date, scoped):
+def _due_and_on_time(session: Session, first: date, last: date, scoped, zone: ZoneInfo):
     """Per district: hazards with a deadline in [first, last] and how many were accepted
     before the end of that local day — one range scan of the deadline index."""
-    day_end = _day_end(session, first, last)
+    day_end = _day_end(session, first, last, zone)
     on_time = case(
         (and_(Hazard.accepted_at.is_not(None), Hazard.accepted_at < day_end), 1), else_=0
     )
@@ -324,19 +327,19 @@ def _due_and_on_time(session: Session, first: date, last: date, scoped):
     return session.exec(query.group_by(Hazard.district_id)).all()
 
 
-def _day_end(session: Session, first: date, last: date):
+def _day_end(session: Session, first: date, last: date, zone: ZoneInfo):
     """SQL for the UTC instant the day after Hazard.deadline begins in the city's time zone.
 
     PostgreSQL converts exactly (timezone()). SQLite has no time zones: the days are split
     into runs of one UTC offset (one run unless daylight saving changes within the period)
     and each run shifts the date by its offset; the text compares as SQLAlchemy stores it."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.timezone(str(tz()), cast(Hazard.deadline + 1, DateTime))
+        return func.timezone(str(zone), cast(Hazard.deadline + 1, DateTime))
     runs: list[tuple[date, int]] = []  # (first day of the run, minutes east of UTC)
     day = first
     while day <= last:
         minutes = int(
-            start_of_day(_next_day(day)).astimezone(tz()).utcoffset().total_seconds() // 60
+            start_of_day(_next_day(day), zone).astimezone(zone).utcoffset().total_seconds() // 60
         )
         if not runs or runs[-1][1] != minutes:
             runs.append((day, minutes))
@@ -402,8 +405,8 @@ def overdue_sites(
     )
 
 
-def _coverage(session: Session, day: date, end: datetime, district_id: int | None):
-    as_of = min(start_of_day(_next_day(day)), end)
+def _coverage(session: Session, day: date, end: datetime, district_id: int | None, zone: ZoneInfo):
+    as_of = min(start_of_day(_next_day(day), zone), end)
     query = _active_sites(
         select(Site.district_id, Site.cadence_days, _newest_inspection(as_of)), as_of, district_id
     )
@@ -415,7 +418,7 @@ def _coverage(session: Session, day: date, end: datetime, district_id: int | Non
     return [(did, n, covered) for did, (n, covered) in counts.items()]
 
 
-def city_totals(rows: list[DistrictStats], rule: RiskRule | None = None) -> DistrictStats:
+def city_totals(rows: list[DistrictStats], rule: RiskRule) -> DistrictStats:
     """The sum over the rows, with the rates recomputed from the summed parts."""
     total = DistrictStats(None, _("City total"))
     for f in fields(DistrictStats):
@@ -436,6 +439,7 @@ def week_label(day: date) -> str:
 def weekly_series_by_district(
     session: Session,
     *,
+    zone: ZoneInfo,
     weeks: int,
     until: date,
     district_id: int | None = None,
@@ -451,9 +455,9 @@ def weekly_series_by_district(
     if not 1 <= weeks <= 520:
         raise Invalid(_("Weeks must be between 1 and 520."))
     first_monday = until - timedelta(days=until.weekday() + 7 * (weeks - 1))
-    check_period(first_monday, until)
+    check_period(first_monday, until, local_today(zone))
     starts = [first_monday + timedelta(days=7 * n) for n in range(weeks)]
-    bounds = [start_of_day(d) for d in starts] + [start_of_day(_next_day(until))]
+    bounds = [start_of_day(d, zone) for d in starts] + [start_of_day(_next_day(until), zone)]
 
     def scoped(query):
         return _filtered(query, district_id, grade, category)
@@ -485,6 +489,7 @@ def weekly_series_by_district(
 def weekly_series(
     session: Session,
     *,
+    zone: ZoneInfo,
     weeks: int,
     until: date,
     district_id: int | None = None,
@@ -495,6 +500,7 @@ def weekly_series(
     return sum_series(
         weekly_series_by_district(
             session,
+            zone=zone,
             weeks=weeks,
             until=until,
             district_id=district_id,
@@ -516,13 +522,11 @@ def sum_series(by_district: dict[int, list[WeekPoint]]) -> list[WeekPoint]:
     return total
 
 
-def resolve_period(
-    since: date | None, until: date | None, today: date | None = None
-) -> tuple[date, date]:
+def resolve_period(since: date | None, until: date | None, today: date) -> tuple[date, date]:
     """The period asked for, by default the seven days up to `until` (default today); checked."""
-    until = until or today or local_today()
+    until = until or today
     since = since or until - timedelta(days=6)
-    check_period(since, until)
+    check_period(since, until, today)
     return since, until
 
 

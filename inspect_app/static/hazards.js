@@ -88,9 +88,9 @@
 
     Outbox.entries().then(function (list) {
       var mine = list.filter(function (e) { return e.group === group; });
-      mine.forEach(function (e, i) {
-        var later = mine.slice(i + 1).some(function (o) { return o.barrier; });
-        if (e.kind === "photo" && widget && !later) widget.restore(e);
+      mine.forEach(function (e) {
+        // Photos still waiting, or waiting with the rectification they belong to.
+        if (e.kind === "photo" && widget) widget.restore(e);
         if (e.barrier && e.state !== "done" && forms[e.kind]) {
           refill(forms[e.kind], e);
           note(forms[e.kind], e.state === "refused" ? e.error : Outbox.msg("saved-phone", "Saved on the phone"), e.state === "refused");

@@ -239,6 +239,7 @@
 
     Outbox.on(function (event) {
       var e = event.entry;
+      if (e && e.group === ref && e.kind === "signature" && event.type === "ack") showSignature(e);
       if (!e || e.group !== ref || e.kind !== "answer") return;
       if (event.type === "ack" && event.response && event.response.type.indexOf("html") >= 0) applyFragment(event.response.body);
       else if (event.type === "refused") showStatus(e.item, e.error, true);
@@ -300,21 +301,36 @@
 
   /* --- the site representative's signature, drawn with a finger ------------------------- */
 
+  // The signature as the phone holds it (its own bytes until the server has them).
   function showSignature(entry) {
     var card = document.querySelector("[data-signature-card]");
     if (!card) return;
-    var pad = card.querySelector("[data-signature-pad]");
-    var img = card.querySelector("img.signature-img") || document.createElement("img");
-    img.className = "signature-img";
-    img.alt = msg("signature", "Signature");
+    card.querySelector("[data-signature-draw]").hidden = true;
+    var again = card.querySelector("[data-signature-again]");
+    if (again) again.hidden = false;
+    var img = card.querySelector("img.signature-img");
+    if (!img) {
+      img = document.createElement("img");
+      img.className = "signature-img";
+      img.alt = msg("signature", "Signature");
+      card.querySelector("h2").after(img);
+    }
     if (entry.file) img.src = URL.createObjectURL(entry.file);
     else if (entry.result) img.src = entry.result.thumb_url.replace(/\/thumb$/, "");
-    if (pad) { pad.hidden = true; pad.after(img); }
+    img.hidden = false;
     var note = card.querySelector("[data-signature-state]") || document.createElement("p");
     note.setAttribute("data-signature-state", "");
     note.className = "muted";
     note.textContent = entry.state === "done" ? "✓ " + msg("saved", "Saved") : msg("saved-phone", "Saved on the phone");
     img.after(note);
+    if (!again) {
+      again = document.createElement("button");
+      again.type = "button";
+      again.className = "btn";
+      again.setAttribute("data-signature-again", "");
+      again.textContent = card.getAttribute("data-msg-again") || "";
+      note.after(again);
+    }
   }
 
   function setupSignature(root, ref) {
@@ -323,7 +339,13 @@
     card.dataset.ready = "1";
     card.hidden = false;  // drawing needs this script
     var canvas = card.querySelector("[data-signature-pad]");
-    if (!canvas) return;
+    card.addEventListener("click", function (e) {
+      if (!e.target.matches("[data-signature-again]")) return;
+      e.target.hidden = true;
+      card.querySelectorAll("img.signature-img, [data-signature-state]").forEach(function (el) { el.hidden = true; });
+      card.querySelector("[data-signature-draw]").hidden = false;
+      ctx.clearRect(0, 0, canvas.width, canvas.height); drawn = false;
+    });
     var ctx = canvas.getContext("2d"), drawing = false, drawn = false;
     ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.strokeStyle = "#111";
     function at(e) {
@@ -359,7 +381,7 @@
             then: { url: "/inspections/" + ref + "/signature", fields: [["photo_id", "$photo:" + key]] },
           });
         });
-      }).then(showSignature);
+      }).then(function (entry) { e.target.disabled = false; showSignature(entry); });
     });
   }
 

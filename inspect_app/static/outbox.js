@@ -392,6 +392,8 @@
       } else if (waiting.length) {
         line = fmt(msg(navigator.onLine ? "waiting" : "offline", "Saved on the phone, {n} to upload"), { n: waiting.length });
         cls = "wait";
+      } else if (refused.length) {
+        line = "";  // nothing waits, but not all is synced: the list below says what and why
       } else {
         var at = Number(localStorage.getItem("inspect:synced-at") || 0);
         line = at ? fmt(msg("synced-at", "All synced · {time}"), { time: clock(at) }) : msg("synced", "All synced");
@@ -424,6 +426,15 @@
     var why = document.createElement("span");
     why.className = "why";
     why.textContent = e.error;
+    // What the user typed stays visible here until they send it again or discard it.
+    var typed = (e.fields || []).filter(function (f) {
+      return typeof f[1] === "string" && f[1].length > 1 && !/^(version|csrftoken|client_uuid|queued|lat|lon|site_id|template_id|version_id|photo_id|photo_ids|result-.*|grade-.*)$/.test(f[0]) && f[1].indexOf("$photo:") !== 0;
+    }).map(function (f) { return f[1]; }).join(" · ");
+    if (typed) {
+      var q = document.createElement("q");
+      q.textContent = typed.length > 120 ? typed.slice(0, 120) + "…" : typed;
+      why.append(" ", q);
+    }
     var again = button(msg("retry", "Try again"), function () { retry(e.id); });
     var drop = button(msg("discard", "Discard"), function () { discard(e.id); });
     li.append(what, " ", why, " ", again, drop);

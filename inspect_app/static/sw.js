@@ -26,7 +26,8 @@ self.addEventListener("activate", function (event) {
   event.waitUntil(caches.keys().then(function (keys) {
     return Promise.all(keys.filter(function (k) { return k.indexOf("shell-") === 0 && k !== SHELL; })
       .map(function (k) { return caches.delete(k); }));
-  }).then(function () { return self.clients.claim(); }));
+  }).then(function () { return meta("refreshed", "0"); })  // kept pages name the new files
+    .then(function () { return self.clients.claim(); }));
 });
 
 function kept(url) {
@@ -55,6 +56,19 @@ function keep(request, response) {
   if (url.pathname === "/inspections/new" && url.search && !/^\?(section=[^&]*)?$/.test(url.search)) return;
   var copy = response.clone();
   caches.open(PAGES).then(function (cache) { cache.put(pageKey(url), copy); });
+}
+
+// Offline, a page kept before a deployment names the files by their old versioned URLs
+// (/static/app.<hash>.css): the current shell's copy of the same file stands in.
+var HASHED = /\.[0-9a-f]{10}(\.[^./]+)$/;
+function sameFile(url) {
+  var plain = url.pathname.replace(HASHED, "$1");
+  return caches.open(SHELL).then(function (cache) {
+    return cache.keys().then(function (keys) {
+      var found = keys.find(function (k) { return new URL(k.url).pathname.replace(HASHED, "$1") === plain; });
+      return found ? cache.match(found) : Response.error();
+    });
+  });
 }
 
 function fromPhone(request) {
@@ -99,8 +113,8 @@ self.addEventListener("fetch", function (event) {
     return;
   }
   if (url.pathname.indexOf("/static/") === 0) {  // the shell first, then the network
-    event.respondWith(caches.match(request, { ignoreSearch: false }).then(function (hit) {
-      return hit || fetch(request);
+    event.respondWith(caches.match(request).then(function (hit) {
+      return hit || fetch(request).catch(function () { return sameFile(url); });
     }));
     return;
   }

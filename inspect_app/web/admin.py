@@ -56,7 +56,7 @@ def _problems(exc: DomainError) -> dict[str, Any]:
 def _upload(request: Request, file: UploadFile, limit: int = spreadsheet.MAX_XLSX_BYTES) -> bytes:
     """The uploaded bytes, refused early by the declared length, then by counting while reading."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + 64 * 1024:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise TooLarge(_("The file is larger than {mb} MB.").format(mb=limit // (1024 * 1024)))
     return spreadsheet.read_limited(file.file, limit)
 

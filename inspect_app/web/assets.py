@@ -25,6 +25,7 @@ import json
 import mimetypes
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,7 @@ class Asset:
     digest: str = ""
     compressible: bool = False
     encoded: dict[str, bytes] = field(default_factory=dict)
+    queued: set[str] = field(default_factory=set)  # encodings being computed in the background
 
     def __post_init__(self) -> None:
         self.digest = hashlib.sha256(self.body).hexdigest()[:HASH_LENGTH]
@@ -246,6 +248,17 @@ def _matches(if_none_match: str, asset: Asset) -> bool:
     return "*" in tags or any(asset.etag(c) in tags for c in ("identity", "gzip", "br"))
 
 
+_compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="static-brotli")
+
+
+def _compress_later(asset: Asset, coding: str) -> None:
+    with _lock:
+        if coding in asset.queued:
+            return
+        asset.queued.add(coding)
+    _compressor.submit(asset.encoding, coding)
+
+
 async def respond(asset: Asset, cache_control: str, headers: dict[str, str]):
     """(status, headers, body) for one asset: the best encoding the client accepts, or a 304."""
     coding, body = "identity", asset.body
@@ -254,8 +267,11 @@ async def respond(asset: Asset, cache_control: str, headers: dict[str, str]):
         for candidate in ("br", "gzip"):
             if candidate not in accepted:
                 continue
-            if candidate not in asset.encoded:  # the first request compresses, off the event loop
-                await anyio.to_thread.run_sync(asset.encoding, candidate)
+            if candidate not in asset.encoded:
+                if candidate == "br":  # seconds at quality 11: meanwhile the client gets gzip
+                    _compress_later(asset, candidate)
+                    continue
+                await anyio.to_thread.run_sync(asset.encoding, candidate)  # off the event loop
             packed = asset.encoding(candidate)
             if packed is not None:
                 coding, body = candidate, packed

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from inspect_app.api.auth import client_address
-from inspect_app.deps import OptionalUser, SessionDep, SettingsDep
+from inspect_app.deps import OptionalUser, SessionDep, SettingsDep, client_address
 from inspect_app.domain import accounts
 from inspect_app.domain.errors import NotAuthenticated, TooManyRequests
 from inspect_app.i18n import SUPPORTED

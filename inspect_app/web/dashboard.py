@@ -7,16 +7,16 @@ page only carries its settings in data-* attributes, static/map.js fetches the G
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
-from inspect_app.api.stats import StatsDep, StatsQuery
 from inspect_app.deps import OfficerUser, SessionDep, SettingsDep
 from inspect_app.domain import stats
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.sites import resolve_district
+from inspect_app.filters import DistrictParam, StatsDep, StatsQuery
 from inspect_app.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -97,9 +97,10 @@ def dashboard(
     """The districts' figures for the period, sortable by any column through links (no JS)."""
     rows = period.rows(session)
     rows.sort(key=lambda r: _sort_value(r, sort), reverse=dir == "desc")
-    totals = stats.city_totals(rows)
+    totals = stats.city_totals(rows, period.rule)
     series = stats.weekly_series_by_district(
         session,
+        zone=period.zone,
         weeks=TREND_WEEKS,
         until=period.until,
         district_id=period.district_id,
@@ -188,23 +189,33 @@ def hazard_map(
 def coverage(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: OfficerUser,
-    district: Annotated[str | None, Query()] = None,
+    district: DistrictParam = "",
 ):
     """Sites overdue for their routine inspection, per district, as of now."""
     d = resolve_district(session, district)
     district_id = stats.district_for(user, d.id if d else None)
-    today = local_today()
-    as_of = start_of_day(today + timedelta(days=1))
+    zone = settings.zone
+    today = local_today(zone)
+    as_of = start_of_day(today + timedelta(days=1), zone)
     rows = {
         r.district_id: r
         for r in stats.district_stats(
-            session, since=today, until=today, district_id=district_id, today=today
+            session,
+            zone=zone,
+            rule=stats.rule_of(settings),
+            since=today,
+            until=today,
+            district_id=district_id,
+            today=today,
         )
     }
     overdue: dict[int, list[dict]] = {did: [] for did in rows}
     for site, last in stats.overdue_sites(session, as_of, district_id):
-        due: date | None = local_today(last + timedelta(days=site.cadence_days)) if last else None
+        due: date | None = (
+            local_today(zone, last + timedelta(days=site.cadence_days)) if last else None
+        )
         overdue.setdefault(site.district_id, []).append(
             {"site": site, "last": last, "due": due, "days": (today - due).days if due else None}
         )

@@ -24,7 +24,7 @@ def form_reader(max_files: int, max_fields: int):
         settings = request.app.state.settings
         limit = settings.max_upload_bytes * PHOTOS_PER_FORM
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise photos.too_large(limit)
         seen = 0
         media, options = parse_options_header(request.headers.get("content-type", ""))

@@ -10,24 +10,25 @@ otherwise).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from shapely.geometry import mapping, shape
 from sqlmodel import select
 from starlette.datastructures import FormData, UploadFile
 
-from inspect_app.api.hazards import hazard_detail
-from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
+from inspect_app.deps import CurrentUser, SessionDep, SettingsDep, TodayDep
 from inspect_app.domain import hazards, notices, photos, sites
 from inspect_app.domain.access import CITY_WIDE
 from inspect_app.domain.clock import local_today
-from inspect_app.domain.errors import DomainError, Invalid, NotFound
+from inspect_app.domain.errors import DomainError, NotFound
+from inspect_app.domain.parsing import parse_ids, parse_int
+from inspect_app.filters import FiltersDep
 from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, Site, User
+from inspect_app.presenters import hazard_detail
 from inspect_app.schemas import MAX_OFFSET
 from inspect_app.web.downloads import content_disposition
 from inspect_app.web.forms import form_dependency
@@ -49,75 +50,22 @@ PLAN_FIELDS = (
 )
 
 
-def _int(value: str, label: str) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit():
-        raise Invalid(_("Not a number: {value}").format(value=label))
-    return int(value)
-
-
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        raise Invalid(_("Not a date: {value}").format(value=value)) from None
-
-
-def page_filters(
-    district: Annotated[str, Query(max_length=20)] = "",
-    status: Annotated[str, Query(max_length=20)] = "",
-    grade: Annotated[str, Query(max_length=20)] = "",
-    overdue: Annotated[str, Query(max_length=5)] = "",
-    site: Annotated[str, Query(max_length=20)] = "",
-    since: Annotated[str, Query(max_length=10)] = "",
-    until: Annotated[str, Query(max_length=10)] = "",
-    category: Annotated[str, Query(max_length=200)] = "",
-) -> dict[str, str]:
-    """The list's GET form as posted: empty fields mean 'any' (a plain form sends them all)."""
-    return {
-        "district": district,
-        "status": status,
-        "grade": grade,
-        "overdue": overdue,
-        "site": site,
-        "since": since,
-        "until": until,
-        "category": category.strip(),
-    }
-
-
-def to_filters(form: dict[str, str]) -> hazards.HazardFilters:
-    overdue = {"": None, "true": True, "false": False}.get(form["overdue"])
-    if form["overdue"] not in ("", "true", "false"):
-        raise Invalid(_("Unknown overdue choice."))
-    return hazards.HazardFilters(
-        district_id=_int(form["district"], form["district"]),
-        status=form["status"] or None,
-        grade=form["grade"] or None,
-        overdue=overdue,
-        site_id=_int(form["site"], form["site"]),
-        since=_day(form["since"]),
-        until=_day(form["until"]),
-        category=form["category"] or None,
-    ).check()
-
-
 @router.get("/hazards")
 def hazard_list(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    form: Annotated[dict[str, str], Depends(page_filters)],
+    filters: FiltersDep,
+    today: TodayDep,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
-    filters = to_filters(form)
+    form = filters.as_query()
     rows, total = hazards.list_hazards(session, user, filters, limit=PAGE_SIZE, offset=offset)
     city_wide = user.role in CITY_WIDE
     site_rows, _total = sites.list_sites(
         session, user, district_id=filters.district_id, limit=500, include_inactive=True
     )
-    query = urlencode({k: v for k, v in form.items() if v})
+    query = urlencode(form)
     ctx = {
         "user": user,
         "rows": rows,
@@ -125,7 +73,7 @@ def hazard_list(
         "limit": PAGE_SIZE,
         "offset": offset,
         "names": hazards.hazard_context(session, rows),
-        "today": local_today(),
+        "today": today,
         "form": form,
         "districts": session.exec(select(District).order_by(District.name)).all()
         if city_wide
@@ -157,7 +105,8 @@ def detail_context(
     posted: FormData | None = None,
     photo_ids: list[int] = (),
 ) -> dict:
-    detail = hazard_detail(session, user, hazard_id)
+    today = local_today(settings.zone)
+    detail = hazard_detail(session, user, hazard_id, today)
     hazard = session.get(Hazard, hazard_id)
     rectifies = [e for e in detail.events if e.action == "rectify"]
     after_ids = rectifies[-1].payload.get("photo_ids", []) if rectifies else []
@@ -181,7 +130,7 @@ def detail_context(
         "after": [p for p in detail.photos if p.kind == "rectification" and p.id in after_ids],
         "own_rectification": rectified_by == user.id,
         "acceptor_must_differ": settings.acceptor_must_differ,
-        "today": local_today(),
+        "today": today,
         "boundary": _boundary(session, hazard.district_id),
         "tile_url": settings.tile_url,
         "tile_attribution": settings.tile_attribution,
@@ -217,9 +166,8 @@ def _act(
 
     photo_ids: photos already stored for a refused rectification, offered again with the form.
     """
-    version = form.get("version")
     try:
-        step(int(version) if version and version.isdigit() else None)
+        step(parse_int(form.get("version"), _("Version"), low=0))
     except NotFound:
         raise
     except DomainError as exc:
@@ -284,9 +232,10 @@ def rectify(
     form: FormDep,
 ):
     """Photos come as ids (uploaded by the page's script) or, without JavaScript, as files."""
-    ids = [int(i) for i in form.getlist("photo_ids") if str(i).isdigit()]
+    ids: list[int] = []
 
     def step(version):
+        ids.extend(parse_ids(form.getlist("photo_ids"), _("Photo")))
         hazards.get_hazard(
             session, user, hazard_id
         )  # nothing is stored for a hazard one may not see

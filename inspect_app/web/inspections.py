@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
 from inspect_app.domain import checklists, inspections, photos
 from inspect_app.domain.errors import DomainError, Invalid, NotFound
+from inspect_app.domain.parsing import parse_id, parse_ids
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
 from inspect_app.web.forms import form_dependency
@@ -77,7 +78,15 @@ def overlay(v: inspections.InspectionView, posted: list[dict]) -> None:
                 },
             )
             if p["photo_ids"] is not None:
-                row.photo_ids = [int(i) for i in p["photo_ids"] if str(i).isdigit()]
+                row.photo_ids = _ids_or_none(p["photo_ids"])
+
+
+def _ids_or_none(values) -> list[int]:
+    """Posted photo ids shown again with a refused answer (the refusal already names a bad one)."""
+    try:
+        return parse_ids(values, _("Photo"))
+    except Invalid:
+        return []
 
 
 def page(
@@ -120,8 +129,8 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
         request,
         "inspections/home.html",
         {
-            "drafts": [inspections.view(session, i) for i in drafts],
-            "recent": [inspections.view(session, i) for i in recent],
+            "drafts": inspections.summaries(session, drafts),
+            "recent": inspections.summaries(session, recent),
             "submitted_total": total,
             "address": inspections.page_address,
         },
@@ -314,7 +323,7 @@ def save_one(
 
 def _save_section(session, user, inspection_id: int, form: FormData) -> tuple[list[dict], dict]:
     """Save every item the plain form carries; (what was posted, problems per item id)."""
-    posted = [answer_from_form(form, int(raw)) for raw in form.getlist("items") if raw.isdigit()]
+    posted = [answer_from_form(form, i) for i in parse_ids(form.getlist("items"), _("Item"))]
     if posted:
         try:
             inspections.save_answers(session, user, inspection_id, posted)
@@ -355,8 +364,8 @@ def add_photos(
                 )
             except DomainError as exc:
                 errors.append(str(exc.message))
-    new_ids += [int(i) for i in form.getlist("photo_id") if str(i).isdigit() and len(str(i)) < 19]
-    removed = {int(i) for i in form.getlist("remove") if str(i).isdigit() and len(str(i)) < 19}
+    new_ids += parse_ids(form.getlist("photo_id"), _("Photo"))
+    removed = set(parse_ids(form.getlist("remove"), _("Photo")))
     if new_ids or removed & set(row.photo_ids):
         a = row.answer
         inspections.save_answer(
@@ -433,7 +442,7 @@ def signature(
     """Keep (or with no photo_id, remove) the site representative's drawn signature."""
     inspection_id = inspections.resolve(session, user, inspection_id)
     inspection = inspections.set_signature(
-        session, user, inspection_id, int(photo_id) if photo_id.isdigit() else None
+        session, user, inspection_id, parse_id(photo_id, _("Signature"))
     )
     if not is_htmx(request):
         return see_other(request, f"/inspections/{inspection_id}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from inspect_app.deps import CurrentUser, OptionalUser, SessionDep
+from inspect_app.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
 from inspect_app.domain import offline
 from inspect_app.web import assets
 from inspect_app.web.rendering import render
@@ -61,8 +61,9 @@ def csrf_token(request: Request, user: OptionalUser):
 
 
 @router.get("/sync/pages")
-def pages_to_keep(session: SessionDep, user: CurrentUser):
+def pages_to_keep(session: SessionDep, settings: SettingsDep, user: CurrentUser):
     """The pages the phone keeps for this user while online (see domain/offline.py)."""
     return JSONResponse(
-        {"user": user.id, "pages": offline.offline_pages(session, user)}, headers=NO_STORE
+        {"user": user.id, "pages": offline.offline_pages(session, user, settings.zone)},
+        headers=NO_STORE,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,13 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.ext import Extension
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from inspect_app import i18n
+from inspect_app.config import DEFAULT_TIMEZONE
+from inspect_app.domain.hazards import grade_label, status_label
+from inspect_app.models import Grade, HazardStatus, ResponseType
 from inspect_app.web import assets
 
 
@@ -26,21 +32,38 @@ def _templates_dir() -> Path:
 
 TEMPLATES_DIR = _templates_dir()
 
+
+class Dedent(Extension):
+    """Drops the indentation and blank lines of the template source, not of the values put into
+    it: pages are not compressed (they carry the CSRF token; BREACH), so on a phone's slow
+    network every byte of a checklist page counts, and a tenth of it was indentation."""
+
+    _indent = re.compile(r"^[ \t]+|(?<=\n)\n+", re.MULTILINE)
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return self._indent.sub("", source)
+
+
 templates = Jinja2Blocks(
     env=Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
-        extensions=["jinja2.ext.i18n"],
+        extensions=["jinja2.ext.i18n", Dedent],
         autoescape=select_autoescape(("html", "xml")),
+        trim_blocks=True,  # no blank line where a block tag stood
     )
 )
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 
 
+# The time zone of the app rendering the page, set by render() (a context variable, not a
+# global of the shared Jinja environment: two apps in one process keep their own zones).
+_zone: ContextVar[ZoneInfo] = ContextVar("zone", default=ZoneInfo(DEFAULT_TIMEZONE))
+
+
 def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return ""
-    tz = ZoneInfo(templates.env.globals.get("timezone", "Asia/Shanghai"))
-    return value.astimezone(tz).strftime(fmt)
+    return value.astimezone(_zone.get()).strftime(fmt)
 
 
 def _date(value: date | datetime | None) -> str:
@@ -53,6 +76,15 @@ def _date(value: date | datetime | None) -> str:
 
 templates.env.filters["localtime"] = _local_time
 templates.env.filters["date"] = _date
+# The vocabulary: templates loop over the enums instead of spelling their values.
+templates.env.globals.update(
+    choices=lambda enum, label: [(m.value, label(m)) for m in enum],
+    Grade=Grade,
+    HazardStatus=HazardStatus,
+    ResponseType=ResponseType,
+    grade_label=grade_label,
+    status_label=status_label,
+)
 
 
 def is_htmx(request: Request) -> bool:
@@ -71,6 +103,7 @@ def render(
     ctx = dict(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
     settings = request.app.state.settings
+    _zone.set(settings.zone)
     ctx["assets"] = assets.legacy_names(settings.assets == "cdn")
     ctx["locale"] = i18n.current_locale.get()
     ctx["csrftoken"] = request.scope["csrftoken"]() if "csrftoken" in request.scope else ""

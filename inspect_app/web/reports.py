@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from inspect_app.api.hazards import FiltersDep
-from inspect_app.deps import CurrentUser, OfficerUser, SessionDep, SettingsDep
+from inspect_app.deps import CurrentUser, OfficerUser, SessionDep, SettingsDep, TodayDep
 from inspect_app.domain import exports, reports
-from inspect_app.domain.clock import local_today
+from inspect_app.filters import FiltersDep
 from inspect_app.web.downloads import content_disposition
 from inspect_app.web.rendering import render
 
@@ -18,42 +17,43 @@ router = APIRouter(tags=["reports"])
 
 
 @router.get("/exports/hazards.csv")
-def export_csv(session: SessionDep, user: CurrentUser, filters: FiltersDep):
+def export_csv(session: SessionDep, user: CurrentUser, filters: FiltersDep, today: TodayDep):
     """Streamed: rows are read in batches while the response is sent (the session lives until it ends)."""
     rows = exports.hazard_rows(session, user, filters)
     return StreamingResponse(
         exports.csv_chunks(rows),
         media_type="text/csv; charset=utf-8",
-        headers=content_disposition(f"hazards-{local_today():%Y%m%d}.csv"),
+        headers=content_disposition(f"hazards-{today:%Y%m%d}.csv"),
     )
 
 
 @router.get("/exports/hazards.xlsx")
-def export_xlsx(session: SessionDep, user: CurrentUser, filters: FiltersDep):
+def export_xlsx(session: SessionDep, user: CurrentUser, filters: FiltersDep, today: TodayDep):
     exports.check_excel_size(session, user, filters)
     rows = exports.hazard_rows(session, user, filters)
     return StreamingResponse(
         exports.xlsx_chunks(rows),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers=content_disposition(f"hazards-{local_today():%Y%m%d}.xlsx"),
+        headers=content_disposition(f"hazards-{today:%Y%m%d}.xlsx"),
     )
 
 
 @router.get("/reports")
-def reports_page(request: Request, session: SessionDep, user: OfficerUser):
-    ctx = reports.page_context(session, user)
+def reports_page(request: Request, session: SessionDep, user: OfficerUser, today: TodayDep):
+    ctx = reports.page_context(session, user, today)
     return render(request, "reports/index.html", {**ctx, "user": user})
 
 
 @router.get("/reports/weekly")
 def weekly_form(
     session: SessionDep,
+    settings: SettingsDep,
     user: OfficerUser,
     week: Annotated[str, Query(max_length=10)],
     district: Annotated[str | None, Query(max_length=100)] = None,
 ):
     """The no-JavaScript form on /reports: checks the choice and redirects to the PDF's address."""
-    target = reports.check_request(session, user, week, district)
+    target = reports.check_request(session, user, week, district, zone=settings.zone)
     query = f"?district={target.district.id}" if target.district else ""
     return RedirectResponse(f"/reports/weekly/{target.week.label}.pdf{query}", status_code=303)
 
@@ -66,7 +66,7 @@ def weekly_pdf(
     user: OfficerUser,
     district: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    target = reports.check_request(session, user, week, district)
+    target = reports.check_request(session, user, week, district, zone=settings.zone)
     content, stored = reports.weekly_report(session, settings, target, user=user)
     headers = content_disposition(reports.filename(target), "inline")
     if stored is not None:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from inspect_app.config import DEFAULT_TIMEZONE
 from inspect_app.domain import hazards, photos
 from inspect_app.domain.clock import local_today
 from tests.browser.conftest import sign_in
 from tests.test_hazards import jpeg
+
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 SHOTS = Path("/tmp/shots/hazards")
 
@@ -75,7 +79,7 @@ def test_officer_closes_the_loop_on_a_phone(
     # Plan (五定), with what a major hazard also needs.
     phone.fill("input[name=responsible_person]", "张经理")
     phone.fill("textarea[name=measures]", "清理消防通道，更换过期灭火器")
-    phone.fill("input[name=deadline]", (local_today() + timedelta(days=7)).isoformat())
+    phone.fill("input[name=deadline]", (local_today(ZONE) + timedelta(days=7)).isoformat())
     phone.fill("input[name=rectifier]", "李师傅")
     phone.fill("input[name=acceptor]", "王科长")
     phone.fill("input[name=funds]", "5000元")

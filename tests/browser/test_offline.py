@@ -206,3 +206,196 @@ def test_b_start_offline_submit_close_the_browser_reopen_online(
     assert len(session.exec(select(Answer)).all()) == 27
     hazards = session.exec(select(Hazard)).all()
     assert [h.description for h in hazards] == ["台账缺少十月记录"]
+
+
+def flaky(calls: dict):
+    """A route handler: each request first gets a 500, then its answer is lost after the server
+    did the work (a timeout as the phone sees it), then it goes through."""
+
+    def handle(route):
+        key = route.request.url
+        calls[key] = calls.get(key, 0) + 1
+        if calls[key] == 1:
+            route.fulfill(status=500, content_type="application/json", body='{"detail": "boom"}')
+        elif calls[key] == 2:
+            route.fetch()  # the server stores it ...
+            route.abort("timedout")  # ... and the phone never hears back
+        else:
+            route.continue_()
+
+    return handle
+
+
+def test_c_uploads_answered_with_500s_and_timeouts_are_retried_and_nothing_duplicated(
+    live_server, browser, make_user, region, session, tmp_path
+):
+    user = make_user("inspector")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "offline-c"
+    )
+    # Without the service worker: Playwright's routes see every request of the page.
+    context = browser.new_context(**PHONE, service_workers="block")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.add_init_script(FAST)
+    sign_in(page, live_server, user.username)
+    calls: dict[str, int] = {}
+    page.route(re.compile(r"/api/v1/photos$|/answers/\d+(/photos)?$|/submit$"), flaky(calls))
+    page.goto(f"{live_server}{inspections.page_address(draft)}")
+    ledger = page.locator("fieldset.item").nth(3)
+    ledger.locator("label:has(input[value=fail])").tap()
+    ledger.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_3.jpg")))
+    expect(ledger.locator("figure.photo-item figcaption")).to_have_text(
+        re.compile("尚未发送|上传中|等待上传|已上传")
+    )
+    shot(page, "c1-retrying")
+    fill_whole_checklist(page)
+    page.tap("button[data-submit]")
+    page.wait_for_url(re.compile(r"/done$|/inspections\?queued="), timeout=30_000)
+    drained(page, timeout=30_000)
+    context.close()
+
+    assert any(n >= 3 for url, n in calls.items() if url.endswith("/api/v1/photos"))
+    assert any(n >= 3 for url, n in calls.items() if url.endswith("/submit"))
+    session.expire_all()
+    assert session.get(Inspection, draft.id).status == "submitted"
+    assert len(session.exec(select(Inspection)).all()) == 1
+    assert len(session.exec(select(Answer)).all()) == 27
+    assert len(session.exec(select(Photo)).all()) == 1  # sent three times, stored once
+    assert len(session.exec(select(AnswerPhoto)).all()) == 1
+    assert len(session.exec(select(Hazard)).all()) == 1
+
+
+def rectifying_hazard(session, settings, region, officer, make_user):
+    from tests.test_hazards import advance, new_hazard
+
+    hazard = new_hazard(session, region, make_user("inspector"))
+    advance(session, settings, officer, hazard.id, "rectifying")
+    return session.get(Hazard, hazard.id)
+
+
+def big_camera_jpeg(path: Path) -> Path:
+    """A 4000x3000 camera photo (several MB): the phone must shrink it before sending."""
+    from PIL import Image
+
+    im = Image.effect_noise((4000, 3000), 60).convert("RGB")
+    im.save(path, "JPEG", quality=95)
+    return path
+
+
+def test_d_officer_records_a_rectification_with_an_after_photo_offline(
+    live_server, phone, make_user, region, session, settings, tmp_path
+):
+    from inspect_app.domain import hazards
+
+    officer = make_user("officer")
+    hazard = rectifying_hazard(session, settings, region, officer, make_user)
+    phone.add_init_script(FAST)
+    sign_in(phone, live_server, officer.username)
+    controlled(phone)
+    wait_kept(phone, f"/hazards/{hazard.id}")
+    phone.context.set_offline(True)
+    phone.goto(f"{live_server}/hazards/{hazard.id}")  # from the phone
+    phone.fill("#rectify-form textarea[name=note]", "已清理通道，更换灭火器10具")
+    phone.set_input_files(
+        "#rectify-form input[type=file]", str(big_camera_jpeg(tmp_path / "after.jpg"))
+    )
+    expect(phone.locator("#rectify-form figure.photo-item img")).to_have_attribute(
+        "src", re.compile("^blob:")
+    )
+    phone.click("#rectify-form button[type=submit]")
+    expect(phone.locator("#rectify-form [data-outbox-state]")).to_have_text("已保存在手机上")
+    expect(phone.locator("#sync-status")).to_have_attribute("data-pending", "2")
+    shot(phone, "d1-rectified-offline")
+    phone.reload()  # still offline: the photo and the note are still there
+    expect(phone.locator("#rectify-form figure.photo-item")).to_have_count(1)
+    expect(phone.locator("#rectify-form textarea[name=note]")).to_have_value(
+        "已清理通道，更换灭火器10具"
+    )
+    phone.context.set_offline(False)
+    phone.evaluate("window.dispatchEvent(new Event('online'))")
+    drained(phone, timeout=30_000)
+    shot(phone, "d2-synced")
+    session.expire_all()
+    assert session.get(Hazard, hazard.id).status == "rectified"
+    event = hazards.hazard_events(session, hazard.id)[-1]
+    assert event.action == "rectify" and event.payload["note"] == "已清理通道，更换灭火器10具"
+    [photo_id] = event.payload["photo_ids"]
+    photo = session.get(Photo, photo_id)
+    assert max(photo.width, photo.height) <= 2048  # shrunk on the phone, not sent whole
+
+
+def test_d_a_hazard_moved_on_by_another_officer_answers_409_and_keeps_the_typing(
+    live_server, phone, make_user, region, session, settings, tmp_path
+):
+    from tests.test_hazards import act
+
+    officer = make_user("officer")
+    other = make_user("officer")
+    hazard = rectifying_hazard(session, settings, region, officer, make_user)
+    phone.add_init_script(FAST)
+    sign_in(phone, live_server, officer.username)
+    phone.goto(f"{live_server}/hazards/{hazard.id}")
+    phone.context.set_offline(True)
+    phone.fill("#rectify-form textarea[name=note]", "我写的整改说明")
+    phone.click("#rectify-form button[type=submit]")
+    act(session, settings, other, hazard.id, "rectify")  # meanwhile, in the office
+    phone.context.set_offline(False)
+    phone.evaluate("window.dispatchEvent(new Event('online'))")
+    state = phone.locator("#rectify-form [data-outbox-state]")
+    expect(state).to_have_class("alert")
+    expect(state).not_to_have_text("已保存在手机上")
+    expect(phone.locator("#rectify-form textarea[name=note]")).to_have_value("我写的整改说明")
+    expect(phone.locator("#sync-status")).to_have_attribute("data-refused-count", "1")
+    expect(phone.locator("#sync-status [data-refused] li")).to_contain_text(state.inner_text())
+    shot(phone, "d3-conflict")
+    phone.reload()  # what was typed survives a reload too, with the reason
+    expect(phone.locator("#sync-status [data-refused] li")).to_have_count(1)
+    phone.locator("#sync-status [data-refused] button", has_text="放弃").click()
+    expect(phone.locator("#sync-status")).to_have_attribute("data-refused-count", "0")
+
+
+def test_e_a_new_deployment_takes_over_while_a_draft_is_open_and_the_draft_survives(
+    live_server, app, phone, make_user, region, session
+):
+    user = make_user("inspector")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "offline-e"
+    )
+    phone.add_init_script(FAST)
+    sign_in(phone, live_server, user.username)
+    controlled(phone)
+    phone.goto(f"{live_server}{inspections.page_address(draft)}")
+    items = phone.locator("fieldset.item")
+    items.nth(0).locator("label:has(input[value=pass])").tap()
+    drained(phone)
+    before = phone.evaluate("caches.keys()")
+    assert len([k for k in before if k.startswith("shell-")]) == 1
+
+    app.state.offline_version = "next-deployment"
+    phone.evaluate("navigator.serviceWorker.getRegistration().then(r => r.update())")
+    deadline = time.time() + 20
+    while (
+        "shell-next-deployment" not in phone.evaluate("caches.keys()")
+        or len([k for k in phone.evaluate("caches.keys()") if k.startswith("shell-")]) != 1
+    ):
+        assert time.time() < deadline, phone.evaluate("caches.keys()")
+        phone.wait_for_timeout(200)
+    # The open draft keeps working under the new worker: the next answers are sent too.
+    items.nth(1).locator("label:has(input[value=fail])").tap()
+    items.nth(1).locator("textarea[name^=description]").fill("新版本接管后填写")
+    items.nth(1).locator("textarea[name^=description]").blur()
+    items.nth(1).locator(".item-status .saved:not(.local)").wait_for()  # the server has it
+    drained(phone)
+    phone.context.set_offline(True)
+    phone.reload()  # offline, under the new worker: the draft is there with both answers
+    expect(phone.locator("fieldset.item").nth(0).locator("input[value=pass]")).to_be_checked()
+    expect(
+        phone.locator("fieldset.item").nth(1).locator("textarea[name^=description]")
+    ).to_have_value("新版本接管后填写")
+    shot(phone, "e1-after-takeover-offline")
+    phone.context.set_offline(False)
+    session.expire_all()
+    answers = {a.item_id: a for a in session.exec(select(Answer)).all()}
+    assert sorted(a.result for a in answers.values()) == ["fail", "pass"]
+    assert any(a.hazard_description == "新版本接管后填写" for a in answers.values())
