@@ -530,8 +530,8 @@ def scaleout(args) -> int:
 
             # 1. CPU per answer save, one request at a time.
             server = Server(settings, tmp / "cpu", args=("--workers", "1"))
-            server.start(90)
             try:
+                server.start(90)
                 token, site = people[0]
                 cpu = asyncio.run(_answer_cpu(server, token, site, template_id, items, 300))
             finally:
@@ -544,8 +544,8 @@ def scaleout(args) -> int:
             # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
             for workers in (1, 2):
                 server = Server(settings, tmp / f"sat{workers}", args=("--workers", str(workers)))
-                server.start(90)
                 try:
+                    server.start(90)
                     ceiling = _ceiling(server, args.inspectors, args.ceiling_seconds)
                     rec = _run_inspectors(
                         server, people[: args.inspectors], template_id, items, args.seconds, 0
@@ -565,9 +565,9 @@ def scaleout(args) -> int:
 
             # 3. People's pace on one 1-worker server: the most inspectors with p99 < 300 ms.
             server = Server(settings, tmp / "pace", args=("--workers", "1"))
-            server.start(90)
             held = 0
             try:
+                server.start(90)
                 for level in levels:
                     rec = _run_inspectors(
                         server, people[:level], template_id, items, args.seconds, 3.0
@@ -605,8 +605,8 @@ def scaleout(args) -> int:
                         bucket = moto.new_bucket()
                         server.env.update(s3_environment(f"s3://{bucket}/b", moto.endpoint))
                         os.environ.update(S3_ENV)
-                    server.start(90)
                     try:
+                        server.start(90)
                         per_s, mb_s, errors = asyncio.run(
                             _uploads(server.base_url, token, args.seconds, 4, images)
                         )
