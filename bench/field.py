@@ -319,8 +319,11 @@ def fill_and_submit(page, photos: list[Path], online: bool) -> None:
 
 
 def kept(page, path: str) -> None:
-    """The service worker has kept this page on the phone."""
-    page.locator("html[data-kept]").wait_for(state="attached", timeout=PATIENCE_MS)
+    """The service worker controls the page and has kept this page on the phone."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    if not page.evaluate("!!navigator.serviceWorker.controller"):
+        page.reload()
+    page.evaluate("navigator.serviceWorker.controller.postMessage({type: 'refresh'})")
     deadline = time.monotonic() + PATIENCE_MS / 1000
     script = (
         "caches.open('pages').then(c => c.keys())"

@@ -47,7 +47,7 @@ def cmd_serve(args) -> None:
         factory=True,
         host=args.host,
         port=args.port,
-        proxy_headers=True,
+        proxy_headers=False,  # forwarding headers: INSPECT_TRUSTED_PROXIES (middleware)
         workers=workers,
         # The supervisor restarts a worker that misses its ping for this long: uvicorn's 5 s
         # kills workers still importing the app on a busy machine, over and over.

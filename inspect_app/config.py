@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -37,9 +38,16 @@ class Settings(BaseSettings):
     # Sessions and sign-in
     session_days: int = 14
     token_days: int = 30
-    login_max_failures_per_user: int = 5
+    # Failed sign-ins within the window: a user from one address, then that address refused for
+    # the user; an address over all usernames; a user from all addresses, past which every try
+    # waits a growing delay (doubling up to login_max_delay_seconds), never a hard lock.
+    login_max_failures_per_user_address: int = 5
     login_max_failures_per_address: int = 20
+    login_user_ceiling: int = 50
+    login_max_delay_seconds: int = 300
     login_window_minutes: int = 15
+    # Addresses or CIDRs (comma-separated) whose X-Forwarded-For/-Proto/-Host are believed.
+    trusted_proxies: str = ""
 
     # Photos
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -84,7 +92,16 @@ class Settings(BaseSettings):
                     "least 16 characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(32))'`)"
                 )
             self.secret_key = _dev_secret(self.upload_dir)
+        try:
+            self.trusted_proxy_networks
+        except ValueError as exc:
+            raise ValueError(f"INSPECT_TRUSTED_PROXIES: {exc}") from exc
         return self
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        items = self.trusted_proxies.replace(",", " ").split()
+        return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -54,7 +54,11 @@ def bearer_token(request: Request) -> str | None:
 
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
-    """The user of the bearer token or else of the session cookie; kept on request.state."""
+    """The user of the bearer token or else of the session cookie; kept on request.state.
+
+    A non-empty bearer token that is not valid is a 401, never a fallback to the cookie; an
+    empty one counts as absent. middleware.Csrf exempts a request from the CSRF check only when
+    its bearer token is valid, so a cookie reaching this point has passed the cookie rules."""
     user = None
     token = bearer_token(request)
     if token:

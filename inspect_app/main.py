@@ -1,16 +1,15 @@
-"""create_app(): routers, static files, middleware (locale, security headers, CSRF), errors."""
+"""create_app(): routers, static files, middleware (proxies, locale, security headers, CSRF), errors."""
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import quote
 
-from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
+from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -18,7 +17,7 @@ from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
 from inspect_app.db import make_engine
 from inspect_app.domain.errors import DomainError
-from inspect_app.security import patch_asgi_csrf_multipart
+from inspect_app.middleware import Csrf, SafetyNet, TrustedProxies
 from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
 
@@ -96,43 +95,40 @@ def _cookies(header: str) -> dict[str, str]:
     return out
 
 
-async def _csrf_failed(scope, send, message_id):
-    body = json.dumps(
-        {
-            "detail": i18n.gettext(
-                "The form has expired or was not sent by this site. Reload the page and try again."
-            )
-        },
-        ensure_ascii=False,
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _error_response(request: Request, status: int, detail):
+def _error_response(request: Request, status: int, detail, headers: dict | None = None):
     if status == 401 and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    headers = {k: v for k, v in (headers or {}).items() if k.lower() != "allow"}
+    if status == 405:  # Starlette names only the first route of the path
+        headers["Allow"] = _allowed_methods(request)
     if wants_json(request):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
     message = detail.get("message") if isinstance(detail, dict) else detail
-    return render(
+    response = render(
         request,
         "error.html",
         {"status": status, "message": message, "detail": detail},
         block="error",
         status_code=status,
     )
+    response.headers.update(headers)
+    return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods the routes at this path answer (a 405 must say them; RFC 9110 15.5.6)."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(route.methods or {"GET", "HEAD"})
+    return ", ".join(sorted(methods or {"GET", "HEAD"}))
 
 
 def _document_error_details(app: FastAPI) -> None:
@@ -176,9 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
-        response = _error_response(request, exc.status_code, exc.detail)
-        response.headers.update(exc.headers or {})
-        return response
+        return _error_response(request, exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect):
@@ -188,7 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error_response(request, exc.status_code, exc.detail)
+        return _error_response(request, exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
@@ -213,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from inspect_app.api import inspections as api_inspections
     from inspect_app.api import photos as api_photos
     from inspect_app.api import stats as api_stats
+    from inspect_app.api.contract import document_contract
     from inspect_app.web import (
         admin,
         auth,
@@ -232,22 +227,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", assets.StaticAssets(), name="static")
 
     _document_error_details(app)
+    document_contract(app)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    patch_asgi_csrf_multipart()
-    # Outermost last: locale and security headers wrap the CSRF check, so its refusal has both.
+    def bearer_is_valid(token: str) -> bool:
+        from inspect_app.domain import accounts
+
+        with Session(app.state.engine) as session:
+            return accounts.user_for_token(session, token, "token") is not None
+
+    # Added innermost first: TrustedProxies -> LocaleAndHeaders -> SafetyNet -> Csrf -> routes.
     app.add_middleware(
-        asgi_csrf,
-        signing_secret=settings.secret_key,
-        cookie_secure=settings.env == "production",
-        send_csrf_failed=_csrf_failed,
-        # The token endpoint checks a password and sets no cookie: nothing to forge.
-        skip_if_scope=lambda scope: scope["path"] == "/api/v1/auth/token",
-        # Checked even without cookies: nobody is signed in to someone else's account (login CSRF).
-        always_protect={"/login"},
+        Csrf,
+        secret=settings.secret_key,
+        bearer_is_valid=bearer_is_valid,
+        always_secure=settings.env == "production",
+        max_body_bytes=settings.max_upload_bytes + 1024 * 1024,
     )
+    app.add_middleware(SafetyNet, is_static=lambda path: path.startswith("/static/"))
     app.add_middleware(LocaleAndHeaders, settings=settings)
+    app.add_middleware(TrustedProxies, networks=settings.trusted_proxy_networks)
     return app

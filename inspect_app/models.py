@@ -112,6 +112,21 @@ class LoginAttempt(SQLModel, table=True):
     success: bool = False
 
 
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per bucket (a user from one address, an address, a user), updated
+    only by one atomic INSERT ... ON CONFLICT DO UPDATE, so that concurrent attempts on several
+    workers or servers cannot all pass the same limit. Times are epoch seconds."""
+
+    __tablename__ = "login_throttle"
+    # Pruning old buckets: WHERE window_start < ?.
+    __table_args__ = (Index("ix_login_throttle_window_start", "window_start"),)
+    bucket: str = Field(primary_key=True, max_length=64)  # sha256 of kind|username|address
+    failures: int = 0
+    window_start: float = 0.0
+    not_before: float = 0.0  # the user ceiling: no attempt before this time
+    delay: float = 0.0  # the current delay, doubling past the ceiling
+
+
 class AuditLog(SQLModel, table=True):
     """Who changed what in administration (users, sites, districts, templates)."""
 

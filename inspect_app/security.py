@@ -1,8 +1,11 @@
-"""Password hashing (argon2), opaque session/API tokens stored only as hashes."""
+"""Password hashing (argon2), opaque session/API tokens stored only as hashes, and the CSRF
+tokens (bound to the session cookie)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -15,6 +18,8 @@ _hasher = PasswordHasher()
 _dummy_hash: str | None = None
 
 SESSION_COOKIE = "inspect_session"
+CSRF_COOKIE = "csrftoken"  # also the form field name
+CSRF_HEADER = "x-csrftoken"
 
 
 def use_hasher(hasher: PasswordHasher) -> None:
@@ -51,76 +56,27 @@ def generate_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(12))
 
 
-class _CsrfMultipartParser:
-    """Stand-in for python-multipart's FormParser as asgi-csrf 0.11 calls it.
-
-    asgi-csrf looks for the csrftoken field at the head of a multipart body with
-    FormParser(..., FileClass=ErrorOnWrite), an argument python-multipart removed in 0.0.25, so
-    a no-JS form with a file crashed instead of being checked. This parser keeps asgi-csrf's
-    contract: on_field(field) for a plain field (field.field_name, field.value), and
-    FileClass(...).write(data) for the first byte of a file part (which asgi-csrf refuses).
-    """
-
-    def __init__(
-        self, content_type, on_field, on_end=None, boundary=None, FileClass=None, **_ignored
-    ):
-        from python_multipart import MultipartParser
-        from python_multipart.multipart import parse_options_header
-
-        self._on_field, self._file_class = on_field, FileClass
-        headers: dict[bytes, bytes] = {}
-        state = {"field": b"", "value": b"", "filename": None, "name": None}
-
-        def header_field(data, start, end):
-            state["field"] += data[start:end]
-
-        def header_value(data, start, end):
-            state["value"] += data[start:end]
-
-        def header_end():
-            headers[state["field"].lower()] = state["value"]
-            state["field"], state["value"] = b"", b""
-
-        def headers_finished():
-            _, options = parse_options_header(headers.get(b"content-disposition", b""))
-            state["name"], state["filename"] = options.get(b"name"), options.get(b"filename")
-            state["data"] = b""
-
-        def part_data(data, start, end):
-            if state["filename"] is not None and self._file_class is not None:
-                self._file_class(state["filename"], state["name"], {}).write(data[start:end])
-            state["data"] += data[start:end]
-            if len(state["data"]) > 4096:  # a token is short: stop buffering a huge field
-                state["data"] = state["data"][:4096]
-
-        def part_end():
-            if state["filename"] is None:
-                field = type("Field", (), {"field_name": state["name"], "value": state["data"]})()
-                self._on_field(field)
-            headers.clear()
-
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_header_field": header_field,
-                "on_header_value": header_value,
-                "on_header_end": header_end,
-                "on_headers_finished": headers_finished,
-                "on_part_data": part_data,
-                "on_part_end": part_end,
-            },
-        )
-
-    def write(self, data: bytes) -> int:
-        return self._parser.write(data)
+def _mac(secret: str, purpose: str, value: str) -> str:
+    digest = hmac.new(secret.encode(), f"{purpose}|{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def patch_asgi_csrf_multipart() -> None:
-    """Use _CsrfMultipartParser inside asgi-csrf when python-multipart no longer takes FileClass."""
-    import inspect
+def csrf_token_for_session(secret: str, session_token: str) -> str:
+    """The CSRF token of a signed-in browser: derived from its session cookie, so it is worthless
+    for another session and changes whenever sign-in rotates the session."""
+    return "s." + _mac(secret, "csrf-session", session_token)
 
-    import asgi_csrf
-    from python_multipart import FormParser
 
-    if "FileClass" not in inspect.signature(FormParser.__init__).parameters:
-        asgi_csrf.FormParser = _CsrfMultipartParser
+def new_anonymous_csrf_token(secret: str) -> str:
+    """A signed random token for a browser without a session (the sign-in form)."""
+    nonce = secrets.token_urlsafe(18)
+    return f"a.{nonce}.{_mac(secret, 'csrf-anon', nonce)}"
+
+
+def is_anonymous_csrf_token(secret: str, token: str | None) -> bool:
+    parts = (token or "").split(".")
+    return (
+        len(parts) == 3
+        and parts[0] == "a"
+        and hmac.compare_digest(parts[2], _mac(secret, "csrf-anon", parts[1]))
+    )

@@ -129,12 +129,12 @@ def build_world(session, settings, region) -> dict:
     import hashlib
     import uuid
 
-    from itsdangerous.url_safe import URLSafeSerializer
     from sqlmodel import select
 
     from inspect_app.domain import accounts, inspections
     from inspect_app.domain import photos as photo_domain
     from inspect_app.models import Hazard, Report, TemplateSection, User
+    from inspect_app.security import new_anonymous_csrf_token
 
     districts = region["districts"]
     users, tokens = {}, {}
@@ -199,7 +199,7 @@ def build_world(session, settings, region) -> dict:
         "version": version,
         "report": report,
         # What GET /login hands a browser: the signed CSRF token of its cookie and form.
-        "csrftoken": URLSafeSerializer(settings.secret_key).dumps(uuid.uuid4().hex, "csrftoken"),
+        "csrftoken": new_anonymous_csrf_token(settings.secret_key),
         "ids": {
             "inspection_id": submitted.id,
             "client_uuid": draft.client_uuid,

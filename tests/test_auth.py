@@ -74,7 +74,7 @@ def test_login_is_rate_limited_per_user(client, make_user, session, settings):
     user = make_user("office")
     client.get("/login")
     token = client.cookies["csrftoken"]
-    for _ in range(settings.login_max_failures_per_user):
+    for _ in range(settings.login_max_failures_per_user_address):
         assert (
             client.post(
                 "/login", data={"username": user.username, "password": "bad", "csrftoken": token}

@@ -47,6 +47,7 @@ POLICY: dict[str, frozenset[str]] = {
     "GET /healthz": EVERYONE,
     "GET /favicon.ico": EVERYONE,
     "POST /api/v1/auth/token": EVERYONE,
+    "DELETE /api/v1/auth/token": SIGNED_IN,  # revokes the bearer token presented
     "GET /login": EVERYONE,
     "POST /login": EVERYONE,
     "POST /logout": EVERYONE,

@@ -24,6 +24,15 @@ from inspect_app.models import AuditLog, Hazard, User
 from tests.reliability import jpeg_bytes, table_rows, upload_files
 
 
+def head_revision() -> str:
+    """The newest migration: a backup records the schema it was taken at."""
+    from alembic.script import ScriptDirectory
+
+    from inspect_app.db import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
 def put_file(root: Path, rel: str, data: bytes) -> None:
     path = Path(root) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +87,7 @@ def test_backup_change_restore_gives_back_every_row_and_file(
     before_rows, before_files = table_rows(engine), upload_files(settings.upload_dir)
     manifest = backup.backup(settings, tmp_path / "b1")
 
-    assert manifest["database"]["alembic_revision"] == "0001"
+    assert manifest["database"]["alembic_revision"] == head_revision()
     assert (
         manifest["database"]["tables"]["hazard"] == 2
         and manifest["database"]["tables"]["photo"] == 3
@@ -232,7 +241,7 @@ def test_backup_and_restore_commands(world, settings, engine, tmp_path):
 
     out = run("backup", str(tmp_path / "cli"))
     assert out.returncode == 0, out.stderr
-    assert "9 files" in out.stdout and "schema 0001" in out.stdout
+    assert "9 files" in out.stdout and f"schema {head_revision()}" in out.stdout
     again = run("backup", str(tmp_path / "cli"))
     assert again.returncode == 2 and str(tmp_path / "cli") in again.stderr
     refused = run("restore", str(tmp_path / "cli"))

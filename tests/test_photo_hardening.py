@@ -302,3 +302,9 @@ def test_a_plain_form_cut_before_its_closing_boundary_is_refused(
 def test_the_upload_route_documents_its_503(client):
     responses = client.get("/openapi.json").json()["paths"]["/api/v1/photos"]["post"]["responses"]
     assert "Retry-After" in responses["503"]["headers"]
+
+
+def test_decoders_that_copy_are_charged_for_their_copies():
+    im = Image.new("RGBA", (1000, 1000))
+    png, webp = (photos.decode_cost(im, fmt, 1) for fmt in ("PNG", "WEBP"))
+    assert webp - png == 2 * 1000 * 1000 * 4

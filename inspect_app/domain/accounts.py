@@ -8,8 +8,8 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
-from inspect_app.domain import audit
-from inspect_app.domain.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
+from inspect_app.domain import audit, signin_limits
+from inspect_app.domain.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
 from inspect_app.models import AuthSession, District, LoginAttempt, Role, User, utcnow
@@ -77,28 +77,18 @@ def create_user(
 def authenticate(
     session: Session, settings: Settings, username: str, password: str, address: str
 ) -> User:
-    """Check a password, refusing after too many recent failures for the user or the address.
+    """Check a password within the sign-in limits (domain/signin_limits.py): the attempt is
+    counted before the password is checked, so concurrent attempts cannot overrun a limit.
 
     The error never says whether the user exists.
     """
-    now = utcnow()
-    since = now - timedelta(minutes=settings.login_window_minutes)
-    failures = (
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.at >= since, LoginAttempt.success.is_(False))
-    )
-    by_user = session.exec(failures.where(LoginAttempt.username == username)).one()
-    by_address = session.exec(failures.where(LoginAttempt.address == address)).one()
-    if (
-        by_user >= settings.login_max_failures_per_user
-        or by_address >= settings.login_max_failures_per_address
-    ):
-        raise TooManyRequests(_("Too many failed sign-ins. Wait a few minutes and try again."))
+    signin_limits.reserve(session, settings, username, address)
     user = session.exec(select(User).where(User.username == username)).first()
     ok = verify_password(user.password_hash if user else None, password)
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(username=username[:64], address=address[:64], at=now, success=ok))
+    if ok:
+        signin_limits.succeeded(session, settings, username, address)
+    session.add(LoginAttempt(username=username[:64], address=address[:64], at=utcnow(), success=ok))
     session.commit()
     if not ok:
         raise NotAuthenticated(_("Wrong username or password."))
@@ -135,9 +125,14 @@ def user_for_token(session: Session, token: str, kind: str) -> User | None:
     return user
 
 
-def close_session(session: Session, token: str) -> None:
-    session.exec(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+def close_session(session: Session, token: str, kind: str | None = None) -> bool:
+    """End a browser session or revoke an API token; True if there was one to end."""
+    query = delete(AuthSession).where(AuthSession.token_hash == token_hash(token))
+    if kind is not None:
+        query = query.where(AuthSession.kind == kind)
+    ended = session.exec(query).rowcount
     session.commit()
+    return bool(ended)
 
 
 # --- administration ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from inspect_app.domain.errors import Busy
 from inspect_app.i18n import _
 
 RETRY_AFTER_SECONDS = 5
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
 class DecodeBudget:
@@ -56,6 +55,7 @@ class DecodeBudget:
         try:
             yield
         finally:
+            return_freed_memory_to_the_system()
             with self._changed:
                 self.held -= cost
                 self._changed.notify_all()
@@ -83,18 +83,28 @@ def reserve(capacity: int, cost: int, wait: float) -> AbstractContextManager[Non
     return budget.reserve(cost, wait) if budget is not None else nullcontext()
 
 
-def return_freed_blocks_to_the_system() -> bool:
-    """Make the memory of a finished decode leave the process, so the budget bounds RSS too.
+def return_freed_memory_to_the_system() -> None:
+    """Give the freed pages of finished decodes back to the system (glibc's malloc_trim).
 
-    Pillow allocates pixels in blocks of up to 16 MB. glibc serves such blocks with mmap (and
-    gives them back on free) only until the first is freed: its dynamic threshold then moves
-    them into per-thread heaps that seldom shrink, and a burst of large decodes stayed resident
-    at twice the budget. A fixed threshold keeps every allocation of 1 MB or more in mmap.
-    Returns whether the setting took (False off glibc, where nothing is changed).
+    Pillow allocates pixels in blocks of up to 16 MB; after the first is freed, glibc serves
+    such blocks from per-thread heaps that seldom shrink by themselves, and a burst of large
+    decodes stayed resident at twice the budget. Does nothing off glibc.
+    (A fixed mmap threshold through mallopt did the same at startup but made uvicorn's
+    spawned worker processes die: not used.)
     """
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _glibc():
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20))
-    except (OSError, AttributeError):  # another C library (musl): nothing to tune
-        return False
+        libc = ctypes.CDLL("libc.so.6")
+        getattr(libc, "malloc_trim")
+    except (OSError, AttributeError):  # another C library (musl)
+        return None
+    return libc
+
+
+_libc = _glibc()

@@ -14,6 +14,8 @@ class DomainError(Exception):
         self.message = message
         self.errors = errors  # e.g. {field: message} or a list of row problems
 
+    headers: dict[str, str] | None = None
+
     @property
     def detail(self) -> Any:
         if self.errors is None:
@@ -57,6 +59,12 @@ class UnsupportedMedia(DomainError):
 
 class TooManyRequests(DomainError):
     status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        if retry_after:
+            self.headers = {"Retry-After": str(retry_after)}
+        self.retry_after = retry_after
 
 
 class Busy(DomainError):

@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 
 from inspect_app.config import Settings
 from inspect_app.domain.access import district_scope, require_role
-from inspect_app.domain.decode_budget import reserve, return_freed_blocks_to_the_system
+from inspect_app.domain.decode_budget import reserve
 from inspect_app.domain.errors import DomainError, Invalid, TooLarge, UnsupportedMedia
 from inspect_app.domain.storage import Storage, for_settings
 from inspect_app.i18n import _
@@ -57,7 +57,6 @@ from inspect_app.models import (
 
 pillow_heif.register_heif_opener()
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # partial pixels of a damaged file are never a photo
-return_freed_blocks_to_the_system()
 
 UPLOADERS = (Role.inspector, Role.officer, Role.office, Role.admin)
 Variant = Literal["web", "thumb", "original"]
@@ -422,15 +421,17 @@ def _process(
 
 # Bytes per pixel of Pillow's storage by mode: multi-band 8-bit modes take 4 (RGB too).
 _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
-# Decoders that fill a buffer of their own before Pillow copies it into the image.
-_BUFFERED = {"WEBP", "HEIF"}
+# Copies of the pixels a decoder holds at once: libwebp's canvas, the bytes Pillow gets from it
+# and the image (measured with bench/photo_decode_budget.py --format webp); libheif's buffer
+# and the image.
+_COPIES = {"WEBP": 3, "HEIF": 2}
 
 
 def decode_cost(im: Image.Image, fmt: str, factor: int) -> int:
-    """Bytes of pixel memory a decode holds at its peak: the decoded image (twice for decoders
-    that buffer), plus the reduced RGB copy made from it."""
+    """Bytes of pixel memory a decode holds at its peak: the decoded image (and the buffers of
+    decoders that copy), plus the reduced RGB copy made from it."""
     w, h = im.size
-    decoded = w * h * _PIXEL_BYTES.get(im.mode, 4) * (2 if fmt in _BUFFERED else 1)
+    decoded = w * h * _PIXEL_BYTES.get(im.mode, 4) * _COPIES.get(fmt, 1)
     return decoded + -(-w // factor) * -(-h // factor) * 4
 
 

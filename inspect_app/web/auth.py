@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from inspect_app.deps import OptionalUser, SessionDep, SettingsDep, client_address
+from inspect_app.deps import OptionalUser, SessionDep, SettingsDep, bearer_token, client_address
 from inspect_app.domain import accounts
 from inspect_app.domain.errors import NotAuthenticated, TooManyRequests
 from inspect_app.i18n import SUPPORTED
@@ -69,7 +69,7 @@ def login(
         )
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # rotate: the pre-login session is never reused
-        accounts.close_session(session, old)
+        accounts.close_session(session, old, "cookie")
     token = accounts.open_session(session, settings, user, kind="cookie")
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
@@ -78,7 +78,7 @@ def login(
         max_age=settings.session_days * 86400,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https" or settings.env == "production",
+        secure=secure_cookies(request, settings),
         path="/",
     )
     return response
@@ -86,18 +86,34 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, session: SessionDep):
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        accounts.close_session(session, token)
+    """Ends the browser session and, when the request carries one, revokes the bearer token."""
+    for token, kind in (
+        (request.cookies.get(SESSION_COOKIE), "cookie"),
+        (bearer_token(request), "token"),
+    ):
+        if token:
+            accounts.close_session(session, token, kind)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 @router.get("/lang/{code}")
-def switch_language(code: str, request: Request):
+def switch_language(code: str, request: Request, settings: SettingsDep):
     target = safe_next(request.headers.get("referer", "/").split(request.url.netloc, 1)[-1])
     response = RedirectResponse(target, status_code=303)
     if code in SUPPORTED:
-        response.set_cookie("lang", code, max_age=365 * 86400, samesite="lax", httponly=True)
+        response.set_cookie(
+            "lang",
+            code,
+            max_age=365 * 86400,
+            samesite="lax",
+            httponly=True,
+            secure=secure_cookies(request, settings),
+        )
     return response
+
+
+def secure_cookies(request: Request, settings) -> bool:
+    """HTTPS as the client sees it (directly or through a trusted proxy), or production."""
+    return request.url.scheme == "https" or settings.env == "production"

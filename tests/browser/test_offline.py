@@ -399,3 +399,46 @@ def test_e_a_new_deployment_takes_over_while_a_draft_is_open_and_the_draft_survi
     answers = {a.item_id: a for a in session.exec(select(Answer)).all()}
     assert sorted(a.result for a in answers.values()) == ["fail", "pass"]
     assert any(a.hazard_description == "新版本接管后填写" for a in answers.values())
+
+
+def test_another_user_signing_in_drops_the_kept_pages_and_an_expired_session_pauses(
+    live_server, phone, make_user, region, session
+):
+    """The kept pages are one user's: signing out and in as someone else drops them. A session
+    that expired while answers waited pauses the queue and asks to sign in; then it resumes."""
+    from inspect_app.models import AuthSession
+    from tests.conftest import PASSWORD
+
+    alice, bob = make_user("inspector"), make_user("inspector")
+    draft = inspections.start_draft(
+        session, alice, region["sites"][0].id, region["template_id"], "alice-1"
+    )
+    phone.add_init_script(FAST)
+    sign_in(phone, live_server, alice.username)
+    controlled(phone)
+    wait_kept(phone, inspections.page_address(draft))
+    phone.goto(f"{live_server}{inspections.page_address(draft)}")
+    phone.context.set_offline(True)
+    phone.locator("fieldset.item").first.locator("label:has(input[value=fail])").tap()
+    # Meanwhile the session ends on the server (expired, revoked).
+    for row in session.exec(select(AuthSession)).all():
+        session.delete(row)
+    session.commit()
+    phone.context.set_offline(False)
+    phone.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(phone.locator("#sync-status [data-signin]")).to_be_visible()
+    expect(phone.locator("#sync-status")).to_contain_text("请重新登录")
+    shot(phone, "f1-signed-out")
+    assert session.exec(select(Answer)).all() == []
+    phone.locator("#sync-status [data-signin]").click()
+    phone.fill("input[name=username]", alice.username)
+    phone.fill("input[name=password]", PASSWORD)
+    phone.click("button[type=submit]")
+    drained(phone)
+    assert session.exec(select(Answer)).one().result == "fail"
+
+    phone.locator("form[action='/logout'] button").click()
+    phone.wait_for_url("**/login")
+    sign_in(phone, live_server, bob.username)
+    phone.locator("html[data-kept]").wait_for(state="attached")
+    assert not any("alice-1" in page for page in kept_pages(phone))
