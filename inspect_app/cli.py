@@ -49,6 +49,9 @@ def cmd_serve(args) -> None:
         port=args.port,
         proxy_headers=False,  # forwarding headers: INSPECT_TRUSTED_PROXIES (middleware)
         workers=workers,
+        # The supervisor restarts a worker that misses its ping for this long: uvicorn's 5 s
+        # kills workers still importing the app on a busy machine, over and over.
+        timeout_worker_healthcheck=30,
         log_level="info",
     )
 

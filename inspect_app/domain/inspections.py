@@ -176,13 +176,16 @@ class SectionView:
 
 @dataclass
 class InspectionView:
-    """Everything a page or the API shows of one inspection, fetched in a few queries."""
+    """Everything a page or the API shows of one inspection, fetched in a few queries.
+
+    view(..., full=False) is the progress only (site, inspector, template None; no hazards,
+    photos or photo ids): what the answer save sends back, on every tap of an inspector."""
 
     inspection: Inspection
-    site: Site
+    site: Site | None
     district: District | None  # None for blank_view's checklist of no site yet
-    inspector: User
-    template: ChecklistTemplate
+    inspector: User | None
+    template: ChecklistTemplate | None
     version: TemplateVersion
     sections: list[SectionView]
     hazards: list[Hazard]
@@ -208,13 +211,15 @@ class InspectionView:
         return next((s for s in self.sections if s.section.key == key), self.sections[0])
 
 
-def view(session: Session, inspection: Inspection) -> InspectionView:
+def view(session: Session, inspection: Inspection, *, full: bool = True) -> InspectionView:
     version = session.get(TemplateVersion, inspection.template_version_id)
     answers = {a.item_id: a for a in _answers(session, inspection.id)}
-    links = _answer_photo_ids(session, [a.id for a in answers.values()])
+    links = _answer_photo_ids(session, [a.id for a in answers.values()]) if full else {}
     all_ids = [pid for ids in links.values() for pid in ids]
-    photo_rows = session.exec(select(Photo).where(Photo.id.in_(all_ids))).all() if all_ids else []
-    items = checklists.items_of(session, version.id)
+    photo_rows = (
+        session.exec(select(Photo).where(Photo.id.in_(all_ids))).all() if all_ids and full else []
+    )
+    section_rows, items = checklists.structure(session, version)
     sections = [
         SectionView(
             section=s,
@@ -228,18 +233,18 @@ def view(session: Session, inspection: Inspection) -> InspectionView:
                 if i.section_id == s.id
             ],
         )
-        for s in checklists.sections_of(session, version.id)
+        for s in section_rows
     ]
-    site = session.get(Site, inspection.site_id)
+    site = session.get(Site, inspection.site_id) if full else None
     return InspectionView(
         inspection=inspection,
         site=site,
         district=session.get(District, site.district_id) if site else None,
-        inspector=session.get(User, inspection.inspector_id),
-        template=session.get(ChecklistTemplate, version.template_id),
+        inspector=session.get(User, inspection.inspector_id) if full else None,
+        template=session.get(ChecklistTemplate, version.template_id) if full else None,
         version=version,
         sections=sections,
-        hazards=hazards_of(session, inspection.id),
+        hazards=hazards_of(session, inspection.id) if full else [],
         photos={p.id: p for p in photo_rows},
     )
 
@@ -616,12 +621,8 @@ def _write_answers(
     """Check every answer, then upsert them all; any problem raises Invalid and writes nothing.
 
     An answer's photo_ids replace its photos when given (None leaves them as they are)."""
-    items = {
-        i.id: i
-        for i in session.exec(
-            select(TemplateItem).where(TemplateItem.version_id == inspection.template_version_id)
-        ).all()
-    }
+    version = session.get(TemplateVersion, inspection.template_version_id)
+    items = {i.id: i for i in checklists.structure(session, version)[1]}
     errors: dict[int, list[str]] = {}
     checked = []
     seen: set[int] = set()
@@ -649,7 +650,15 @@ def _write_answers(
         checked.append((item, clean, photo_ids))
     if errors:
         raise Invalid(_("Some answers are not valid; nothing was saved."), errors=errors)
-    existing = {a.item_id: a for a in _answers(session, inspection.id)}
+    existing = {
+        a.item_id: a
+        for a in session.exec(
+            select(Answer).where(
+                Answer.inspection_id == inspection.id,
+                Answer.item_id.in_([item.id for item, _clean, _ids in checked]),
+            )
+        ).all()
+    }
     stored = []
     for item, clean, photo_ids in checked:
         answer = existing.get(item.id) or Answer(inspection_id=inspection.id, item_id=item.id)
@@ -658,12 +667,19 @@ def _write_answers(
         answer.updated_at = now
         session.add(answer)
         session.flush()
-        if photo_ids is not None:
-            for link in session.exec(
-                select(AnswerPhoto).where(AnswerPhoto.answer_id == answer.id)
-            ).all():
-                session.delete(link)
-            session.flush()
+        if photo_ids is not None and item.id in existing:  # a new answer has no photos yet
+            links = session.exec(
+                select(AnswerPhoto)
+                .where(AnswerPhoto.answer_id == answer.id)
+                .order_by(AnswerPhoto.position)
+            ).all()
+            if [link.photo_id for link in links] == photo_ids:
+                photo_ids = None  # unchanged: nothing to rewrite
+            else:
+                for link in links:
+                    session.delete(link)
+                session.flush()
+        if photo_ids:
             for position, photo_id in enumerate(photo_ids):
                 session.add(AnswerPhoto(answer_id=answer.id, photo_id=photo_id, position=position))
         stored.append(answer)
