@@ -8,8 +8,22 @@ Prints throughput, p50/p95/p99 latency and errors per operation, next to the sam
 
     python bench/load.py [--inspectors 50] [--seconds 30] [--databases sqlite,postgresql]
                          [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+                         [--workers N]
 
 Targets: 50 concurrent inspectors with zero errors; p99 < 300 ms for answer saves.
+
+Scale-out figures (PostgreSQL; issue #15), each beside a baseline measured in the same run:
+
+    python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500]
+
+- the server CPU one answer save costs (sum over the server's processes, from /proc), beside
+  the CPU of one GET /healthz;
+- answers/s at saturation with 1 and with 2 worker processes, beside /healthz at 1 worker;
+- inspectors at people's pace (one answer every ~3 s) on one 1-worker server: the most with
+  answer p99 under 300 ms;
+- photo uploads/s into S3 (moto's server on loopback) beside the local folder.
+The load generator runs on the same machine as the server (and the database, and moto): its own
+CPU is taken from the server's, so the figures are lower bounds for a dedicated server.
 """
 
 from __future__ import annotations
@@ -18,6 +32,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import random
 import statistics
 import sys
@@ -248,6 +263,22 @@ def report(label: str, rec: Recorder, elapsed: float, ceiling: float | None) -> 
     return {"rate": rate}
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (uvicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def run(kind: str, database_url: str, args) -> None:
     with tempfile.TemporaryDirectory(prefix="inspect-load-") as tmp:
         settings = Settings(
@@ -257,7 +288,7 @@ def run(kind: str, database_url: str, args) -> None:
             env="production",
         )
         people, template_id, items = prepare(settings, args.inspectors)
-        server = Server(settings, Path(tmp) / "server")
+        server = Server(settings, Path(tmp) / "server", args=("--workers", str(args.workers)))
         server.start()
         try:
             pace = (
@@ -312,6 +343,11 @@ def main() -> int:
         help="mean pause in seconds before each answer (a person filling the form); 0 saturates",
     )
     parser.add_argument("--ceiling-seconds", type=float, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument(
+        "--scaleout", action="store_true", help="the scale-out figures (PostgreSQL, moto)"
+    )
+    parser.add_argument("--pace-levels", default="100,200,300,500,700")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
         "--pg-url",
@@ -319,6 +355,8 @@ def main() -> int:
         help="a server where a throw-away database may be created",
     )
     args = parser.parse_args()
+    if args.scaleout:
+        return scaleout(args)
     for kind in args.databases.split(","):
         if kind == "sqlite":
             with tempfile.TemporaryDirectory(prefix="inspect-load-db-") as d:
@@ -336,6 +374,255 @@ def main() -> int:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         else:
             parser.error(f"unknown database kind {kind}")
+    return 0
+
+
+# --- scale-out figures -------------------------------------------------------------------------
+
+
+class PgDatabase:
+    """A throw-away PostgreSQL database on the --pg-url server."""
+
+    def __init__(self, admin_url: str):
+        self.admin_url = admin_url
+        self.name = f"inspect_load_{uuid.uuid4().hex[:8]}"
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + self.name
+
+    def __enter__(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def _settings(database_url: str, tmp: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        upload_dir=tmp / "uploads",
+        secret_key="load-benchmark-secret-key-0123456789",
+        env="production",
+    )
+
+
+async def _answer_cpu(server: Server, token: str, site: int, template_id: int, items, n: int):
+    """Server CPU per answer save and per /healthz, one request at a time (no contention)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    htmx = {**headers, "HX-Request": "true", "accept": "text/html"}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        r = await client.post(
+            "/inspections/new",
+            headers=headers,
+            data={"site_id": site, "template_id": template_id, "client_uuid": str(uuid.uuid4())},
+        )
+        inspection = r.headers["location"].rsplit("/", 1)[-1]
+
+        async def answers(count: int) -> None:
+            for k in range(count):
+                item = items[k % len(items)]
+                r = await client.post(
+                    f"/inspections/{inspection}/answers/{item.id}",
+                    headers=htmx,
+                    data=answer_form(item, None),
+                )
+                assert r.status_code == 200, r.text[:200]
+
+        async def health(count: int) -> None:
+            for _ in range(count):
+                await client.get("/healthz")
+
+        out = {}
+        for label, job in (("answer save", answers), ("GET /healthz", health)):
+            await job(min(50, n))  # warm-up: connections, caches
+            before, wall = server_cpu(server.process.pid), time.perf_counter()
+            await job(n)
+            cpu = server_cpu(server.process.pid) - before
+            out[label] = (cpu / n * 1000, (time.perf_counter() - wall) / n * 1000)
+        return out
+
+
+def _run_inspectors(server: Server, people, template_id, items, seconds, think) -> Recorder:
+    workers = [
+        functools.partial(
+            run_inspector,
+            token=token,
+            site_id=site,
+            template_id=template_id,
+            items=items,
+            seed=n * 10_000,
+            think=think,
+        )
+        for n, (token, site) in enumerate(people)
+    ]
+    rec, elapsed = asyncio.run(drive(server.base_url, workers, seconds))
+    rec.elapsed = elapsed
+    return rec
+
+
+def _ceiling(server: Server, concurrency: int, seconds: float) -> float:
+    rec, elapsed = asyncio.run(drive(server.base_url, [healthz] * concurrency, seconds))
+    return len(rec.latency["healthz"]) / elapsed
+
+
+async def _uploads(base_url: str, token: str, seconds: float, concurrency: int, images):
+    headers = {"Authorization": f"Bearer {token}"}
+    done, sent, errors = 0, 0, 0
+    until = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency + 2)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+
+        async def one(k: int) -> None:
+            nonlocal done, sent, errors
+            while time.perf_counter() < until:
+                data = images[k % len(images)]
+                k += concurrency
+                r = await client.post(
+                    "/api/v1/photos",
+                    headers=headers,
+                    files={"file": ("p.jpg", data, "image/jpeg")},
+                )
+                if r.status_code == 201:
+                    done += 1
+                    sent += len(data)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return done / elapsed, sent / elapsed / 2**20, errors
+
+
+def phone_like_jpegs(count: int) -> list[bytes]:
+    """Distinct 1600x1200 JPEGs of noise (~1 MB each, like a phone photo after the browser
+    shrank it), so that every upload is decoded and stored, none deduplicated."""
+    import io
+
+    from PIL import Image
+
+    base = Image.frombytes("RGB", (1600, 1200), os.urandom(1600 * 1200 * 3))
+    out = []
+    for k in range(count):
+        image = base.copy()
+        image.paste(
+            (k * 7 % 256, k * 13 % 256, k * 29 % 256), (k * 10 % 1500, 0, k * 10 % 1500 + 100, 100)
+        )
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=80)
+        out.append(buffer.getvalue())
+    return out
+
+
+def scaleout(args) -> int:
+    print(f"load before: {Path('/proc/loadavg').read_text().strip()} (2 cores shared)")
+    report_lines = []
+    with tempfile.TemporaryDirectory(prefix="inspect-scaleout-") as tmpdir:
+        tmp = Path(tmpdir)
+        levels = [int(x) for x in args.pace_levels.split(",")]
+        with PgDatabase(args.pg_url) as url:
+            settings = _settings(url, tmp)
+            people, template_id, items = prepare(settings, max(levels + [args.inspectors]))
+
+            # 1. CPU per answer save, one request at a time.
+            server = Server(settings, tmp / "cpu", args=("--workers", "1"))
+            try:
+                server.start(90)
+                token, site = people[0]
+                cpu = asyncio.run(_answer_cpu(server, token, site, template_id, items, 300))
+            finally:
+                server.stop()
+            for label, (ms_cpu, ms_wall) in cpu.items():
+                line = f"server CPU per {label}: {ms_cpu:.2f} ms (wall {ms_wall:.1f} ms)"
+                print(line)
+                report_lines.append(line)
+
+            # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
+            for workers in (1, 2):
+                server = Server(settings, tmp / f"sat{workers}", args=("--workers", str(workers)))
+                try:
+                    server.start(90)
+                    ceiling = _ceiling(server, args.inspectors, args.ceiling_seconds)
+                    rec = _run_inspectors(
+                        server, people[: args.inspectors], template_id, items, args.seconds, 0
+                    )
+                finally:
+                    server.stop()
+                answers = len(rec.latency["answer"]) / rec.elapsed
+                errors = sum(len(v) for v in rec.errors.values())
+                line = (
+                    f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
+                    f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
+                    f"p99 {pct(rec.latency['answer'], 99):.0f} ms), errors {errors}; "
+                    f"/healthz ceiling {ceiling:.0f}/s"
+                )
+                print(line)
+                report_lines.append(line)
+
+            # 3. People's pace on one 1-worker server: the most inspectors with p99 < 300 ms.
+            server = Server(settings, tmp / "pace", args=("--workers", "1"))
+            held = 0
+            try:
+                server.start(90)
+                for level in levels:
+                    rec = _run_inspectors(
+                        server, people[:level], template_id, items, args.seconds, 3.0
+                    )
+                    p99 = pct(rec.latency["answer"], 99)
+                    errors = sum(len(v) for v in rec.errors.values())
+                    rate = len(rec.latency["answer"]) / rec.elapsed
+                    ok = p99 < 300 and errors == 0
+                    line = (
+                        f"people's pace, {level} inspectors (~3 s per answer): {rate:.1f} "
+                        f"answers/s, p50 {pct(rec.latency['answer'], 50):.0f} ms, p99 "
+                        f"{p99:.0f} ms, errors {errors} -> {'held' if ok else 'NOT held'}"
+                    )
+                    print(line)
+                    report_lines.append(line)
+                    if not ok:
+                        break
+                    held = level
+            finally:
+                server.stop()
+            line = f"one 1-worker server holds {held} inspectors at people's pace (goal >= 500)"
+            print(line)
+            report_lines.append(line)
+
+            # 4. Photo uploads: the local folder, then S3 (moto's server on loopback).
+            from tests.cluster import S3_ENV, MotoServer, s3_environment
+
+            images = phone_like_jpegs(150)
+            moto = MotoServer(tmp / "moto").start()
+            try:
+                token = people[1][0]
+                for label in ("local folder", "S3 (moto)"):
+                    server = Server(settings, tmp / f"up-{label[:2]}", args=("--workers", "1"))
+                    if label.startswith("S3"):
+                        bucket = moto.new_bucket()
+                        server.env.update(s3_environment(f"s3://{bucket}/b", moto.endpoint))
+                        os.environ.update(S3_ENV)
+                    try:
+                        server.start(90)
+                        per_s, mb_s, errors = asyncio.run(
+                            _uploads(server.base_url, token, args.seconds, 4, images)
+                        )
+                    finally:
+                        server.stop()
+                    line = (
+                        f"photo uploads to {label}: {per_s:.1f}/s ({mb_s:.1f} MB/s of "
+                        f"1600x1200 JPEGs, 4 at a time), errors {errors}"
+                    )
+                    print(line)
+                    report_lines.append(line)
+            finally:
+                moto.stop()
+    print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
+    print("\nsummary:\n  " + "\n  ".join(report_lines))
     return 0
 
 

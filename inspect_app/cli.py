@@ -49,6 +49,9 @@ def cmd_serve(args) -> None:
         port=args.port,
         proxy_headers=False,  # forwarding headers: INSPECT_TRUSTED_PROXIES (middleware)
         workers=workers,
+        # The supervisor restarts a worker that misses its ping for this long: uvicorn's 5 s
+        # kills workers still importing the app on a busy machine, over and over.
+        timeout_worker_healthcheck=30,
         log_level="info",
     )
 
@@ -65,8 +68,14 @@ def cmd_user_add(args) -> None:
         raise DomainError(_("Pass the password on standard input with --password-stdin."))
     password = sys.stdin.readline().rstrip("\r\n")
     with _session() as session:
-        user = accounts.create_user(session, args.username, password, args.role, args.district)
-    print(f"Added {user.role} {user.username}" + (f" ({args.district})" if args.district else ""))
+        user = accounts.create_user(
+            session, args.username, password, args.role, args.district, email=args.email
+        )
+    print(
+        f"Added {user.role} {user.username}"
+        + (f" ({args.district})" if args.district else "")
+        + (f" <{user.email}>" if user.email else "")
+    )
 
 
 def cmd_template_import(args) -> None:
@@ -155,6 +164,34 @@ def cmd_restore(args) -> None:
     )
 
 
+def cmd_notify(args) -> None:
+    from inspect_app.domain import clock, notify
+
+    settings = get_settings()
+    config = notify.NotifyConfig(
+        smtp_url=settings.smtp_url,
+        mail_from=settings.mail_from,
+        webhook_url=settings.webhook_url,
+        escalate_days=settings.escalate_days,
+        default_locale=settings.default_locale,
+        timezone=settings.timezone,
+    )
+    with _session() as session:
+        summary = notify.run(
+            session,
+            config,
+            now=clock.now(),
+            dry_run=args.dry_run,
+            say=lambda t: print(t, flush=True),
+        )
+    print(summary.line(args.dry_run))
+    if summary.errors:
+        raise DomainError(
+            _("Some messages could not be sent; the next run tries them again."),
+            errors=list(dict.fromkeys(summary.errors)),
+        )
+
+
 def cmd_gc(args) -> None:
     from inspect_app.domain import housekeeping
 
@@ -217,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=["inspector", "officer", "office", "admin"])
     p.add_argument("--district")
+    p.add_argument("--email", help="an e-mail address for notices (inspect-app notify)")
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_user_add)
 
@@ -278,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         "when the server is stopped",
     )
     p.set_defaults(func=cmd_gc)
+
+    p = sub.add_parser(
+        "notify",
+        help="once a day: mail officers their overdue and soon-due hazards, the office a city "
+        "digest with escalations, and post the city summary to the group-robot webhook",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would go; send nothing")
+    p.set_defaults(func=cmd_notify)
     report = sub.add_parser("report", help="reports").add_subparsers(
         dest="r_command", required=True
     )

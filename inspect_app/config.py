@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     acceptor_must_differ: bool = False
     risk_rule: str = DEFAULT_RISK_RULE
 
+    # Routine (due dates of sites, escalation by `inspect-app notify`)
+    due_soon_days: int = Field(default=7, ge=0, le=365)
+    escalate_days: int = Field(default=7, ge=1, le=365)
+    smtp_url: str = ""  # smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465
+    mail_from: str = ""
+    webhook_url: str = ""  # WeCom / DingTalk group robot
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:

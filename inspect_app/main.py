@@ -203,9 +203,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from inspect_app.api import auth as api_auth
     from inspect_app.api import catalog as api_catalog
+    from inspect_app.api import hazard_reports as api_hazard_reports
     from inspect_app.api import hazards as api_hazards
     from inspect_app.api import inspections as api_inspections
     from inspect_app.api import photos as api_photos
+    from inspect_app.api import plans as api_plans
     from inspect_app.api import stats as api_stats
     from inspect_app.api.contract import document_contract
     from inspect_app.web import (
@@ -218,10 +220,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         photos,
         reports,
     )
+    from inspect_app.web import hazard_reports as web_hazard_reports
+    from inspect_app.web import plans as web_plans
+    from inspect_app.web import sites as web_sites
 
     for module in (api_auth, api_catalog, api_photos, api_inspections, api_hazards, api_stats):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(api_hazard_reports.router, prefix="/api/v1")
+    app.include_router(api_plans.router, prefix="/api/v1")
+    app.include_router(web_hazard_reports.router)  # /hazards/new before /hazards/{hazard_id}
     for module in (auth, offline, photos, inspections, hazards, dashboard, reports, admin):
+        app.include_router(module.router)
+    for module in (web_sites, web_plans):
         app.include_router(module.router)
     app.include_router(assets.router)
     app.mount("/static", assets.StaticAssets(), name="static")

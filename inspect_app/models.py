@@ -42,6 +42,15 @@ class HazardStatus(StrEnum):
     accepted = "accepted"
 
 
+class DueStatus(StrEnum):
+    """When a site must next be inspected (domain/due.py computes it in SQL)."""
+
+    overdue = "overdue"
+    due_soon = "due_soon"
+    ok = "ok"
+    never = "never"
+
+
 class InspectionStatus(StrEnum):
     draft = "draft"
     submitted = "submitted"
@@ -84,6 +93,7 @@ class User(SQLModel, table=True):
     district_id: int | None = Field(default=None, foreign_key="district.id", index=True)
     is_active: bool = True
     locale: str | None = Field(default=None, max_length=10)
+    email: str | None = Field(default=None, max_length=254)  # for notices (inspect-app notify)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -288,6 +298,7 @@ class Hazard(SQLModel, table=True):
         Index("ix_hazard_status_deadline", "status", "deadline"),
         Index("ix_hazard_district_created", "district_id", "created_at"),
         Index("ix_hazard_grade_status", "grade", "status"),
+        Index("ix_hazard_client_uuid", "client_uuid", unique=True),
         # Covering indexes of the district statistics (domain/stats.py): each figure is one range scan.
         Index(
             "ix_hazard_accepted_cover",
@@ -312,6 +323,8 @@ class Hazard(SQLModel, table=True):
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
+    # A hazard reported on its own (随手拍) carries its phone's id: a retry returns the first one.
+    client_uuid: str | None = Field(default=None, max_length=64)
     inspection_id: int | None = Field(default=None, foreign_key="inspection.id", index=True)
     item_id: int | None = Field(default=None, foreign_key="template_item.id")
     site_id: int = Field(foreign_key="site.id", index=True)
@@ -392,3 +405,58 @@ class Report(SQLModel, table=True):
     size: int
     created_at: datetime = Field(default_factory=utcnow)
     created_by: int | None = Field(default=None, foreign_key="user.id")
+
+
+# --- routine: inspection plans and notices -------------------------------------------------
+
+
+class InspectionPlan(SQLModel, table=True):
+    """An inspection plan or special campaign (检查计划 / 专项检查): sites to inspect with one
+    checklist within a window of local days. A site is done when an inspection of it with the
+    plan's checklist is submitted inside the window (domain/plans.py)."""
+
+    __tablename__ = "inspection_plan"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    template_id: int = Field(foreign_key="checklist_template.id", index=True)
+    # The officer's district when an officer made it; None for a city-wide (office) plan.
+    district_id: int | None = Field(default=None, foreign_key="district.id", index=True)
+    starts: date = Field(index=True)
+    ends: date = Field(index=True)
+    # The window as UTC instants (start of `starts`, start of the day after `ends`, in the
+    # city's time zone), so that progress compares submission times in one SQL join.
+    window_start: datetime
+    window_end: datetime
+    created_by: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PlanSite(SQLModel, table=True):
+    __tablename__ = "plan_site"
+    plan_id: int = Field(foreign_key="inspection_plan.id", primary_key=True)
+    site_id: int = Field(foreign_key="site.id", primary_key=True, index=True)
+
+
+class PlanInspector(SQLModel, table=True):
+    __tablename__ = "plan_inspector"
+    plan_id: int = Field(foreign_key="inspection_plan.id", primary_key=True)
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
+
+
+class Notice(SQLModel, table=True):
+    """One message of `inspect-app notify` to one recipient on one local day: the unique key
+    makes a second run that day send nothing new; a failed one is retried on the next run."""
+
+    __table_args__ = (UniqueConstraint("day", "recipient"),)
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    recipient: str = Field(max_length=300)  # user:ID or webhook
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    channel: str = Field(max_length=10)  # email | webhook
+    address: str = Field(default="", max_length=300)  # the e-mail address (the webhook: empty)
+    subject: str = Field(default="", max_length=300)
+    status: str = Field(default="pending", max_length=10)  # pending | sent | failed
+    attempts: int = 0
+    error: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from inspect_app.models import Grade, HazardStatus, InspectionStatus, PlanBase, ResponseType
+from inspect_app.models import (
+    DueStatus,
+    Grade,
+    HazardStatus,
+    InspectionStatus,
+    PlanBase,
+    ResponseType,
+)
 
 T = TypeVar("T")
 
@@ -61,6 +68,8 @@ class SiteOut(BaseModel):
     cadence_days: int
     location: LatLon | None = None
     last_inspected_at: datetime | None = None
+    next_due: date | None = None  # last inspection + cadence (local day); today if never
+    due_status: DueStatus | None = None
     is_active: bool
 
 
@@ -251,3 +260,66 @@ class InspectionOut(BaseModel):
 class InspectionDetail(InspectionOut):
     answers: list[AnswerOut] = []
     hazards: list[HazardOut] = []
+
+
+# --- routine: hazards reported on their own, inspection plans ----------------------------------
+
+
+class HazardReportIn(BaseModel):
+    """A hazard found outside a checklist (随手拍); the same client_uuid again returns the first."""
+
+    client_uuid: str = Field(min_length=1, max_length=64)
+    site_id: int
+    grade: Literal["general", "major"]
+    category: str = Field(default="", max_length=200)
+    description: str = Field(min_length=1, max_length=2000)
+    location: LatLon | None = None
+    photo_ids: list[int] = Field(default_factory=list, max_length=20)
+
+
+class InspectionPlanIn(BaseModel):
+    """An inspection plan: sites picked by id, or (site_ids empty) every active site of a
+    district and optional risk classes; a window of local days; optional inspectors."""
+
+    name: str = Field(min_length=1, max_length=200)
+    template_id: int
+    site_ids: list[int] = Field(default_factory=list, max_length=5000)
+    district: (
+        Annotated[int, Field(ge=1, le=2**63 - 1)] | Annotated[str, Field(max_length=100)] | None
+    ) = Field(default=None, description="district name or id")
+    risk_classes: list[Literal["A", "B", "C", "D"]] = Field(default_factory=list, max_length=4)
+    starts: date
+    ends: date
+    inspector_ids: list[int] = Field(default_factory=list, max_length=500)
+
+
+class CreatedOut(BaseModel):
+    id: int
+
+
+class InspectionPlanOut(BaseModel):
+    id: int
+    name: str
+    template_id: int
+    template: str
+    district_id: int | None
+    district: str
+    starts: date
+    ends: date
+    state: Literal["upcoming", "running", "finished"]
+    inspector_ids: list[int]
+    sites_total: int
+    sites_done: int
+    created_by: int
+    created_at: datetime
+
+
+class PlanSiteOut(BaseModel):
+    site: NamedRef
+    district: str
+    done_at: datetime | None
+    inspection_id: int | None
+
+
+class InspectionPlanDetail(InspectionPlanOut):
+    sites: list[PlanSiteOut]

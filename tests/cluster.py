@@ -4,15 +4,18 @@ process standing in for MinIO, which no registry we reach offers) and app server
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
-from tests.reliability import free_port
+from tests.factories import PASSWORD
+from tests.reliability import Server, free_port
 
 # moto accepts any credentials; boto3 insists on having some.
 S3_ENV = {
@@ -95,3 +98,44 @@ def files_under(root: Path) -> list[str]:
     """Every file below root (relative), or [] when root does not exist."""
     root = Path(root)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def finished_week() -> str:
+    """Last week in the city's zone: finished, so its report is archived."""
+    from zoneinfo import ZoneInfo
+
+    from inspect_app.config import DEFAULT_TIMEZONE
+    from inspect_app.domain import reports
+    from inspect_app.domain.clock import local_today
+
+    return reports.week_of(local_today(ZoneInfo(DEFAULT_TIMEZONE)) - timedelta(days=7)).label
+
+
+def s3_server(settings, workdir: Path, endpoint: str, *args: str) -> Server:
+    """`inspect-app serve` on the bucket, with an upload folder of its own that must stay empty."""
+    server = Server(settings, workdir, env="test", args=args)
+    server.env.update(s3_environment(settings.storage_url, endpoint))
+    server.env["INSPECT_UPLOAD_DIR"] = str(workdir / "uploads")
+    return server
+
+
+def sign_in(base_url: str, username: str) -> httpx.Client:
+    """A browser's sign-in on one server: the CSRF cookie and form token, then the form."""
+    client = httpx.Client(base_url=base_url, timeout=30, headers={"accept": "text/html"})
+    page = client.get("/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    r = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrftoken": token, "next": "/"}
+    )
+    assert r.status_code == 303, r.text
+    return client
+
+
+def bearer(base_url: str, username: str) -> dict[str, str]:
+    r = httpx.post(
+        base_url + "/api/v1/auth/token",
+        data={"username": username, "password": PASSWORD},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -18,7 +18,16 @@ from PIL import Image
 from sqlmodel import Session, func, select
 
 from inspect_app.config import DEFAULT_TIMEZONE
-from inspect_app.domain import accounts, checklists, geo, hazards, inspections, photos, reports
+from inspect_app.domain import (
+    accounts,
+    checklists,
+    geo,
+    hazards,
+    inspections,
+    photos,
+    plans,
+    reports,
+)
 from inspect_app.domain.clock import local_today
 from inspect_app.models import (
     District,
@@ -651,6 +660,16 @@ def build_world(session, settings, region) -> dict:
         .where(TemplateSection.version_id == version.id)
         .order_by(TemplateSection.position)
     ).first()
+    plan = plans.create_plan(  # a 蒸湘区 plan assigned to nobody: its inspectors follow it
+        session,
+        users["officer"],
+        name="world plan",
+        template_id=region["template_id"],
+        starts=date.today(),
+        ends=date.today() + timedelta(days=30),
+        site_ids=[site.id],
+        zone=settings.zone,
+    )
     pdf = b"%PDF-1.4\n% a stored report\n%%EOF\n"
     sha = hashlib.sha256(pdf).hexdigest()
     report = Report(
@@ -680,6 +699,7 @@ def build_world(session, settings, region) -> dict:
         # What GET /login hands a browser: the signed CSRF token of its cookie and form.
         "csrftoken": new_anonymous_csrf_token(settings.secret_key),
         "ids": {
+            "plan_id": plan.id,
             "inspection_id": submitted.id,
             "client_uuid": draft.client_uuid,
             "hazard_id": hazard.id,

@@ -62,7 +62,9 @@ class Server:
             "INSPECT_SECRET_KEY": settings.secret_key,
             "INSPECT_ENV": env,
         }
-        self.args = list(args)  # more `serve` options, e.g. ("--workers", "2")
+        # More `serve` options, e.g. ("--workers", "2"). One worker unless asked: SIGKILL must
+        # reach the process that serves (a supervisor's workers would outlive it).
+        self.args = list(args) or ["--workers", "1"]
         self.process = None
         self.starts = 0
 

@@ -91,6 +91,10 @@ POLICY: dict[str, frozenset[str]] = {
     # by the district's officer and the city-wide roles
     "GET /api/v1/hazards": SIGNED_IN,  # filtered to what the caller may see
     "GET /api/v1/hazards/{hazard_id}": OWNER | DISTRICT,
+    # a hazard reported on its own: any role that works with the site (its district, or city-wide)
+    "POST /api/v1/hazards": OWNER | {"inspector_other"} | DISTRICT,
+    "GET /hazards/new": SIGNED_IN,
+    "POST /hazards/new": OWNER | {"inspector_other"} | DISTRICT,
     "POST /api/v1/hazards/{hazard_id}/plan": DISTRICT,
     "POST /api/v1/hazards/{hazard_id}/rectify": DISTRICT,
     "POST /api/v1/hazards/{hazard_id}/accept": DISTRICT,
@@ -109,6 +113,15 @@ POLICY: dict[str, frozenset[str]] = {
     "GET /dashboard": OFFICERS,
     "GET /map": OFFICERS,
     "GET /coverage": OFFICERS,
+    "GET /sites": OFFICERS,  # the due list, filtered to what the caller may see
+    # inspection plans: office any district, officer their own; seen by those they concern
+    "POST /api/v1/plans": DISTRICT,  # a plan of 蒸湘区's sites
+    "GET /api/v1/plans": SIGNED_IN,  # filtered to what the caller may see
+    "GET /api/v1/plans/{plan_id}": OWNER | {"inspector_other"} | DISTRICT,
+    "GET /plans": SIGNED_IN,
+    "GET /plans/new": OFFICERS,
+    "POST /plans/new": DISTRICT,
+    "GET /plans/{plan_id}": OWNER | {"inspector_other"} | DISTRICT,
     "GET /exports/hazards.csv": SIGNED_IN,  # filtered to what the caller may see
     "GET /exports/hazards.xlsx": SIGNED_IN,
     "GET /reports": OFFICERS,
@@ -178,6 +191,28 @@ def _plan(w) -> dict:
     }
 
 
+def _hazard_report(w, form: bool = False) -> dict:
+    body = {
+        "client_uuid": str(uuid.uuid4()),
+        "site_id": w["site"].id,
+        "grade": "general",
+        "description": "通道堵塞",
+    }
+    return body if form else {**body, "location": None, "photo_ids": []}
+
+
+def _inspection_plan(w, form: bool = False) -> dict:
+    today = date.today()
+    body = {
+        "name": "消防专项检查",
+        "template_id": w["version"].template_id,
+        "site_ids": [w["site"].id],
+        "starts": today.isoformat(),
+        "ends": (today + timedelta(days=14)).isoformat(),
+    }
+    return body if not form else {**body, "site_ids": str(w["site"].id)}
+
+
 def _inspection(w) -> dict:
     return {
         "client_uuid": str(uuid.uuid4()),
@@ -217,6 +252,10 @@ REQUESTS = {
     "POST /inspections/{inspection_id}/sections/{key}": lambda w: {
         "data": {"items": str(w["item"].id), f"result-{w['item'].id}": "pass"}
     },
+    "POST /api/v1/hazards": lambda w: {"json": _hazard_report(w)},
+    "POST /api/v1/plans": lambda w: {"json": _inspection_plan(w)},
+    "POST /plans/new": lambda w: {"data": _inspection_plan(w, form=True)},
+    "POST /hazards/new": lambda w: {"data": _hazard_report(w, form=True)},
     "POST /api/v1/hazards/{hazard_id}/plan": lambda w: {"json": _plan(w)},
     "POST /api/v1/hazards/{hazard_id}/rectify": lambda w: {
         "json": {"note": "已清理", "photo_ids": []}

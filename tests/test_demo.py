@@ -8,9 +8,21 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from inspect_app.config import DEFAULT_TIMEZONE
-from inspect_app.domain import demo, hazards
+from inspect_app.domain import clock, demo, hazards, plans
+from inspect_app.domain import sites as sites_domain
 from inspect_app.domain.clock import local_today
-from inspect_app.models import District, Hazard, HazardEvent, Inspection, Photo, Role, Site, User
+from inspect_app.models import (
+    District,
+    Hazard,
+    HazardEvent,
+    Inspection,
+    InspectionPlan,
+    Photo,
+    Role,
+    Site,
+    TemplateItem,
+    User,
+)
 
 ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
@@ -52,6 +64,10 @@ def test_demo_city(session, settings, monkeypatch):
     assert any(h.grade == "major" for h in all_hazards)
     today = local_today(ZONE)
     assert any(hazards.is_overdue(h, today) for h in all_hazards)
+    # No finding reads as a statement of compliance (issue 14): those without one say "未满足".
+    prompts = set(session.exec(select(TemplateItem.prompt_zh)).all())
+    assert not any(h.description in prompts for h in all_hazards)
+    assert any(h.description.startswith("未满足：") for h in all_hazards)
     # Every hazard's history starts with its creation and ends in its current status.
     for h in all_hazards[:40]:
         events = hazards.hazard_events(session, h.id)
@@ -63,7 +79,35 @@ def test_demo_city(session, settings, monkeypatch):
     submitted = session.exec(select(Inspection.submitted_at)).all()
     assert (max(submitted) - min(submitted)).days >= 35
 
+    # Routine: sites due for inspection, one running plan with progress, a hazard on its own.
+    due, _total = sites_domain.due_sites(
+        session,
+        session.exec(select(User).where(User.role == Role.office)).first(),
+        now=clock.now(),
+        soon_days=7,
+        zone=settings.zone,
+        due="overdue",
+    )
+    never, _total = sites_domain.due_sites(
+        session,
+        session.exec(select(User).where(User.role == Role.office)).first(),
+        now=clock.now(),
+        soon_days=7,
+        zone=settings.zone,
+        due="never",
+    )
+    assert due or never
+    (plan,) = session.exec(select(InspectionPlan)).all()
+    (row,) = plans.progress(session, [plan])
+    assert row.state(today) == "running" and row.sites_total >= 5
+    own = session.exec(select(Hazard).where(Hazard.client_uuid.is_not(None))).all()
+    assert len(own) == 1 and own[0].inspection_id is None
+    assert hazards.hazard_photos(session, own[0].id)
+    officers = session.exec(select(User).where(User.role == Role.officer)).all()
+    assert all(u.email for u in officers)
+
     before = counts(session)
     demo.load(session, settings, progress=lines.append)
     assert counts(session) == before
+    assert len(session.exec(select(InspectionPlan)).all()) == 1
     assert "nothing added" in " ".join(lines[-3:]) or "already" in " ".join(lines)

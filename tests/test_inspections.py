@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -20,6 +21,7 @@ from inspect_app.models import (
     HazardPhoto,
     Inspection,
     Site,
+    utcnow,
 )
 from tests.factories import all_pass, items_by_key, jpeg
 
@@ -64,7 +66,8 @@ def test_submit_creates_one_hazard_per_failed_item_and_retry_returns_the_first(
         f2["grade"] == "major" and f2["category"] == "消防安全" and f2["description"] == "通道堵塞"
     )
     r1 = next(h for h in out["hazards"] if h["item_id"] == items["R1"].id)
-    assert r1["grade"] == "general" and r1["description"] == items["R1"].prompt_zh
+    # No description written: the finding says what is wrong, not the statement of compliance.
+    assert r1["grade"] == "general" and r1["description"] == "未满足：" + items["R1"].prompt_zh
     assert f2["district"]["name"] == "蒸湘区" and f2["location"] == {
         "lat": 26.8968,
         "lon": 112.5719,
@@ -348,10 +351,11 @@ def test_drafts_of_others_are_404(session, region, make_user):
 
 def test_pick_sites_nearest_first_within_the_district(session, region, make_user):
     user = make_user("inspector")
-    names = [s.name for s, _ in inspections.pick_sites(session, user, lat=26.9001, lon=112.5702)]
-    assert names == ["蒸湘超市", "蒸湘化工仓库"]  # 珠晖机械厂 is in another district
-    rows = inspections.pick_sites(session, user, q="化工")
-    assert [s.name for s, _ in rows] == ["蒸湘化工仓库"] and rows[0][1] is None
+    due = {"now": utcnow(), "soon_days": 7, "zone": ZoneInfo("Asia/Shanghai")}
+    rows = inspections.pick_sites(session, user, lat=26.9001, lon=112.5702, **due)
+    assert [r.site.name for r in rows] == ["蒸湘超市", "蒸湘化工仓库"]  # not the other district
+    rows = inspections.pick_sites(session, user, q="化工", **due)
+    assert [r.site.name for r in rows] == ["蒸湘化工仓库"] and rows[0].distance_km is None
 
 
 def test_two_identical_posts_racing_make_one_inspection(engine, region, make_user, session):

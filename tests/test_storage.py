@@ -14,8 +14,6 @@ import sys
 import threading
 import time
 import uuid
-from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -25,13 +23,20 @@ from sqlmodel import select
 
 from inspect_app.config import DEFAULT_TIMEZONE, Settings
 from inspect_app.domain import backup, housekeeping, photos, reports, storage
-from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import DomainError
 from inspect_app.main import create_app
 from inspect_app.models import Photo, Report
-from tests.cluster import S3_ENV, MotoServer, files_under, s3_environment
-from tests.factories import PASSWORD, jpeg_bytes
-from tests.reliability import Server, free_port
+from tests.cluster import (
+    S3_ENV,
+    MotoServer,
+    bearer,
+    files_under,
+    finished_week,
+    s3_server,
+    sign_in,
+)
+from tests.factories import jpeg_bytes
+from tests.reliability import free_port
 
 ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
@@ -178,10 +183,6 @@ def test_a_failed_upload_leaves_no_object(s3_settings, session, make_user, moto,
     assert session.exec(select(Photo)).all() == []
 
 
-def finished_week() -> str:
-    return reports.week_of(local_today(ZONE) - timedelta(days=7)).label
-
-
 def test_report_archive_in_the_bucket(s3_settings, session, make_user, moto):
     office = make_user("office")
     target = reports.check_request(session, office, finished_week(), None, zone=ZONE)
@@ -279,44 +280,14 @@ def test_servers_starting_together_migrate_once(database_url, tmp_path):
 # --- two real servers, one database, one bucket --------------------------------------------------
 
 
-def s3_server(settings, workdir: Path, endpoint: str, *args: str) -> Server:
-    """`inspect-app serve` on the bucket, with an upload folder of its own that must stay empty."""
-    server = Server(settings, workdir, env="test", args=args)
-    server.env.update(s3_environment(settings.storage_url, endpoint))
-    server.env["INSPECT_UPLOAD_DIR"] = str(workdir / "uploads")
-    return server
-
-
-def sign_in(base_url: str, username: str) -> httpx.Client:
-    """A browser's sign-in on one server: the CSRF cookie and form token, then the form."""
-    client = httpx.Client(base_url=base_url, timeout=30, headers={"accept": "text/html"})
-    page = client.get("/login")
-    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
-    r = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrftoken": token, "next": "/"}
-    )
-    assert r.status_code == 303, r.text
-    return client
-
-
-def bearer(base_url: str, username: str) -> dict[str, str]:
-    r = httpx.post(
-        base_url + "/api/v1/auth/token",
-        data={"username": username, "password": PASSWORD},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.mark.slow
 def test_two_servers_share_sessions_photos_and_reports(s3_settings, make_user, moto, tmp_path):
     inspector, office = make_user("inspector"), make_user("office")
     a = s3_server(s3_settings, tmp_path / "a", moto.endpoint)
     b = s3_server(s3_settings, tmp_path / "b", moto.endpoint, "--workers", "2")
     try:
-        a.start(timeout=90)
-        b.start(timeout=90)
+        a.start(timeout=180)
+        b.start(timeout=180)
         assert "with 2 worker processes" in b.log_tail()
 
         # A session made on A is valid on B, and so is the CSRF token A's pages hand out.
@@ -447,7 +418,7 @@ def test_sigkill_during_an_upload_to_s3_leaves_no_partial_object_and_no_row(
     image = jpeg_bytes(21, size=(2000, 1500))
     sha = hashlib.sha256(image).hexdigest()
     try:
-        server.start(timeout=90)
+        server.start(timeout=180)
         auth = bearer(server.base_url, inspector.username)
         upload = threading.Thread(
             target=lambda: _swallow(

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
-from inspect_app.deps import CurrentUser, SessionDep
-from inspect_app.domain import checklists, sites
-from inspect_app.models import District
+from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
+from inspect_app.domain import checklists, clock, sites
+from inspect_app.domain.due import SiteDue
+from inspect_app.models import District, DueStatus
 from inspect_app.schemas import (
     MAX_OFFSET,
     DistrictOut,
@@ -45,33 +46,46 @@ def list_districts(session: SessionDep, user: CurrentUser, limit: Limit = 50, of
 def list_sites(
     session: SessionDep,
     user: CurrentUser,
+    settings: SettingsDep,
     district: str | None = None,
+    due: DueStatus | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ):
+    """Active sites with when each is next due; `due` filters by the due status."""
     d = sites.resolve_district(session, district)
-    rows, total = sites.list_sites(
-        session, user, district_id=d.id if d else None, q=q, limit=limit, offset=offset
+    rows, total = sites.due_sites(
+        session,
+        user,
+        now=clock.now(),
+        soon_days=settings.due_soon_days,
+        zone=settings.zone,
+        district_id=d.id if d else None,
+        due=due,
+        q=q,
+        limit=limit,
+        offset=offset,
     )
     names = {x.id: x.name for x in session.exec(select(District)).all()}
-    return Page(
-        items=[
-            SiteOut(
-                id=s.id,
-                name=s.name,
-                address=s.address,
-                district_id=s.district_id,
-                district=names.get(s.district_id, ""),
-                risk_class=s.risk_class,
-                cadence_days=s.cadence_days,
-                is_active=s.is_active,
-                location=LatLon(lat=s.lat, lon=s.lon) if s.lat is not None else None,
-                last_inspected_at=s.last_inspected_at,
-            )
-            for s in rows
-        ],
-        total=total,
+    return Page(items=[site_out(r, names) for r in rows], total=total)
+
+
+def site_out(row: SiteDue, names: dict[int, str]) -> SiteOut:
+    s = row.site
+    return SiteOut(
+        id=s.id,
+        name=s.name,
+        address=s.address,
+        district_id=s.district_id,
+        district=names.get(s.district_id, ""),
+        risk_class=s.risk_class,
+        cadence_days=s.cadence_days,
+        is_active=s.is_active,
+        location=LatLon(lat=s.lat, lon=s.lon) if s.lat is not None else None,
+        last_inspected_at=s.last_inspected_at,
+        next_due=row.next_due,
+        due_status=row.status,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import delete, func
@@ -24,6 +25,22 @@ from inspect_app.security import (
 ROLES_WITH_DISTRICT = {Role.inspector, Role.officer}
 
 
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(email: str | None) -> str | None:
+    """An optional e-mail address for notices: None when blank, else checked (one address)."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    if len(email) > 254 or not EMAIL.match(email):
+        raise Invalid(
+            _("Not an e-mail address: {email}").format(email=email),
+            errors={"email": _("Not an e-mail address.")},
+        )
+    return email
+
+
 def create_user(
     session: Session,
     username: str,
@@ -32,9 +49,11 @@ def create_user(
     district_name: str | None = None,
     display_name: str = "",
     actor_id: int | None = None,
+    email: str | None = None,
 ) -> User:
     """Add a user; inspectors and officers belong to a district. An admin's addition is audited."""
     username = username.strip()
+    email = check_email(email)
     if not username or len(username) > 64:
         raise Invalid(_("A username of 1 to 64 characters is required."))
     if role not in Role.__members__:
@@ -57,6 +76,7 @@ def create_user(
         password_hash=hash_password(password),
         role=role,
         district_id=district_id,
+        email=email,
     )
     session.add(user)
     if actor_id is not None:
@@ -184,9 +204,12 @@ def update_user(
     role: str,
     district_name: str | None,
     display_name: str,
+    email: str | None = None,
 ) -> User:
-    """Change a user's role, district and display name (the last active admin keeps the admin role)."""
+    """Change a user's role, district, display name and e-mail for notices (the last active
+    admin keeps the admin role)."""
     user = _user(session, user_id)
+    email = check_email(email)
     if role not in Role.__members__:
         raise Invalid(_("Unknown role: {role}").format(role=role))
     district = None
@@ -198,11 +221,13 @@ def update_user(
         raise Invalid(_("An inspector or officer needs a district."))
     if role != Role.admin:
         _keep_an_admin(session, user)
-    before = {"role": user.role, "district_id": user.district_id, "display_name": user.display_name}
+    fields = ("role", "district_id", "display_name", "email")
+    before = {k: getattr(user, k) for k in fields}
     user.role, user.district_id = role, district.id if district else None
     user.display_name = (display_name.strip() or user.username)[:100]
+    user.email = email
     session.add(user)
-    after = {"role": user.role, "district_id": user.district_id, "display_name": user.display_name}
+    after = {k: getattr(user, k) for k in fields}
     audit.record(
         session,
         actor_id,

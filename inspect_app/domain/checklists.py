@@ -414,6 +414,31 @@ def items_of(
     return list(session.exec(query.order_by(TemplateItem.position)).all())
 
 
+# Published versions never change, so their sections and items are read once per process (the
+# answer save needs them on every request). The key holds the database and the version's
+# timestamps: a database that reuses ids (a restore, emptied tables) never gets another's.
+_PUBLISHED: dict[tuple, tuple[tuple[TemplateSection, ...], tuple[TemplateItem, ...]]] = {}
+_PUBLISHED_MAX = 256
+
+
+def structure(
+    session: Session, version: TemplateVersion
+) -> tuple[tuple[TemplateSection, ...], tuple[TemplateItem, ...]]:
+    """The sections and items of a version in order (cached once published; read-only)."""
+    if version.status != "published":
+        return tuple(sections_of(session, version.id)), tuple(items_of(session, version.id))
+    key = (str(session.get_bind().url), version.id, version.created_at, version.published_at)
+    found = _PUBLISHED.get(key)
+    if found is None:
+        found = (tuple(sections_of(session, version.id)), tuple(items_of(session, version.id)))
+        for obj in (*found[0], *found[1]):
+            session.expunge(obj)  # shared between requests: no session may change them
+        if len(_PUBLISHED) >= _PUBLISHED_MAX:
+            _PUBLISHED.clear()
+        _PUBLISHED[key] = found
+    return found
+
+
 # --- versions and the draft an admin edits ---------------------------------------------------
 
 

@@ -10,6 +10,12 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 
+def now() -> datetime:
+    """The current instant (aware UTC). Call it as `clock.now()`, so that tests can move the
+    clock by replacing this one function."""
+    return datetime.now(UTC)
+
+
 def local_today(zone: ZoneInfo, now: datetime | None = None) -> date:
     """The local calendar day of `now` (default: the current instant)."""
     now = now or datetime.now(UTC)

@@ -97,6 +97,9 @@ def load(session: Session, settings: Settings, progress: Callable[[str], None] =
     inspections, hazards = demo_history.ensure_history(
         session, settings, rng, version, sites, users, progress
     )
+    from inspect_app.domain import demo_routine
+
+    demo_routine.ensure_routine(session, settings, rng, version.template_id, sites, users, progress)
     progress(
         f"Demo ready: {len(sites)} sites, {len(users)} users, {inspections} inspections, {hazards} hazards"
         " — run `inspect-app serve` and sign in."

@@ -184,7 +184,8 @@ def _answer(session, settings, rng, inspector, site, section, item, when) -> dic
             return answer
         answer["result"] = "fail" if failed else "pass"
     if failed:
-        answer["hazard_description"] = FINDINGS.get(item.key, item.prompt_zh)
+        # Without a written finding, submit says what is wrong ("未满足：<prompt>").
+        answer["hazard_description"] = FINDINGS.get(item.key, "")
         if item.default_grade == "major" and rng.random() < 0.5:
             answer["hazard_grade"] = "general"  # the inspector judged it less serious on site
         if item.photo_required_on_fail or rng.random() < 0.5:

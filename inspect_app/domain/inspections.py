@@ -13,21 +13,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from inspect_app.domain import checklists, geo, hazards, photos, sites
+from inspect_app.domain import checklists, due, geo, hazards, photos, sites
 from inspect_app.domain.access import district_scope, require_role
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Conflict, Invalid, NotFound
 from inspect_app.domain.parsing import parse_id, parse_ids
-from inspect_app.i18n import _
+from inspect_app.i18n import _, current_locale
 from inspect_app.models import (
     Answer,
     AnswerPhoto,
     ChecklistTemplate,
     District,
+    DueStatus,
     Grade,
     Hazard,
     Inspection,
@@ -173,13 +176,16 @@ class SectionView:
 
 @dataclass
 class InspectionView:
-    """Everything a page or the API shows of one inspection, fetched in a few queries."""
+    """Everything a page or the API shows of one inspection, fetched in a few queries.
+
+    view(..., full=False) is the progress only (site, inspector, template None; no hazards,
+    photos or photo ids): what the answer save sends back, on every tap of an inspector."""
 
     inspection: Inspection
-    site: Site
+    site: Site | None
     district: District | None  # None for blank_view's checklist of no site yet
-    inspector: User
-    template: ChecklistTemplate
+    inspector: User | None
+    template: ChecklistTemplate | None
     version: TemplateVersion
     sections: list[SectionView]
     hazards: list[Hazard]
@@ -205,13 +211,15 @@ class InspectionView:
         return next((s for s in self.sections if s.section.key == key), self.sections[0])
 
 
-def view(session: Session, inspection: Inspection) -> InspectionView:
+def view(session: Session, inspection: Inspection, *, full: bool = True) -> InspectionView:
     version = session.get(TemplateVersion, inspection.template_version_id)
     answers = {a.item_id: a for a in _answers(session, inspection.id)}
-    links = _answer_photo_ids(session, [a.id for a in answers.values()])
+    links = _answer_photo_ids(session, [a.id for a in answers.values()]) if full else {}
     all_ids = [pid for ids in links.values() for pid in ids]
-    photo_rows = session.exec(select(Photo).where(Photo.id.in_(all_ids))).all() if all_ids else []
-    items = checklists.items_of(session, version.id)
+    photo_rows = (
+        session.exec(select(Photo).where(Photo.id.in_(all_ids))).all() if all_ids and full else []
+    )
+    section_rows, items = checklists.structure(session, version)
     sections = [
         SectionView(
             section=s,
@@ -225,18 +233,18 @@ def view(session: Session, inspection: Inspection) -> InspectionView:
                 if i.section_id == s.id
             ],
         )
-        for s in checklists.sections_of(session, version.id)
+        for s in section_rows
     ]
-    site = session.get(Site, inspection.site_id)
+    site = session.get(Site, inspection.site_id) if full else None
     return InspectionView(
         inspection=inspection,
         site=site,
         district=session.get(District, site.district_id) if site else None,
-        inspector=session.get(User, inspection.inspector_id),
-        template=session.get(ChecklistTemplate, version.template_id),
+        inspector=session.get(User, inspection.inspector_id) if full else None,
+        template=session.get(ChecklistTemplate, version.template_id) if full else None,
         version=version,
         sections=sections,
-        hazards=hazards_of(session, inspection.id),
+        hazards=hazards_of(session, inspection.id) if full else [],
         photos={p.id: p for p in photo_rows},
     )
 
@@ -373,28 +381,41 @@ def pick_sites(
     session: Session,
     user: User,
     *,
+    now: datetime,
+    soon_days: int,
+    zone: ZoneInfo,
     q: str = "",
     lat: float | None = None,
     lon: float | None = None,
     limit: int = 20,
-) -> list[tuple[Site, float | None]]:
-    """Active sites the user may inspect matching the name, nearest first when a point is given,
-    with their distance in km."""
-    query = select(Site).where(Site.is_active.is_(True))
-    scope = district_scope(user)
-    if scope is not None:
-        query = query.where(Site.district_id == scope)
-    if q.strip():
-        query = query.where(Site.name.contains(q.strip()))
+    planned: set[int] | frozenset[int] = frozenset(),
+) -> list[due.SiteDue]:
+    """Active sites the user may inspect matching the name: the pending sites of their plans
+    (`planned`) first, then those due (overdue, never inspected, due soon), then the rest;
+    within each, nearest first when a point is given, with their distance."""
+    status = due.status_expression(session, now, soon_days).label("due_status")
+    query = sites.scoped_sites(select(Site, status), user, None, q)
+    first = case((Site.id.in_(list(planned)), 0), else_=1) if planned else None
+    urgent = case((status.in_([s.value for s in due.URGENT]), 0), else_=1)
     if lat is not None and lon is not None:
         # Equirectangular distance is plenty to order sites within a city.
         k = math.cos(math.radians(lat))
         dist = (Site.lat - lat) * (Site.lat - lat) + (Site.lon - lon) * k * (Site.lon - lon) * k
-        query = query.order_by(Site.lat.is_(None), dist, Site.name)
+        order = [urgent, Site.lat.is_(None), dist, Site.name]
     else:
-        query = query.order_by(Site.name, Site.id)
-    rows = session.exec(query.limit(limit)).all()
-    return [(s, distance_km(lat, lon, s.lat, s.lon)) for s in rows]
+        order = [urgent, due.urgency_expression(status), Site.name, Site.id]
+    query = query.order_by(*([first] if first is not None else []), *order)
+    today = local_today(zone, now)
+    return [
+        due.SiteDue(
+            site,
+            DueStatus(s),
+            due.next_due(site, zone, today),
+            distance_km(lat, lon, site.lat, site.lon),
+            planned=site.id in planned,
+        )
+        for site, s in session.exec(query.limit(limit)).all()
+    ]
 
 
 def distance_km(lat1, lon1, lat2, lon2) -> float | None:
@@ -600,12 +621,8 @@ def _write_answers(
     """Check every answer, then upsert them all; any problem raises Invalid and writes nothing.
 
     An answer's photo_ids replace its photos when given (None leaves them as they are)."""
-    items = {
-        i.id: i
-        for i in session.exec(
-            select(TemplateItem).where(TemplateItem.version_id == inspection.template_version_id)
-        ).all()
-    }
+    version = session.get(TemplateVersion, inspection.template_version_id)
+    items = {i.id: i for i in checklists.structure(session, version)[1]}
     errors: dict[int, list[str]] = {}
     checked = []
     seen: set[int] = set()
@@ -633,7 +650,15 @@ def _write_answers(
         checked.append((item, clean, photo_ids))
     if errors:
         raise Invalid(_("Some answers are not valid; nothing was saved."), errors=errors)
-    existing = {a.item_id: a for a in _answers(session, inspection.id)}
+    existing = {
+        a.item_id: a
+        for a in session.exec(
+            select(Answer).where(
+                Answer.inspection_id == inspection.id,
+                Answer.item_id.in_([item.id for item, _clean, _ids in checked]),
+            )
+        ).all()
+    }
     stored = []
     for item, clean, photo_ids in checked:
         answer = existing.get(item.id) or Answer(inspection_id=inspection.id, item_id=item.id)
@@ -642,12 +667,19 @@ def _write_answers(
         answer.updated_at = now
         session.add(answer)
         session.flush()
-        if photo_ids is not None:
-            for link in session.exec(
-                select(AnswerPhoto).where(AnswerPhoto.answer_id == answer.id)
-            ).all():
-                session.delete(link)
-            session.flush()
+        if photo_ids is not None and item.id in existing:  # a new answer has no photos yet
+            links = session.exec(
+                select(AnswerPhoto)
+                .where(AnswerPhoto.answer_id == answer.id)
+                .order_by(AnswerPhoto.position)
+            ).all()
+            if [link.photo_id for link in links] == photo_ids:
+                photo_ids = None  # unchanged: nothing to rewrite
+            else:
+                for link in links:
+                    session.delete(link)
+                session.flush()
+        if photo_ids:
             for position, photo_id in enumerate(photo_ids):
                 session.add(AnswerPhoto(answer_id=answer.id, photo_id=photo_id, position=position))
         stored.append(answer)
@@ -814,7 +846,7 @@ def _finalise(
                     site=site,
                     grade=row.answer.hazard_grade or row.item.default_grade,
                     category=s.section.title_zh,
-                    description=row.answer.hazard_description or row.item.prompt_zh,
+                    description=row.answer.hazard_description or not_met(row.item),
                     photo_ids=row.photo_ids,
                     lat=at[0] if at else None,
                     lon=at[1] if at else None,
@@ -835,6 +867,13 @@ def _finalise(
         site.last_inspected_at = now
         session.add(site)
     return created
+
+
+def not_met(item: TemplateItem) -> str:
+    """A failed item's finding when the inspector wrote none: the prompt states compliance
+    ("应急预案已制定并备案"), so alone it would read as if all were well."""
+    prompt = item.prompt_en if current_locale.get() == "en" and item.prompt_en else item.prompt_zh
+    return _("Not met: {prompt}").format(prompt=prompt)
 
 
 def _aware(value: datetime) -> datetime:

@@ -36,9 +36,9 @@ from sqlalchemy import or_, true
 from sqlmodel import Session, select
 
 from inspect_app.config import DEFAULT_RISK_RULE, Settings
-from inspect_app.domain import hazards, pdf, photos, stats
+from inspect_app.domain import hazards, pdf, photos, plans, stats
 from inspect_app.i18n import _
-from inspect_app.models import District, Hazard
+from inspect_app.models import District, Hazard, HazardEvent
 
 if TYPE_CHECKING:
     from inspect_app.domain.reports import Target
@@ -90,17 +90,32 @@ def _hazard_item(session: Session, settings: Settings, h: Hazard, names: dict, t
     }
 
 
-def _hazard_list(session: Session, settings: Settings, query, count: int, today: date) -> dict:
+def _hazard_list(
+    session: Session, settings: Settings, query, count: int, today: date, end: datetime
+) -> dict:
     rows = list(session.exec(query.limit(MAX_LISTED)).all())
     ctx = hazards.hazard_context(session, rows)
     names = {
         "sites": {k: v.name for k, v in ctx["sites"].items()},
         "districts": {k: v.name for k, v in ctx["districts"].items()},
     }
-    return {
-        "count": count,
-        "items": [_hazard_item(session, settings, h, names, today) for h in rows],
-    }
+    items = [_hazard_item(session, settings, h, names, today) for h in rows]
+    at_end = _status_at(session, [h.id for h in rows], end)
+    for item in items:  # the status the overdue flag was judged in, not today's
+        item["status"] = at_end.get(item["id"], item["status"])
+    return {"count": count, "items": items}
+
+
+def _status_at(session: Session, hazard_ids: list[int], end: datetime) -> dict[int, str]:
+    """Each hazard's status at the period's end, from its event history (one query)."""
+    if not hazard_ids:
+        return {}
+    events = session.exec(
+        select(HazardEvent.hazard_id, HazardEvent.to_status)
+        .where(HazardEvent.hazard_id.in_(hazard_ids), HazardEvent.at < end)
+        .order_by(HazardEvent.at, HazardEvent.id)
+    ).all()
+    return dict(events)  # the last event before the end wins
 
 
 def _open_at(target: Target, end: datetime):
@@ -211,9 +226,23 @@ def gather(session: Session, settings: Settings, target: Target) -> dict[str, An
         "chart": chart,
         "map": _map(session, rows),
         "rule": settings.risk_rule,
-        "major": _hazard_list(session, settings, major.order_by(*order), total.major, until),
-        "overdue": _hazard_list(session, settings, overdue.order_by(*order), total.overdue, until),
+        "major": _hazard_list(session, settings, major.order_by(*order), total.major, until, end),
+        "overdue": _hazard_list(
+            session, settings, overdue.order_by(*order), total.overdue, until, end
+        ),
         "uncovered": _uncovered_sites(session, target, end),
+        "plans": [
+            {
+                "name": p.plan.name,
+                "template": p.template_name,
+                "district": p.district_name,
+                "starts": p.plan.starts,
+                "ends": p.plan.ends,
+                "total": p.sites_total,
+                "done": p.sites_done,
+            }
+            for p in plans.for_period(session, week.start, until, district_id, end)
+        ],
     }
 
 
@@ -468,7 +497,9 @@ def _hazard_block(item: dict, width: float) -> KeepTogether:
         site=_escape(item["site"]),
         district=_escape(item["district"]),
         grade=_grade_name(item["grade"]),
-        status=hazards.status_label(item["status"]),
+        status=_("{status} at the period's end").format(
+            status=hazards.status_label(item["status"])
+        ),
     )
     if item["overdue"]:
         title += ' · <font color="#c62828">{}</font>'.format(_("Overdue"))
@@ -600,6 +631,46 @@ def _coverage_section(data: dict, width: float) -> list:
     return story
 
 
+def _plans_section(data: dict, width: float) -> list:
+    """Inspection plans whose window overlaps the period, with progress at the period's end."""
+    st = pdf.styles()
+    story: list = [CondPageBreak(40 * mm), Paragraph(_("Inspection plans"), st["h2"])]
+    if not data["plans"]:
+        return story + [Paragraph(_("No inspection plan ran in this period."), st["body"])]
+    rows = [[_("Plan"), _("Checklist"), _("Dates"), _("Sites done"), _("Progress")]]
+    for p in data["plans"]:
+        share = p["done"] / p["total"] if p["total"] else None
+        rows.append(
+            [
+                Paragraph(
+                    _escape(p["name"]) + (f"（{_escape(p['district'])}）" if p["district"] else ""),
+                    st["cell"],
+                ),
+                Paragraph(_escape(p["template"]), st["cell"]),
+                f"{p['starts']} – {p['ends']}",
+                f"{p['done']} / {p['total']}",
+                _percent(share),
+            ]
+        )
+    story.append(
+        _table(
+            rows,
+            [width * 0.32, width * 0.22, width * 0.24, width * 0.11, width * 0.11],
+            extra=[("ALIGN", (0, 0), (1, -1), "LEFT")],
+        )
+    )
+    story.append(
+        Paragraph(
+            _(
+                "A site is done when an inspection of it with the plan's checklist was submitted "
+                "within the plan's dates, by the end of the period."
+            ),
+            st["small"],
+        )
+    )
+    return story
+
+
 def _period(data: dict) -> str:
     text = _("{since} to {until}").format(since=data["since"], until=data["until"])
     if not data["finished"]:
@@ -722,6 +793,7 @@ def render(settings: Settings, target: Target, data: dict, *, now: datetime) -> 
         ),
         *_hazard_section(_("Overdue hazards"), data["overdue"], width, _("No overdue hazards.")),
         *_coverage_section(data, width),
+        *_plans_section(data, width),
     ]
     doc.build(story, canvasmaker=_numbered_canvas(title))
     return buffer.getvalue()

@@ -29,7 +29,7 @@ from inspect_app.i18n import _
 from inspect_app.models import District, Report, Role, User, utcnow
 
 # Bump when the layout or the contents change, so that stored reports are made again.
-REVISION = "1"
+REVISION = "2"  # 2: coverage of late-registered sites, status at the period end, plans
 RECENT_WEEKS = 12
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{1,2})$")
 

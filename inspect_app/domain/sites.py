@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from inspect_app.domain import audit, geo, spreadsheet
+from inspect_app.domain import due as due_rules
 from inspect_app.domain.access import district_scope
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid, NotFound
 from inspect_app.domain.parsing import parse_id
 from inspect_app.domain.transactions import user_action
 from inspect_app.i18n import _
-from inspect_app.models import District, Site, User
+from inspect_app.models import District, DueStatus, Site, User
 
 RISK_CLASSES = ("A", "B", "C", "D")
 SITE_COLUMNS = ("name", "address", "district", "risk_class", "cadence", "lat", "lon")
@@ -34,7 +38,16 @@ def list_sites(
     include_inactive: bool = False,
 ) -> tuple[list[Site], int]:
     """Sites the user works with (their district, or all for city-wide roles), by name."""
-    query = select(Site)
+    query = scoped_sites(select(Site), user, district_id, q, include_inactive)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(Site.name, Site.id).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def scoped_sites(
+    query, user: User, district_id: int | None, q: str | None, include_inactive: bool = False
+):
+    """The site-list conditions: the user's district scope, a district, a name fragment."""
     scope = district_scope(user)
     if scope is not None:
         query = query.where(Site.district_id == scope)
@@ -44,9 +57,50 @@ def list_sites(
         query = query.where(Site.name.contains(q.strip()))
     if not include_inactive:
         query = query.where(Site.is_active.is_(True))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(Site.name, Site.id).offset(offset).limit(limit)).all()
-    return list(rows), total
+    return query
+
+
+def due_sites(
+    session: Session,
+    user: User,
+    *,
+    now: datetime,
+    soon_days: int,
+    zone: ZoneInfo,
+    district_id: int | None = None,
+    due: DueStatus | str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    include_inactive: bool = False,
+    by_urgency: bool = False,
+) -> tuple[list[due_rules.SiteDue], int]:
+    """One page of sites with their due status, computed, filtered and counted in the query.
+
+    Ordered by name, or by_urgency: overdue, never inspected, due soon, then the rest, each
+    group longest-waiting first."""
+    status = due_rules.status_expression(session, now, soon_days).label("due_status")
+    base = scoped_sites(select(Site, status), user, district_id, q, include_inactive)
+    if due:
+        base = base.where(status == DueStatus(due).value)
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    order = (
+        (
+            due_rules.urgency_expression(status),
+            Site.last_inspected_at.is_not(None),
+            Site.last_inspected_at,
+            Site.name,
+            Site.id,
+        )
+        if by_urgency
+        else (Site.name, Site.id)
+    )
+    rows = session.exec(base.order_by(*order).offset(offset).limit(limit)).all()
+    today = local_today(zone, now)
+    return [
+        due_rules.SiteDue(site, DueStatus(s), due_rules.next_due(site, zone, today))
+        for site, s in rows
+    ], total
 
 
 def get_site(session: Session, user: User, site_id: int) -> Site:

@@ -14,7 +14,7 @@ Definitions (each figure per district, after the optional grade/category filters
 - due: hazards whose deadline falls within the period and before today (their outcome is known).
 - rectification rate: of the due hazards, the share accepted by the end of their deadline day;
   None when nothing was due.
-- coverage: of the district's active sites registered before END, the share with an inspection
+- coverage: of the district's active sites registered (or inspected) before END, the share with an inspection
   submitted within its cadence (cadence_days) before the end of DAY; None without sites.
 - risk level: the four-colour rule (red/orange/yellow/blue) of settings.risk_rule, applied to
   open_major, open_general, overdue (and any figure above) — the first level whose conditions
@@ -30,7 +30,7 @@ from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, and_, case, cast, func
+from sqlalchemy import DateTime, and_, case, cast, func, or_
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
@@ -365,7 +365,14 @@ def _newest_inspection(as_of: datetime):
 
 
 def _active_sites(query, as_of: datetime, district_id: int | None):
-    query = query.where(Site.is_active.is_(True), Site.created_at < as_of)
+    """Active sites that existed at `as_of`: registered before it, or inspected before it (a
+    register imported today still covers the weeks in which its sites were inspected)."""
+    inspected = (
+        select(Inspection.id)
+        .where(Inspection.site_id == Site.id, Inspection.submitted_at <= as_of)
+        .exists()
+    )
+    query = query.where(Site.is_active.is_(True), or_(Site.created_at < as_of, inspected))
     return query.where(Site.district_id == district_id) if district_id is not None else query
 
 

@@ -12,12 +12,13 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from inspect_app.deps import AdminUser, SessionDep
-from inspect_app.domain import accounts, audit, checklists, geo, sites, spreadsheet
+from inspect_app.domain import accounts, audit, checklists, geo, notify, sites, spreadsheet
 from inspect_app.domain.errors import DomainError, Invalid, NotFound, TooLarge, UnsupportedMedia
 from inspect_app.i18n import _
 from inspect_app.models import District, Inspection, Site, TemplateItem, TemplateVersion, User
 from inspect_app.schemas import MAX_OFFSET
 from inspect_app.security import generate_password
+from inspect_app.web.attention import attention_for
 from inspect_app.web.downloads import content_disposition
 from inspect_app.web.rendering import is_htmx, render
 
@@ -88,6 +89,8 @@ def _users_page(
         "errors": {},
         "error": None,
         "problems": [],
+        "attention": attention_for(request, session, user),
+        "failed_notices": notify.failed_notices(session),
         **extra,
     }
     return render(request, "admin/users.html", ctx, status_code=status_code)
@@ -113,6 +116,7 @@ def add_user(request: Request, session: SessionDep, user: AdminUser, fields: For
             fields.get("district") or None,
             fields.get("display_name", ""),
             actor_id=user.id,
+            email=fields.get("email") or None,
         )
     except Invalid as exc:
         return _users_page(
@@ -163,6 +167,7 @@ def edit_user(
             role=fields.get("role", ""),
             district_name=fields.get("district") or None,
             display_name=fields.get("display_name", ""),
+            email=fields.get("email") or None,
         )
     except DomainError as exc:
         return _user_page(

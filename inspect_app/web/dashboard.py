@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 
 from inspect_app.deps import OfficerUser, SessionDep, SettingsDep
-from inspect_app.domain import stats
+from inspect_app.domain import plans, stats
 from inspect_app.domain.clock import local_today, start_of_day
 from inspect_app.domain.sites import resolve_district
 from inspect_app.filters import DistrictParam, StatsDep, StatsQuery
+from inspect_app.web.attention import attention_for
 from inspect_app.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -129,6 +130,10 @@ def dashboard(
             "totals": totals,
             "links": {r.district_id: hazard_links(r, period) for r in rows},
             "total_links": hazard_links(totals, period),
+            "attention": attention_for(request, session, user),
+            "plans": plans.list_plans(
+                session, user, running_on=local_today(settings.zone), limit=10
+            )[0],
             "trends": trends,
             "city": city,
             "city_trend": sparklines(city),

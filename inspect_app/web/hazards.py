@@ -30,6 +30,7 @@ from inspect_app.i18n import _
 from inspect_app.models import District, Hazard, Site, User
 from inspect_app.presenters import hazard_detail
 from inspect_app.schemas import MAX_OFFSET
+from inspect_app.web.attention import attention_for
 from inspect_app.web.downloads import content_disposition
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import is_htmx, render, see_other
@@ -81,6 +82,7 @@ def hazard_list(
         "sites": site_rows,
         "base_url": "/hazards" + (f"?{query}" if query else ""),
         "is_overdue": hazards.is_overdue,
+        "attention": attention_for(request, session, user) if user.role == "officer" else [],
     }
     # A history restore wants the whole page even though htmx asks.
     block = None if request.headers.get("hx-history-restore-request") else "results"

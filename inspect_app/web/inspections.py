@@ -17,11 +17,13 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
 from inspect_app.deps import CurrentUser, InspectorUser, SessionDep, SettingsDep
-from inspect_app.domain import checklists, inspections, photos
+from inspect_app.domain import checklists, clock, inspections, photos, plans
+from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import DomainError, Invalid, NotFound
 from inspect_app.domain.parsing import parse_id, parse_ids
 from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
+from inspect_app.web.attention import attention_for
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import is_htmx, render, see_other
 
@@ -132,6 +134,7 @@ def home(request: Request, session: SessionDep, user: InspectorUser):
             "drafts": inspections.summaries(session, drafts),
             "recent": inspections.summaries(session, recent),
             "submitted_total": total,
+            "attention": attention_for(request, session, user),
             "address": inspections.page_address,
         },
     )
@@ -142,6 +145,7 @@ def new(
     request: Request,
     session: SessionDep,
     user: InspectorUser,
+    settings: SettingsDep,
     q: Annotated[str, Query(max_length=100)] = "",
     lat: str | None = None,
     lon: str | None = None,
@@ -160,7 +164,16 @@ def new(
             "site_id": site_id,
             # Without a search: every site of the district (the page is kept for offline use).
             "sites": inspections.pick_sites(
-                session, user, q=q, lat=lat_f, lon=lon_f, limit=20 if q else 60
+                session,
+                user,
+                now=clock.now(),
+                soon_days=settings.due_soon_days,
+                zone=settings.zone,
+                q=q,
+                lat=lat_f,
+                lon=lon_f,
+                limit=20 if q else 60,
+                planned=plans.pending_site_ids(session, user, local_today(settings.zone)),
             ),
             "templates": templates,
             "client_uuid": str(uuid.uuid4()),
@@ -280,19 +293,24 @@ def save_one(
     inspection_id = inspections.resolve(session, user, inspection_id)
     posted = answer_from_form(form, item_id)
     errors, status_code = {}, 200
+    # Held across the save: the session's identity map is weak, so an unreferenced draft
+    # would be read again for the view below.
+    inspection = inspections.get_draft(session, user, inspection_id)
     try:
         inspections.save_answers(session, user, inspection_id, [posted])
     except Invalid as exc:
         if not isinstance(exc.errors, dict):
             raise
         errors, status_code = exc.errors, 422
-    inspection = inspections.get_draft(session, user, inspection_id)
-    v = inspections.view(session, inspection)
+    htmx = is_htmx(request)
+    # htmx gets the item's status and the progress only: the lighter view (no site, hazards,
+    # photos) is most of what makes an answer save cheap.
+    v = inspections.view(session, inspection, full=not htmx)
     if errors:
         overlay(v, [posted])
     row = next((r for r in v.rows if r.item.id == item_id), None)
     current = next(s for s in v.sections if row in s.rows)
-    if not is_htmx(request):
+    if not htmx:
         if errors:
             return page(request, v, current.section.key, errors=errors, status_code=status_code)
         return RedirectResponse(

@@ -1,0 +1,87 @@
+"""The phone page to report a hazard on its own (随手拍): a plain multipart form (site, grade,
+category, description, photos straight from the camera) that works without JavaScript; the
+same domain function as POST /api/v1/hazards. Registered before /hazards/{hazard_id}."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import UploadFile
+
+from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
+from inspect_app.domain import hazard_reports, photos, sites
+from inspect_app.domain.access import require_role
+from inspect_app.domain.errors import Invalid
+from inspect_app.web.forms import form_dependency
+from inspect_app.web.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+FormDep = form_dependency(hazard_reports.MAX_PHOTOS, max_fields=50)
+MAX_SITES = 1000
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _page(request, session, user, values: dict, errors: dict | None = None, status_code=200):
+    rows, _total = sites.list_sites(session, user, limit=MAX_SITES)
+    return render(
+        request,
+        "hazards/new.html",
+        {"sites": rows, "values": values, "errors": errors or {}},
+        status_code=status_code,
+    )
+
+
+@router.get("/hazards/new")
+def new(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    site_id: Annotated[int | None, Query(ge=1)] = None,
+):
+    require_role(user, *hazard_reports.REPORTING_ROLES)
+    values = {"client_uuid": str(uuid.uuid4()), "site_id": site_id, "grade": "general"}
+    return _page(request, session, user, values)
+
+
+@router.post("/hazards/new")
+def create(
+    request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser, form: FormDep
+):
+    require_role(user, *hazard_reports.REPORTING_ROLES)
+    site_id = str(form.get("site_id") or "")
+    report = hazard_reports.HazardReport(
+        client_uuid=str(form.get("client_uuid") or ""),
+        site_id=int(site_id) if site_id.isdigit() else 0,
+        grade=str(form.get("grade") or ""),
+        category=str(form.get("category") or ""),
+        description=str(form.get("description") or ""),
+        lat=_number(form.get("lat")),
+        lon=_number(form.get("lon")),
+        photo_ids=[int(i) for i in form.getlist("photo_ids") if str(i).isdigit()],
+    )
+    values = {k: getattr(report, k) for k in ("client_uuid", "site_id", "grade", "category")}
+    values["description"] = report.description
+    try:
+        for upload in form.getlist("files"):
+            if isinstance(upload, UploadFile) and upload.filename:
+                report.photo_ids.append(
+                    photos.ingest(
+                        session, settings, user, upload.file, upload.filename, upload.content_type
+                    ).id
+                )
+        hazard, _created = hazard_reports.report_hazard(session, user, report)
+    except Invalid as exc:
+        errors = exc.errors if isinstance(exc.errors, dict) else {}
+        errors.setdefault("form", exc.message)
+        return _page(request, session, user, values, errors, status_code=422)
+    return RedirectResponse(f"/hazards/{hazard.id}", status_code=303)
