@@ -161,7 +161,7 @@ def test_inspector_fills_a_checklist_with_a_photo_and_submits(
     hazards = session.exec(select(Hazard).order_by(Hazard.id)).all()
     assert [h.description for h in hazards] == [
         "台账缺少十月记录",
-        "灭火器配置数量足够且在有效期内",
+        "未满足：灭火器配置数量足够且在有效期内",  # no finding written: says what is not met
     ]
     assert session.exec(select(HazardPhoto)).one().photo_id == photo.id
     assert len(session.exec(select(Answer)).all()) == 27  # every item of the routine checklist

@@ -92,6 +92,7 @@ def test_a_offline_mid_inspection_answers_and_photo_reload_then_sync(
     first = items.first
     first.locator("label:has(input[value=fail])").tap()
     first.locator("textarea[name^=description]").fill("灭火器过期")
+    first.locator("textarea[name^=description]").blur()  # leaving the field queues the answer
     first.locator("input[type=file]").set_input_files(str(camera_jpeg(tmp_path / "IMG_1.jpg")))
     expect(first.locator("figure.photo-item img")).to_have_attribute("src", re.compile("^blob:"))
     expect(phone.locator("#sync-status")).to_contain_text("无网络")
