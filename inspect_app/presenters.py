@@ -8,11 +8,12 @@ settings) and returns the API schema objects; the templates read the same fields
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 from sqlmodel import Session, select
 
-from inspect_app.domain import hazards, inspections
-from inspect_app.models import Hazard, User
+from inspect_app.domain import clock, hazards, inspections, sites
+from inspect_app.models import District, Hazard, User
 from inspect_app.schemas import (
     EventOut,
     HazardDetail,
@@ -125,3 +126,27 @@ def inspection_out(
         failed=v.failed,
         **extra,
     )
+
+
+class DueList(NamedTuple):
+    district: District | None
+    rows: list
+    total: int
+    names: dict[int, str]  # district names by id
+
+
+def due_sites(session: Session, user: User, settings, district: str | None, **query) -> DueList:
+    """The due list for GET /api/v1/sites and the /sites page. `query` is domain
+    sites.due_sites' own (due, q, limit, offset, by_urgency)."""
+    d = sites.resolve_district(session, district)
+    rows, total = sites.due_sites(
+        session,
+        user,
+        now=clock.now(),
+        soon_days=settings.due_soon_days,
+        zone=settings.zone,
+        district_id=d.id if d else None,
+        **query,
+    )
+    names = {x.id: x.name for x in session.exec(select(District)).all()}
+    return DueList(d, rows, total, names)

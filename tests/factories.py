@@ -241,24 +241,7 @@ def routine_version(session: Session):
     return checklists.import_yaml_file(session, DATA / "routine-checklist.yaml")
 
 
-CHECKLIST_HEADER = [
-    "section",
-    "section_zh",
-    "section_en",
-    "key",
-    "prompt_zh",
-    "prompt_en",
-    "type",
-    "min",
-    "max",
-    "unit",
-    "choices",
-    "photo",
-    "grade",
-    "required",
-    "basis",
-    "guidance",
-]
+CHECKLIST_HEADER = list(checklists.XLSX_COLUMNS)
 CHECKLIST_ROW = [
     "fire",
     "消防安全",

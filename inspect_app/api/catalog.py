@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
+from inspect_app import presenters
 from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
-from inspect_app.domain import checklists, clock, sites
+from inspect_app.domain import checklists
 from inspect_app.domain.due import SiteDue
 from inspect_app.models import District, DueStatus
 from inspect_app.schemas import (
@@ -54,20 +55,9 @@ def list_sites(
     offset: Offset = 0,
 ):
     """Active sites with when each is next due; `due` filters by the due status."""
-    d = sites.resolve_district(session, district)
-    rows, total = sites.due_sites(
-        session,
-        user,
-        now=clock.now(),
-        soon_days=settings.due_soon_days,
-        zone=settings.zone,
-        district_id=d.id if d else None,
-        due=due,
-        q=q,
-        limit=limit,
-        offset=offset,
+    _, rows, total, names = presenters.due_sites(
+        session, user, settings, district, due=due, q=q, limit=limit, offset=offset
     )
-    names = {x.id: x.name for x in session.exec(select(District)).all()}
     return Page(items=[site_out(r, names) for r in rows], total=total)
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlmodel import select
 
+from inspect_app import presenters
 from inspect_app.deps import OfficerUser, SessionDep, SettingsDep
-from inspect_app.domain import clock, sites
-from inspect_app.models import District, DueStatus
+from inspect_app.models import DueStatus
 from inspect_app.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -29,20 +28,9 @@ def due_list(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ):
     """Sites by urgency: overdue and never inspected first."""
-    d = sites.resolve_district(session, district)
-    rows, total = sites.due_sites(
-        session,
-        user,
-        now=clock.now(),
-        soon_days=settings.due_soon_days,
-        zone=settings.zone,
-        district_id=d.id if d else None,
-        due=due,
-        limit=PAGE_SIZE,
-        offset=offset,
-        by_urgency=True,
+    d, rows, total, names = presenters.due_sites(
+        session, user, settings, district, due=due, limit=PAGE_SIZE, offset=offset, by_urgency=True
     )
-    names = {x.id: x.name for x in session.exec(select(District)).all()}
     return render(
         request,
         "sites/list.html",
