@@ -13,7 +13,34 @@ from inspect_app.config import Settings
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+class TextNotStorable(ValueError):
+    """Text holding a NUL character (U+0000): PostgreSQL refuses it, SQLite would keep it and
+    break exports later. Refused before any statement runs, the same on both databases."""
+
+
+def _refuse_nul_text(_conn, _cursor, _statement, parameters, _context, _executemany) -> None:
+    if _holds_nul(parameters):
+        raise TextNotStorable("text with a NUL character")
+
+
+def _holds_nul(value) -> bool:
+    """Any str within the parameters (one row or many, tuples or dicts) holding U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return False
+    return any(_holds_nul(v) for v in value)
+
+
 def make_engine(settings: Settings) -> Engine:
+    engine = _engine(settings)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_text)
+    return engine
+
+
+def _engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect
 
 from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
-from inspect_app.db import make_engine
+from inspect_app.db import TextNotStorable, make_engine
 from inspect_app.domain.errors import DomainError
 from inspect_app.middleware import Csrf, SafetyNet, TrustedProxies
 from inspect_app.web import assets
@@ -191,6 +191,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # while binding it): the input is wrong, not the server.
         return _error_response(
             request, 422, i18n.gettext("A number in the request is out of range.")
+        )
+
+    @app.exception_handler(TextNotStorable)
+    async def nul_in_text(request: Request, exc: TextNotStorable):
+        return _error_response(
+            request,
+            422,
+            i18n.gettext("Text in the request holds a NUL character (U+0000): remove it and send again."),
         )
 
     @app.exception_handler(RequestValidationError)

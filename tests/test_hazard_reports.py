@@ -96,6 +96,7 @@ def test_bad_reports_change_nothing(api_as, session, region):
         (body(machine.id), 403),  # another district's site
         (body(chem.id, grade="severe"), 422),
         (body(chem.id, description=""), 422),
+        (body(chem.id, description="配电箱\x00前"), 422),  # NUL: PostgreSQL cannot store it
         (body(chem.id, client_uuid=""), 422),
         (body(chem.id, location={"lat": 95, "lon": 0}), 422),
         (body(chem.id, photo_ids=[stranger_photo.json()["id"]]), 422),  # not one's own photo

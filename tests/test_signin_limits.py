@@ -205,3 +205,17 @@ def test_the_server_leaves_forwarding_headers_to_the_app(monkeypatch, settings):
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
     cli.main(["serve", "--port", "0"])
     assert seen["proxy_headers"] is False
+
+
+def test_a_username_with_a_nul_character_is_a_wrong_password_and_is_counted(
+    client, session, make_user
+):
+    """PostgreSQL cannot store U+0000; the token endpoint must still answer 401, not 422/500."""
+    user = make_user("inspector")
+    r = client.post(
+        "/api/v1/auth/token", data={"username": user.username + "\x00", "password": PASSWORD}
+    )
+    assert r.status_code == 401, r.text
+    session.expire_all()
+    attempt = session.exec(select(LoginAttempt)).one()
+    assert attempt.username == user.username + "\ufffd" and not attempt.success

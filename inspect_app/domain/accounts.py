@@ -100,8 +100,10 @@ def authenticate(
     """Check a password within the sign-in limits (domain/signin_limits.py): the attempt is
     counted before the password is checked, so concurrent attempts cannot overrun a limit.
 
-    The error never says whether the user exists.
+    The error never says whether the user exists. A name with a NUL character (no account can
+    have one) is counted under a storable stand-in and matches nobody.
     """
+    username = username.replace("\x00", "\ufffd")
     signin_limits.reserve(session, settings, username, address)
     user = session.exec(select(User).where(User.username == username)).first()
     ok = verify_password(user.password_hash if user else None, password)
