@@ -17,7 +17,7 @@ from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
 from inspect_app.db import TextNotStorable, make_engine
 from inspect_app.domain.errors import DomainError
-from inspect_app.middleware import Csrf, SafetyNet, TrustedProxies
+from inspect_app.middleware import Csrf, Revalidate, SafetyNet, TrustedProxies
 from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
 
@@ -198,7 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(
             request,
             422,
-            i18n.gettext("Text in the request holds a NUL character (U+0000): remove it and send again."),
+            i18n.gettext(
+                "Text in the request holds a NUL character (U+0000): remove it and send again."
+            ),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -257,7 +259,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with Session(app.state.engine) as session:
             return accounts.user_for_token(session, token, "token") is not None
 
-    # Added innermost first: TrustedProxies -> LocaleAndHeaders -> SafetyNet -> Csrf -> routes.
+    # Added innermost first: TrustedProxies -> LocaleAndHeaders -> Revalidate -> SafetyNet -> Csrf
+    # -> routes.
     app.add_middleware(
         Csrf,
         secret=settings.secret_key,
@@ -266,6 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_upload_bytes + 1024 * 1024,
     )
     app.add_middleware(SafetyNet, is_static=lambda path: path.startswith("/static/"))
+    app.add_middleware(Revalidate)
     app.add_middleware(LocaleAndHeaders, settings=settings)
     app.add_middleware(TrustedProxies, networks=settings.trusted_proxy_networks)
     return app
