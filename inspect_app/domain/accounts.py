@@ -134,17 +134,17 @@ def open_session(session: Session, settings: Settings, user: User, kind: str = "
 
 
 def user_for_token(session: Session, token: str, kind: str) -> User | None:
-    row = session.exec(
-        select(AuthSession).where(
-            AuthSession.token_hash == token_hash(token), AuthSession.kind == kind
-        )
+    """The active user of a session or token that has not expired; one statement, because
+    every request asks."""
+    found = session.exec(
+        select(User, AuthSession.expires_at)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(AuthSession.token_hash == token_hash(token), AuthSession.kind == kind)
     ).first()
-    if row is None or row.expires_at <= utcnow():
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        return None
-    return user
+    user, expires_at = found
+    return user if user.is_active and expires_at > utcnow() else None
 
 
 def close_session(session: Session, token: str, kind: str | None = None) -> bool:
