@@ -198,7 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(
             request,
             422,
-            i18n.gettext("Text in the request holds a NUL character (U+0000): remove it and send again."),
+            i18n.gettext(
+                "Text in the request holds a NUL character (U+0000): remove it and send again."
+            ),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -47,6 +47,7 @@ def _serve(
         body = store.chunks(key)
     except FileNotFoundError:
         raise NotFound(_("No such photo.")) from None
+    headers["Content-Length"] = str(body.size)
     return StreamingResponse(body, media_type="image/jpeg", headers=headers)
 
 
