@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import bindparam, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -96,7 +96,9 @@ def resolve(session: Session, user: User, ref: str) -> int:
     number = _as_id(ref)
     if number is not None:
         return number
-    found = session.exec(select(Inspection.id).where(_own_uuid(user, ref))).first()
+    found = session.exec(
+        _ID_BY_UUID, params={"client_uuid": ref[:MAX_UUID], "user_id": user.id}
+    ).first()
     if found is None:
         raise NotFound(_("No such inspection."))
     return found
@@ -109,8 +111,19 @@ def _as_id(ref: str) -> int | None:
     return None
 
 
-def _own_uuid(user: User, client_uuid: str):
-    return (Inspection.client_uuid == client_uuid[:MAX_UUID]) & (Inspection.inspector_id == user.id)
+# The statements of the answer save, built once: SQLAlchemy caches their compiled SQL, but a
+# statement built anew costs its construction and its cache key on every request, nearly as
+# much as running it.
+_OWN_UUID = (Inspection.client_uuid == bindparam("client_uuid")) & (
+    Inspection.inspector_id == bindparam("user_id")
+)
+_ID_BY_UUID = select(Inspection.id).where(_OWN_UUID)
+_DRAFT = select(Inspection, TemplateVersion).join(
+    TemplateVersion, TemplateVersion.id == Inspection.template_version_id
+)
+_DRAFT_BY_ID = _DRAFT.where(Inspection.id == bindparam("id"))
+_DRAFT_BY_UUID = _DRAFT.where(_OWN_UUID)
+_ANSWERS = select(Answer).where(Answer.inspection_id == bindparam("inspection_id"))
 
 
 def page_address(inspection: Inspection) -> str:
@@ -141,10 +154,12 @@ def _draft_by_ref(session: Session, user: User, ref: str) -> tuple[Inspection, T
     number = _as_id(ref)
     if number is not None and not 0 < number <= MAX_ID:
         raise NotFound(_("No such inspection."))
-    found = session.exec(
-        select(Inspection, TemplateVersion)
-        .join(TemplateVersion, TemplateVersion.id == Inspection.template_version_id)
-        .where(Inspection.id == number if number is not None else _own_uuid(user, ref))
+    found = (
+        session.exec(_DRAFT_BY_ID, params={"id": number})
+        if number is not None
+        else session.exec(
+            _DRAFT_BY_UUID, params={"client_uuid": ref[:MAX_UUID], "user_id": user.id}
+        )
     ).first()
     return _own_draft(user, found[0] if found else None), found[1]
 
@@ -388,7 +403,7 @@ def blank_view(
 
 
 def _answers(session: Session, inspection_id: int) -> list[Answer]:
-    return list(session.exec(select(Answer).where(Answer.inspection_id == inspection_id)).all())
+    return list(session.exec(_ANSWERS, params={"inspection_id": inspection_id}).all())
 
 
 def _answer_photo_ids(session: Session, answer_ids: list[int]) -> dict[int, list[int]]:
