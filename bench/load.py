@@ -593,6 +593,11 @@ def scaleout(args) -> int:
                     )
                     print(line)
                     report_lines.append(line)
+                    for (
+                        op,
+                        samples,
+                    ) in rec.errors.items():  # say what went wrong, not just how often
+                        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
                     if not ok:
                         break
                     held = level

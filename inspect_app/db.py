@@ -13,6 +13,8 @@ from sqlmodel import Session, create_engine
 from inspect_app.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Connections per server process (SQLite's file needs them too: readers run in parallel in WAL).
+POOL_SIZE, MAX_OVERFLOW = 10, 20
 
 
 class TextNotStorable(ValueError):
@@ -45,7 +47,12 @@ def make_engine(settings: Settings) -> Engine:
 def _engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -59,7 +66,7 @@ def _engine(settings: Settings) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     _ping_when_idle(engine)
     return engine
 
@@ -85,6 +92,18 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except engine.dialect.loaded_dbapi.Error as exc:
             raise DisconnectionError("the idle connection is gone") from exc  # the pool reconnects
+
+
+def requests_at_once(engine: Engine) -> int:
+    """How many requests a server process lets in at once (middleware.RequestGate).
+
+    A request holds its database connection from its first query to its end, also while it
+    waits for a worker thread between dependencies and the route. Let in more requests than
+    connections and each of the thread pool's threads can end up waiting for a connection that
+    a request waiting for a thread holds: every request stalls until the pool's timeout (seen
+    as 100 of 100 inspectors timing out at once). Two thirds of the pool leaves room for a
+    request's short second connection (the CSRF check of a bearer token)."""
+    return max(1, (engine.pool.size() + engine.pool._max_overflow) * 2 // 3)
 
 
 def alembic_config(database_url: str):
