@@ -171,3 +171,18 @@ def test_phone_page_shows_errors_and_keeps_the_input(login_as, session, region):
     assert r.status_code == 422
     assert "field-error" in r.text and 'value="电气"' in r.text
     assert counts(session) == (0, 0, 0)
+    for odd in ({"site_id": "²"}, {"photo_ids": "¹"}, {"site_id": "99999999999999999999"}):
+        r = c.post(
+            "/hazards/new",
+            data={
+                "csrftoken": headers["x-csrftoken"],
+                "client_uuid": str(uuid.uuid4()),
+                "site_id": str(region["sites"][0].id),
+                "grade": "general",
+                "description": "配电箱前堆放易燃纸箱",
+                **odd,
+            },
+            headers=headers,
+        )
+        assert r.status_code == 422 and 'role="alert"' in r.text, (odd, r.text[:300])
+    assert counts(session) == (0, 0, 0)
