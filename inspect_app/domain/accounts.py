@@ -154,6 +154,16 @@ def user_for_token(session: Session, token: str, kind: str) -> User | None:
     return user if user.is_active and expires_at > utcnow() else None
 
 
+def prune_expired_sessions(session: Session, *, dry_run: bool = False) -> int:
+    """Remove sessions and tokens past their expiry (`gc`); how many there were."""
+    expired = AuthSession.expires_at <= utcnow()
+    if dry_run:
+        return session.exec(select(func.count()).select_from(AuthSession).where(expired)).one()
+    removed = session.exec(delete(AuthSession).where(expired)).rowcount
+    session.commit()
+    return removed
+
+
 def close_session(session: Session, token: str, kind: str | None = None) -> bool:
     """End a browser session or revoke an API token; True if there was one to end."""
     query = delete(AuthSession).where(AuthSession.token_hash == token_hash(token))
