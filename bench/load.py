@@ -14,7 +14,7 @@ Targets: 50 concurrent inspectors with zero errors; p99 < 300 ms for answer save
 
 Scale-out figures (PostgreSQL; issue #15), each beside a baseline measured in the same run:
 
-    python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500]
+    python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500] [--only cpu]
 
 - the server CPU one answer save costs (sum over the server's processes, from /proc), beside
   the CPU of one GET /healthz;
@@ -348,6 +348,11 @@ def main() -> int:
         "--scaleout", action="store_true", help="the scale-out figures (PostgreSQL, moto)"
     )
     parser.add_argument("--pace-levels", default="100,200,300,500,700")
+    parser.add_argument(
+        "--only",
+        choices=("cpu",),
+        help="with --scaleout: only phase 1, the server CPU per answer save beside /healthz",
+    )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
         "--pg-url",
@@ -527,7 +532,9 @@ def scaleout(args) -> int:
         levels = [int(x) for x in args.pace_levels.split(",")]
         with PgDatabase(args.pg_url) as url:
             settings = _settings(url, tmp)
-            people, template_id, items = prepare(settings, max(levels + [args.inspectors]))
+            people, template_id, items = prepare(
+                settings, 1 if args.only == "cpu" else max(levels + [args.inspectors])
+            )
 
             # 1. CPU per answer save, one request at a time.
             server = Server(settings, tmp / "cpu", args=("--workers", "1"))
@@ -541,6 +548,8 @@ def scaleout(args) -> int:
                 line = f"server CPU per {label}: {ms_cpu:.2f} ms (wall {ms_wall:.1f} ms)"
                 print(line)
                 report_lines.append(line)
+            if args.only == "cpu":
+                return 0
 
             # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
             for workers in (1, 2):
@@ -584,6 +593,11 @@ def scaleout(args) -> int:
                     )
                     print(line)
                     report_lines.append(line)
+                    for (
+                        op,
+                        samples,
+                    ) in rec.errors.items():  # say what went wrong, not just how often
+                        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
                     if not ok:
                         break
                     held = level

@@ -204,7 +204,10 @@ def cmd_gc(args) -> None:
     print(
         f"{'Would free' if args.dry_run else 'Freed'} {result.freed_bytes / 2**20:.1f} MB: "
         f"{len(result.orphans)} orphan photo files, {len(result.temporary)} stale temporary files; "
-        f"{result.kept_young} younger than {args.grace_minutes} minutes kept"
+        f"{result.kept_young} younger than {args.grace_minutes} minutes kept; "
+        f"{result.expired_sessions} expired sessions and tokens, "
+        f"{result.expired_limits} finished sign-in limit windows"
+        + (" would be removed" if args.dry_run else " removed")
     )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 from inspect_app.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Connections per server process (SQLite's file needs them too: readers run in parallel in WAL).
+POOL_SIZE, MAX_OVERFLOW = 10, 20
 
 
 class TextNotStorable(ValueError):
@@ -43,7 +47,12 @@ def make_engine(settings: Settings) -> Engine:
 def _engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -57,7 +66,44 @@ def _engine(settings: Settings) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection unused for this long is pinged before it is handed out (a firewall, a
+# proxy or a database restart may have cut it meanwhile); one in steady use is not. A ping on
+# every checkout (pool_pre_ping) was a tenth of an answer save's CPU. A connection cut while in
+# steady use fails one request, and SQLAlchemy then replaces every older connection of the pool.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the idle connection is gone") from exc  # the pool reconnects
+
+
+def requests_at_once(engine: Engine) -> int:
+    """How many requests a server process lets in at once (middleware.RequestGate).
+
+    A request holds its database connection from its first query to its end, also while it
+    waits for a worker thread between dependencies and the route. Let in more requests than
+    connections and each of the thread pool's threads can end up waiting for a connection that
+    a request waiting for a thread holds: every request stalls until the pool's timeout (seen
+    as 100 of 100 inspectors timing out at once). Two thirds of the pool leaves room for a
+    request's short second connection (the CSRF check of a bearer token)."""
+    return max(1, (engine.pool.size() + engine.pool._max_overflow) * 2 // 3)
 
 
 def alembic_config(database_url: str):

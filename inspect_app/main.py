@@ -15,13 +15,15 @@ from starlette.requests import ClientDisconnect
 
 from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
-from inspect_app.db import TextNotStorable, make_engine
+from inspect_app.db import TextNotStorable, make_engine, requests_at_once
 from inspect_app.domain.errors import DomainError
-from inspect_app.middleware import Csrf, Revalidate, SafetyNet, TrustedProxies
+from inspect_app.middleware import Csrf, RequestGate, Revalidate, SafetyNet, TrustedProxies
 from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
 
 log = logging.getLogger("inspect_app")
+# Below the phone's request timeout, so it hears "busy, retry" rather than nothing.
+REQUEST_GATE_WAIT_SECONDS = 20.0
 
 
 def wants_json(request: Request) -> bool:
@@ -259,8 +261,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with Session(app.state.engine) as session:
             return accounts.user_for_token(session, token, "token") is not None
 
-    # Added innermost first: TrustedProxies -> LocaleAndHeaders -> Revalidate -> SafetyNet -> Csrf
-    # -> routes.
+    def is_static(path: str) -> bool:
+        return path.startswith("/static/")
+
+    # Added innermost first: TrustedProxies -> LocaleAndHeaders -> Revalidate -> SafetyNet ->
+    # RequestGate -> Csrf -> routes.
     app.add_middleware(
         Csrf,
         secret=settings.secret_key,
@@ -268,7 +273,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         always_secure=settings.env == "production",
         max_body_bytes=settings.max_upload_bytes + 1024 * 1024,
     )
-    app.add_middleware(SafetyNet, is_static=lambda path: path.startswith("/static/"))
+    app.add_middleware(
+        RequestGate,
+        limit=requests_at_once(app.state.engine),
+        wait_seconds=REQUEST_GATE_WAIT_SECONDS,
+        is_static=is_static,
+    )
+    app.add_middleware(SafetyNet, is_static=is_static)
     app.add_middleware(Revalidate)
     app.add_middleware(LocaleAndHeaders, settings=settings)
     app.add_middleware(TrustedProxies, networks=settings.trusted_proxy_networks)

@@ -2,7 +2,8 @@
 gives a crash a proper 500 (with the security headers) and keeps dynamic answers out of caches.
 
 Order, outermost first (main.create_app): TrustedProxies -> LocaleAndHeaders -> Revalidate ->
-SafetyNet -> Csrf -> the app. TrustedProxies runs first so that every layer sees the real client and scheme.
+SafetyNet -> RequestGate -> Csrf -> the app. TrustedProxies runs first so that every layer sees
+the real client and scheme.
 
 Why our own CSRF layer rather than asgi-csrf: asgi-csrf signs a random cookie that is not tied to
 the session (another user's token passed, and it survived sign-out and sign-in), it exempts any
@@ -237,6 +238,37 @@ class Revalidate:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+# --- the request gate -------------------------------------------------------------------------
+
+
+class RequestGate:
+    """Lets at most `limit` requests (not static files) work at once; the others wait here, in
+    the event loop, holding neither a worker thread nor a database connection (db.requests_at_once
+    says why that matters). One that waits longer than `wait_seconds` gets a 503 with
+    Retry-After, which the phone's outbox retries, instead of a 500 from the pool's timeout."""
+
+    def __init__(self, app, limit: int, wait_seconds: float, is_static: Callable[[str], bool]):
+        self.app = app
+        self.slots = anyio.Semaphore(limit)
+        self.wait_seconds = wait_seconds
+        self.is_static = is_static
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.is_static(scope["path"]):
+            return await self.app(scope, receive, send)
+        let_in = False
+        with anyio.move_on_after(self.wait_seconds):  # the wait only, never the request
+            await self.slots.acquire()
+            let_in = True
+        if not let_in:
+            message = i18n.gettext("The server is busy. Try again in a moment.")
+            return await send_json(send, 503, message, [(b"retry-after", b"5")])
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.slots.release()
 
 
 # --- CSRF ----------------------------------------------------------------------------------------

@@ -122,3 +122,41 @@ def test_gc_command(store, settings):
     assert done.returncode == 0, done.stderr
     assert "3 orphan photo files" in done.stdout
     assert not any(p.exists() for p in store["lost_files"])
+
+
+def test_gc_removes_sign_in_state_that_has_run_out(session, settings, make_user):
+    """Expired sessions and tokens, and sign-in limit windows that are over, go; live ones stay
+    (a guessing run that never meets a success would otherwise leave its rows for good)."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from inspect_app.domain import accounts, signin_limits
+    from inspect_app.models import AuthSession, LoginThrottle, utcnow
+
+    user = make_user("inspector")
+    live = accounts.open_session(session, settings, user)
+    old = accounts.open_session(session, settings, user, kind="token")
+    row = session.exec(select(AuthSession).where(AuthSession.kind == "token")).one()
+    row.expires_at = utcnow() - timedelta(minutes=1)
+    session.add(row)
+    session.commit()
+    signin_limits.reserve(session, settings, "guessed-name", "203.0.113.9")  # this window: kept
+    window = settings.login_window_minutes * 60
+    session.add(LoginThrottle(bucket="over", failures=3, window_start=time.time() - window - 1))
+    session.commit()
+    buckets = len(session.exec(select(LoginThrottle)).all())
+
+    dry = housekeeping.gc(session, settings, dry_run=True)
+    assert (dry.expired_sessions, dry.expired_limits) == (1, 1)
+    session.expire_all()
+    assert len(session.exec(select(LoginThrottle)).all()) == buckets
+
+    done = housekeeping.gc(session, settings)
+    assert (done.expired_sessions, done.expired_limits) == (1, 1)
+    session.expire_all()
+    assert accounts.user_for_token(session, live, "cookie").id == user.id
+    assert accounts.user_for_token(session, old, "token") is None
+    assert len(session.exec(select(AuthSession)).all()) == 1
+    assert session.get(LoginThrottle, "over") is None
+    assert len(session.exec(select(LoginThrottle)).all()) == buckets - 1

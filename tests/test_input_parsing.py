@@ -173,3 +173,23 @@ def test_bad_numbers_in_form_fields_are_refused_and_change_nothing(
     session.expire_all()
     assert session.get(Inspection, draft.id).signature_photo_id is None
     assert len(session.exec(select(AnswerPhoto)).all()) == links
+
+
+def test_no_code_reads_numbers_with_a_bare_isdigit():
+    """The class, not the samples: `isdigit()` alone lets '²' through to int(). Numbers from
+    requests go through domain/parsing.py; a check of a header may pair it with isascii()."""
+    import io
+    import tokenize
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "inspect_app"
+    bare = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):  # code, not prose
+            if tok.type == tokenize.NAME and tok.string in ("isdigit", "isdecimal", "isnumeric"):
+                line = lines[tok.start[0] - 1]
+                if ".isascii()" not in line:
+                    bare.append(f"{path.relative_to(root)}:{tok.start[0]}: {line.strip()}")
+    assert not bare, "\n".join(bare)

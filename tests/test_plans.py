@@ -196,4 +196,15 @@ def test_plan_pages(login_as, session, region):
     assert "危化品专项检查" in listing and "plan-bar" in listing
     bad = c.post("/plans/new", data={**data, "ends": (TODAY - timedelta(days=1)).isoformat()})
     assert bad.status_code == 422 and "field-error" in bad.text and "危化品专项检查" in bad.text
+    # Odd numerals and dates (the class of #12): a clear 422 on the form, never a 500.
+    for odd in (
+        {"template_id": "²"},
+        {"site_ids": ["¹"]},
+        {"inspector_ids": ["99999999999999999999"]},
+        {"starts": "0001-01-01"},
+        {"ends": "20261231"},
+        {"ends": "2026-W53-1"},
+    ):
+        bad = c.post("/plans/new", data={**data, **odd})
+        assert bad.status_code == 422 and 'role="alert"' in bad.text, (odd, bad.text[:300])
     assert plan_count(session)[0] == 1

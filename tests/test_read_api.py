@@ -22,6 +22,18 @@ def test_openapi_documents_the_contract(client):
     ]:
         assert path in paths
     assert client.get("/docs").status_code == 200
+    # Downloads say what they send; pages and the report form's redirect are not API.
+    documented = {
+        path: next(iter(ops["get"]["responses"]["200"].get("content", {"-": 0})))
+        for path, ops in paths.items()
+        if not path.startswith("/api/") and "get" in ops
+    }
+    assert (
+        documented["/photos/{photo_id}"] == documented["/photos/{photo_id}/thumb"] == "image/jpeg"
+    )
+    assert documented["/reports/weekly/{week}.pdf"] == "application/pdf"
+    assert documented["/exports/hazards.csv"] == "text/csv"
+    assert "/reports" not in documented and "/reports/weekly" not in documented
 
 
 @pytest.mark.parametrize("role", ROLES)

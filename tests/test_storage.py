@@ -90,7 +90,9 @@ def test_store_contract(store, tmp_path):
     assert source.exists()  # copied, not moved
 
     assert store.read("photos/ab/x.web.jpg") == b"web bytes"
-    assert b"".join(store.chunks("originals/ab/x.jpg")) == source.read_bytes()
+    stream = store.chunks("originals/ab/x.jpg")
+    assert stream.size == 900_000  # sent as Content-Length
+    assert b"".join(stream) == source.read_bytes()
     assert store.exists("originals/ab/x.jpg") and not store.exists("photos/ab/y.web.jpg")
     listed = {o.key: o for o in store.list()}
     assert set(listed) == {"photos/ab/x.web.jpg", "originals/ab/x.jpg"}
@@ -161,6 +163,7 @@ def test_photos_go_to_the_bucket_and_are_served_only_to_allowed_users(
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         stored = storage.for_settings(s3_settings).read(photos.key_for(photo, "web"))
         assert r.content == stored and r.headers["cache-control"].startswith("private")
+        assert r.headers["content-length"] == str(len(stored))  # a phone can show progress
         assert mine.get(f"/photos/{photo.id}/thumb").content[:3] == b"\xff\xd8\xff"
         login(theirs, make_user("inspector").username)
         assert theirs.get(f"/photos/{photo.id}").status_code == 404

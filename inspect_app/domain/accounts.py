@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
@@ -133,18 +133,35 @@ def open_session(session: Session, settings: Settings, user: User, kind: str = "
     return token
 
 
+# Built once (every request runs it): a statement built anew costs its construction and its
+# cache key each time, nearly as much as running it.
+_USER_BY_TOKEN = (
+    select(User, AuthSession.expires_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.token_hash == bindparam("token_hash"), AuthSession.kind == bindparam("kind"))
+)
+
+
 def user_for_token(session: Session, token: str, kind: str) -> User | None:
-    row = session.exec(
-        select(AuthSession).where(
-            AuthSession.token_hash == token_hash(token), AuthSession.kind == kind
-        )
+    """The active user of a session or token that has not expired; one statement, because
+    every request asks."""
+    found = session.exec(
+        _USER_BY_TOKEN, params={"token_hash": token_hash(token), "kind": kind}
     ).first()
-    if row is None or row.expires_at <= utcnow():
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        return None
-    return user
+    user, expires_at = found
+    return user if user.is_active and expires_at > utcnow() else None
+
+
+def prune_expired_sessions(session: Session, *, dry_run: bool = False) -> int:
+    """Remove sessions and tokens past their expiry (`gc`); how many there were."""
+    expired = AuthSession.expires_at <= utcnow()
+    if dry_run:
+        return session.exec(select(func.count()).select_from(AuthSession).where(expired)).one()
+    removed = session.exec(delete(AuthSession).where(expired)).rowcount
+    session.commit()
+    return removed
 
 
 def close_session(session: Session, token: str, kind: str | None = None) -> bool:

@@ -1,4 +1,7 @@
-"""Garbage collection of the photo store (a local folder or an S3 bucket, domain/storage.py).
+"""Garbage collection of the photo store (a local folder or an S3 bucket, domain/storage.py),
+and of sign-in state that has run out (expired sessions and tokens, sign-in limit buckets whose
+window is over: a password-guessing run that never meets a success would otherwise leave its
+buckets for good).
 
 A photo's files are written before its row is committed (photos._store), so a crash or a
 killed server between the two leaves files no row refers to, and an interrupted upload leaves
@@ -16,7 +19,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from inspect_app.config import Settings
-from inspect_app.domain import photos
+from inspect_app.domain import accounts, photos, signin_limits
 from inspect_app.domain.storage import for_settings
 from inspect_app.models import Photo
 
@@ -41,6 +44,8 @@ class GcResult:
     temporary: list[Path | str] = field(default_factory=list)
     kept_young: int = 0
     freed_bytes: int = 0
+    expired_sessions: int = 0
+    expired_limits: int = 0
 
 
 def expected_keys(session: Session) -> set[str]:
@@ -59,7 +64,8 @@ def gc(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
 ) -> GcResult:
-    """Remove orphan photo files and stale temporary files older than grace_seconds."""
+    """Remove orphan photo files and stale temporary files older than grace_seconds, and
+    sign-in state that has run out."""
     store = for_settings(settings)
     cutoff = time.time() - grace_seconds
     # The expected set is read before the walk: a photo committed during the walk has files
@@ -78,4 +84,6 @@ def gc(
             result.freed_bytes += obj.size
             if not dry_run:
                 store.delete(obj.key)
+    result.expired_sessions = accounts.prune_expired_sessions(session, dry_run=dry_run)
+    result.expired_limits = signin_limits.prune(session, settings, dry_run=dry_run)
     return result

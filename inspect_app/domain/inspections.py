@@ -9,13 +9,14 @@ one-shot submission stores the inspection, its answers and its hazards in one tr
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import bindparam, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -92,16 +93,37 @@ def resolve(session: Session, user: User, ref: str) -> int:
     The phone addresses every write by client_uuid, because an inspection started offline has
     no id until the server has it."""
     ref = (ref or "").strip()
-    if ref.isascii() and ref.isdigit():  # not "¹": int() refuses what isdigit() accepts
-        return int(ref) if len(ref) < 20 else 0
+    number = _as_id(ref)
+    if number is not None:
+        return number
     found = session.exec(
-        select(Inspection.id).where(
-            Inspection.client_uuid == ref[:MAX_UUID], Inspection.inspector_id == user.id
-        )
+        _ID_BY_UUID, params={"client_uuid": ref[:MAX_UUID], "user_id": user.id}
     ).first()
     if found is None:
         raise NotFound(_("No such inspection."))
     return found
+
+
+def _as_id(ref: str) -> int | None:
+    """A page path's reference as an id when it is digits (0 when too long), else None."""
+    if ref.isascii() and ref.isdigit():  # not "¹": int() refuses what isdigit() accepts
+        return int(ref) if len(ref) < 20 else 0
+    return None
+
+
+# The statements of the answer save, built once: SQLAlchemy caches their compiled SQL, but a
+# statement built anew costs its construction and its cache key on every request, nearly as
+# much as running it.
+_OWN_UUID = (Inspection.client_uuid == bindparam("client_uuid")) & (
+    Inspection.inspector_id == bindparam("user_id")
+)
+_ID_BY_UUID = select(Inspection.id).where(_OWN_UUID)
+_DRAFT = select(Inspection, TemplateVersion).join(
+    TemplateVersion, TemplateVersion.id == Inspection.template_version_id
+)
+_DRAFT_BY_ID = _DRAFT.where(Inspection.id == bindparam("id"))
+_DRAFT_BY_UUID = _DRAFT.where(_OWN_UUID)
+_ANSWERS = select(Answer).where(Answer.inspection_id == bindparam("inspection_id"))
 
 
 def page_address(inspection: Inspection) -> str:
@@ -115,12 +137,31 @@ def page_address(inspection: Inspection) -> str:
 
 def get_draft(session: Session, user: User, inspection_id: int) -> Inspection:
     """The user's own draft; a submitted inspection cannot change any more (409)."""
-    inspection = _fetch(session, inspection_id)
+    return _own_draft(user, _fetch(session, inspection_id))
+
+
+def _own_draft(user: User, inspection: Inspection | None) -> Inspection:
     if inspection is None or inspection.inspector_id != user.id:
         raise NotFound(_("No such inspection."))
     if inspection.status != InspectionStatus.draft:
         raise Conflict(_("This inspection is already submitted and can no longer change."))
     return inspection
+
+
+def _draft_by_ref(session: Session, user: User, ref: str) -> tuple[Inspection, TemplateVersion]:
+    """get_draft(resolve(ref)) with the draft's checklist version, in one statement."""
+    ref = (ref or "").strip()
+    number = _as_id(ref)
+    if number is not None and not 0 < number <= MAX_ID:
+        raise NotFound(_("No such inspection."))
+    found = (
+        session.exec(_DRAFT_BY_ID, params={"id": number})
+        if number is not None
+        else session.exec(
+            _DRAFT_BY_UUID, params={"client_uuid": ref[:MAX_UUID], "user_id": user.id}
+        )
+    ).first()
+    return _own_draft(user, found[0] if found else None), found[1]
 
 
 def list_inspections(
@@ -213,28 +254,32 @@ class InspectionView:
 
 def view(session: Session, inspection: Inspection, *, full: bool = True) -> InspectionView:
     version = session.get(TemplateVersion, inspection.template_version_id)
-    answers = {a.item_id: a for a in _answers(session, inspection.id)}
+    return _view(session, inspection, version, _answers(session, inspection.id), full=full)
+
+
+def _view(
+    session: Session,
+    inspection: Inspection,
+    version: TemplateVersion,
+    answer_rows: Iterable[Answer],
+    *,
+    full: bool,
+) -> InspectionView:
+    """view() of the answers already read (all of the inspection's)."""
+    answers = {a.item_id: a for a in answer_rows}
     links = _answer_photo_ids(session, [a.id for a in answers.values()]) if full else {}
     all_ids = [pid for ids in links.values() for pid in ids]
     photo_rows = (
         session.exec(select(Photo).where(Photo.id.in_(all_ids))).all() if all_ids and full else []
     )
     section_rows, items = checklists.structure(session, version)
-    sections = [
-        SectionView(
-            section=s,
-            rows=[
-                Row(
-                    item=i,
-                    answer=answers.get(i.id),
-                    photo_ids=links.get(answers[i.id].id, []) if i.id in answers else [],
-                )
-                for i in items
-                if i.section_id == s.id
-            ],
+    rows: dict[int, list[Row]] = {s.id: [] for s in section_rows}
+    for i in items:
+        answer = answers.get(i.id)
+        rows[i.section_id].append(
+            Row(item=i, answer=answer, photo_ids=links.get(answer.id, []) if answer else [])
         )
-        for s in section_rows
-    ]
+    sections = [SectionView(section=s, rows=rows[s.id]) for s in section_rows]
     site = session.get(Site, inspection.site_id) if full else None
     return InspectionView(
         inspection=inspection,
@@ -358,7 +403,7 @@ def blank_view(
 
 
 def _answers(session: Session, inspection_id: int) -> list[Answer]:
-    return list(session.exec(select(Answer).where(Answer.inspection_id == inspection_id)).all())
+    return list(session.exec(_ANSWERS, params={"inspection_id": inspection_id}).all())
 
 
 def _answer_photo_ids(session: Session, answer_ids: list[int]) -> dict[int, list[int]]:
@@ -617,11 +662,14 @@ def _write_answers(
     inspection: Inspection,
     answers: list[dict[str, Any]],
     now: datetime,
-) -> list[Answer]:
+    version: TemplateVersion | None = None,
+) -> tuple[list[Answer], dict[int, Answer]]:
     """Check every answer, then upsert them all; any problem raises Invalid and writes nothing.
+    Returns the answers given, stored, and every answer of the inspection by item id (the
+    draft's progress is counted from these, without reading them again).
 
     An answer's photo_ids replace its photos when given (None leaves them as they are)."""
-    version = session.get(TemplateVersion, inspection.template_version_id)
+    version = version or session.get(TemplateVersion, inspection.template_version_id)
     items = {i.id: i for i in checklists.structure(session, version)[1]}
     errors: dict[int, list[str]] = {}
     checked = []
@@ -650,24 +698,19 @@ def _write_answers(
         checked.append((item, clean, photo_ids))
     if errors:
         raise Invalid(_("Some answers are not valid; nothing was saved."), errors=errors)
-    existing = {
-        a.item_id: a
-        for a in session.exec(
-            select(Answer).where(
-                Answer.inspection_id == inspection.id,
-                Answer.item_id.in_([item.id for item, _clean, _ids in checked]),
-            )
-        ).all()
-    }
+    every = {a.item_id: a for a in _answers(session, inspection.id)}
     stored = []
     for item, clean, photo_ids in checked:
-        answer = existing.get(item.id) or Answer(inspection_id=inspection.id, item_id=item.id)
+        found = every.get(item.id)
+        answer = found or Answer(inspection_id=inspection.id, item_id=item.id)
         for key, value in clean.items():
             setattr(answer, key, value)
         answer.updated_at = now
         session.add(answer)
-        session.flush()
-        if photo_ids is not None and item.id in existing:  # a new answer has no photos yet
+        if found is None and photo_ids:
+            session.flush()  # the new answer's id, for its photo links; the rest at the commit
+        every[item.id] = answer
+        if photo_ids is not None and found is not None:  # a new answer has no photos yet
             links = session.exec(
                 select(AnswerPhoto)
                 .where(AnswerPhoto.answer_id == answer.id)
@@ -685,7 +728,7 @@ def _write_answers(
         stored.append(answer)
     inspection.updated_at = now
     session.add(inspection)
-    return stored
+    return stored, every
 
 
 def save_answers(
@@ -697,17 +740,49 @@ def save_answers(
 ) -> list[Answer]:
     """Save several answers of one draft in one commit (a section of the plain form)."""
     inspection = get_draft(session, user, inspection_id)
+    return _save(session, user, inspection, answers, now or utcnow())[0]
+
+
+def _save(
+    session: Session,
+    user: User,
+    inspection: Inspection,
+    answers: list[dict[str, Any]],
+    now: datetime,
+    version: TemplateVersion | None = None,
+) -> tuple[list[Answer], dict[int, Answer]]:
+    """_write_answers, committed."""
     try:
-        stored = _write_answers(session, user, inspection, answers, now or utcnow())
+        out = _write_answers(session, user, inspection, answers, now, version)
         session.commit()
     except IntegrityError:  # the same answer raced in from another tab: write over it
         session.rollback()
-        stored = _write_answers(session, user, inspection, answers, now or utcnow())
+        out = _write_answers(session, user, inspection, answers, now)
         session.commit()
     except Exception:
         session.rollback()
         raise
-    return stored
+    return out
+
+
+def answer_with_progress(
+    session: Session, user: User, ref: str, raw: dict[str, Any], now: datetime | None = None
+) -> tuple[InspectionView, dict[int, list[str]]]:
+    """The checklist page's save of one answer, sent on every tap: (the draft's progress, the
+    problems per item id). A refused answer stores nothing; its problems come back with the
+    progress of what is stored. `ref` is the page path's id or client_uuid.
+
+    The cheapest write of the app, being the most frequent: one transaction of five statements
+    (the draft with its version, its answers, the answer and the draft's time written), the
+    progress counted from the rows read (view(full=False))."""
+    inspection, version = _draft_by_ref(session, user, ref)
+    try:
+        every = _save(session, user, inspection, [raw], now or utcnow(), version)[1]
+    except Invalid as exc:
+        if not isinstance(exc.errors, dict):
+            raise
+        return view(session, inspection, full=False), exc.errors
+    return _view(session, inspection, version, every.values(), full=False), {}
 
 
 def save_answer(

@@ -55,7 +55,9 @@ _GIVE_BACK = text(
     "UPDATE login_throttle SET failures = failures - 1 WHERE bucket = :bucket AND failures > 0"
 )
 _RESET = text("DELETE FROM login_throttle WHERE bucket = :bucket")
-_PRUNE = text("DELETE FROM login_throttle WHERE window_start < :since AND not_before < :now")
+_EXPIRED = "FROM login_throttle WHERE window_start < :since AND not_before < :now"
+_PRUNE = text("DELETE " + _EXPIRED)
+_COUNT_EXPIRED = text("SELECT count(*) " + _EXPIRED)
 
 
 def _bucket(*parts: str) -> str:
@@ -119,3 +121,13 @@ def succeeded(session: Session, settings: Settings, username: str, address: str)
         for bucket in (by_address, by_user):
             conn.execute(_GIVE_BACK, {"bucket": bucket})
         conn.execute(_PRUNE, {"since": now - settings.login_window_minutes * 60, "now": now})
+
+
+def prune(session: Session, settings: Settings, *, dry_run: bool = False) -> int:
+    """Remove the buckets whose window and delay are over (`gc`); how many there were."""
+    now = time.time()
+    params = {"since": now - settings.login_window_minutes * 60, "now": now}
+    with session.get_bind().begin() as conn:
+        if dry_run:
+            return conn.execute(_COUNT_EXPIRED, params).scalar_one()
+        return conn.execute(_PRUNE, params).rowcount

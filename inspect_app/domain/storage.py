@@ -38,6 +38,17 @@ CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
+class ObjectStream:
+    """An object being read: its size (a response's Content-Length) and its chunks."""
+
+    size: int
+    chunks: Iterator[bytes]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks
+
+
+@dataclass(frozen=True)
 class StoredObject:
     key: str
     size: int
@@ -56,8 +67,8 @@ class Storage(Protocol):
     def read(self, key: str) -> bytes:
         """The whole object; FileNotFoundError when absent."""
 
-    def chunks(self, key: str) -> Iterator[bytes]:
-        """The object in chunks, for streaming a response; FileNotFoundError when absent."""
+    def chunks(self, key: str) -> ObjectStream:
+        """The object's size and chunks, for streaming a response; FileNotFoundError when absent."""
 
     def exists(self, key: str) -> bool: ...
 
@@ -138,7 +149,7 @@ class LocalStorage:
     def read(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 
-    def chunks(self, key: str) -> Iterator[bytes]:
+    def chunks(self, key: str) -> ObjectStream:
         f = open(self.path(key), "rb")  # opened now: a missing file fails before streaming
 
         def gen() -> Iterator[bytes]:
@@ -146,7 +157,7 @@ class LocalStorage:
                 while chunk := f.read(CHUNK):
                     yield chunk
 
-        return gen()
+        return ObjectStream(os.fstat(f.fileno()).st_size, gen())
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -218,24 +229,25 @@ class S3Storage:
         with open(source, "rb") as f:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=f)
 
-    def _get(self, key: str):
+    def _get(self, key: str) -> dict:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.NoSuchKey:
             raise FileNotFoundError(key) from None
 
     def read(self, key: str) -> bytes:
-        with self._get(key) as body:
+        with self._get(key)["Body"] as body:
             return body.read()
 
-    def chunks(self, key: str) -> Iterator[bytes]:
-        body = self._get(key)
+    def chunks(self, key: str) -> ObjectStream:
+        got = self._get(key)
+        body = got["Body"]
 
         def gen() -> Iterator[bytes]:
             with body:
                 yield from body.iter_chunks(CHUNK)
 
-        return gen()
+        return ObjectStream(int(got["ContentLength"]), gen())
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -12,9 +12,10 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 
 from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
-from inspect_app.domain import hazard_reports, photos, sites
+from inspect_app.domain import hazard_reports, parsing, photos, sites
 from inspect_app.domain.access import require_role
 from inspect_app.domain.errors import Invalid, TooLarge, UnsupportedMedia
+from inspect_app.i18n import _
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import render
 
@@ -58,20 +59,22 @@ def create(
     request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser, form: FormDep
 ):
     require_role(user, *hazard_reports.REPORTING_ROLES)
-    site_id = str(form.get("site_id") or "")
-    report = hazard_reports.HazardReport(
-        client_uuid=str(form.get("client_uuid") or ""),
-        site_id=int(site_id) if site_id.isdigit() else 0,
-        grade=str(form.get("grade") or ""),
-        category=str(form.get("category") or ""),
-        description=str(form.get("description") or ""),
-        lat=_number(form.get("lat")),
-        lon=_number(form.get("lon")),
-        photo_ids=[int(i) for i in form.getlist("photo_ids") if str(i).isdigit()],
-    )
-    values = {k: getattr(report, k) for k in ("client_uuid", "site_id", "grade", "category")}
-    values["description"] = report.description
+    values = {
+        k: str(form.get(k) or "") for k in ("client_uuid", "grade", "category", "description")
+    }
+    raw_site = str(form.get("site_id") or "")
+    values["site_id"] = int(raw_site) if raw_site.isascii() and raw_site.isdigit() else None
     try:
+        report = hazard_reports.HazardReport(
+            client_uuid=values["client_uuid"],
+            site_id=parsing.parse_id(raw_site, _("Site")) or 0,
+            grade=values["grade"],
+            category=values["category"],
+            description=values["description"],
+            lat=_number(form.get("lat")),
+            lon=_number(form.get("lon")),
+            photo_ids=parsing.parse_ids(form.getlist("photo_ids"), _("Photos")),
+        )
         for upload in form.getlist("files"):
             if isinstance(upload, UploadFile) and upload.filename:
                 report.photo_ids.append(

@@ -290,28 +290,18 @@ def save_one(
     user: CurrentUser,
 ):
     """One answer as it is given (htmx): returns the item's status and the section progress."""
-    inspection_id = inspections.resolve(session, user, inspection_id)
     posted = answer_from_form(form, item_id)
-    errors, status_code = {}, 200
-    # Held across the save: the session's identity map is weak, so an unreferenced draft
-    # would be read again for the view below.
-    inspection = inspections.get_draft(session, user, inspection_id)
-    try:
-        inspections.save_answers(session, user, inspection_id, [posted])
-    except Invalid as exc:
-        if not isinstance(exc.errors, dict):
-            raise
-        errors, status_code = exc.errors, 422
-    htmx = is_htmx(request)
-    # htmx gets the item's status and the progress only: the lighter view (no site, hazards,
-    # photos) is most of what makes an answer save cheap.
-    v = inspections.view(session, inspection, full=not htmx)
+    v, errors = inspections.answer_with_progress(session, user, inspection_id, posted)
+    status_code = 422 if errors else 200
     if errors:
         overlay(v, [posted])
+    inspection_id = v.inspection.id
     row = next((r for r in v.rows if r.item.id == item_id), None)
     current = next(s for s in v.sections if row in s.rows)
-    if not htmx:
+    if not is_htmx(request):
         if errors:
+            v = inspections.view(session, v.inspection)
+            overlay(v, [posted])
             return page(request, v, current.section.key, errors=errors, status_code=status_code)
         return RedirectResponse(
             f"/inspections/{inspection_id}?section={current.section.key}#item-{item_id}",

@@ -47,14 +47,18 @@ def _serve(
         body = store.chunks(key)
     except FileNotFoundError:
         raise NotFound(_("No such photo.")) from None
+    headers["Content-Length"] = str(body.size)
     return StreamingResponse(body, media_type="image/jpeg", headers=headers)
 
 
-@router.get("/photos/{photo_id}", response_class=FileResponse)
+JPEG = {200: {"content": {"image/jpeg": {}}, "description": "The photo (JPEG)."}}
+
+
+@router.get("/photos/{photo_id}", response_class=FileResponse, responses=JPEG)
 def photo_web(photo_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser):
     return _serve(session, settings, user, photo_id, "web")
 
 
-@router.get("/photos/{photo_id}/thumb", response_class=FileResponse)
+@router.get("/photos/{photo_id}/thumb", response_class=FileResponse, responses=JPEG)
 def photo_thumb(photo_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser):
     return _serve(session, settings, user, photo_id, "thumb")

@@ -11,11 +11,12 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
 from inspect_app.deps import CurrentUser, SessionDep
-from inspect_app.domain import checklists, plans, sites
+from inspect_app.domain import checklists, parsing, plans, sites
 from inspect_app.domain.access import district_scope, require_role
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import Invalid
 from inspect_app.domain.sites import RISK_CLASSES
+from inspect_app.i18n import _
 from inspect_app.models import District, Role, User
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import render
@@ -86,15 +87,14 @@ def new(request: Request, session: SessionDep, user: CurrentUser):
     return _form(request, session, user, values)
 
 
-def _ints(values: list) -> list[int]:
-    return [int(v) for v in values if str(v).isdigit()]
+def _shown_ids(values: list) -> list[int]:
+    """The ticked ids to show again on a refused form (the strict parse reports bad ones)."""
+    return [int(v) for v in values if str(v).isascii() and str(v).isdigit()]
 
 
-def _day(value) -> date | None:
-    try:
-        return date.fromisoformat(str(value or "").strip())
-    except ValueError:
-        return None
+def _day(value: str, field: str) -> date | None:
+    message = plans.bad_dates_message()
+    return parsing.parse_date(value, message, errors={field: message})
 
 
 @router.post("/plans/new")
@@ -106,12 +106,12 @@ def create(request: Request, session: SessionDep, user: CurrentUser, form: FormD
         "district": str(form.get("district") or ""),
         "starts": str(form.get("starts") or ""),
         "ends": str(form.get("ends") or ""),
-        "site_ids": _ints(form.getlist("site_ids")),
+        "site_ids": _shown_ids(form.getlist("site_ids")),
         "risk_classes": [str(v) for v in form.getlist("risk_classes") if v in RISK_CLASSES],
-        "inspector_ids": _ints(form.getlist("inspector_ids")),
+        "inspector_ids": _shown_ids(form.getlist("inspector_ids")),
     }
-    starts, ends = _day(values["starts"]), _day(values["ends"])
     try:
+        starts, ends = _day(values["starts"], "starts"), _day(values["ends"], "ends")
         if starts is None or ends is None:
             raise Invalid(
                 plans.bad_dates_message(),
@@ -122,13 +122,13 @@ def create(request: Request, session: SessionDep, user: CurrentUser, form: FormD
             session,
             user,
             name=values["name"],
-            template_id=int(values["template_id"]) if values["template_id"].isdigit() else 0,
+            template_id=parsing.parse_id(values["template_id"], _("Checklist")) or 0,
             starts=starts,
             ends=ends,
-            site_ids=values["site_ids"],
+            site_ids=parsing.parse_ids(form.getlist("site_ids"), _("Sites")),
             district_id=district.id if district else None,
             risk_classes=values["risk_classes"],
-            inspector_ids=values["inspector_ids"],
+            inspector_ids=parsing.parse_ids(form.getlist("inspector_ids"), _("Inspectors")),
             zone=request.app.state.settings.zone,
         )
     except Invalid as exc:

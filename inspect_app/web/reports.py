@@ -38,13 +38,13 @@ def export_xlsx(session: SessionDep, user: CurrentUser, filters: FiltersDep, tod
     )
 
 
-@router.get("/reports")
+@router.get("/reports", include_in_schema=False)  # a page, not part of the API
 def reports_page(request: Request, session: SessionDep, user: OfficerUser, today: TodayDep):
     ctx = reports.page_context(session, user, today)
     return render(request, "reports/index.html", {**ctx, "user": user})
 
 
-@router.get("/reports/weekly")
+@router.get("/reports/weekly", include_in_schema=False)  # the page's form: a redirect
 def weekly_form(
     session: SessionDep,
     settings: SettingsDep,
