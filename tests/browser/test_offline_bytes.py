@@ -27,8 +27,8 @@ CONFIG = (
 )
 # Measured: about 366 KB, of which 185 KB the pages the inspector opens and 50 KB the answers'
 # fragments; each of the nine refreshes about 18 KB (304s for the unchanged pages; the home,
-# start page and the draft being filled change). Fetching the kept pages again at each refresh,
-# as before, costs about 140 KB a refresh here (1.6 MB in all).
+# start page and the draft being filled change). Fetching every kept page again at each
+# refresh, as before, would cost about 140 KB a refresh here (the sum of the pages' sizes).
 BOUND = 420 * KB
 
 
