@@ -17,7 +17,7 @@ from inspect_app import __version__, i18n
 from inspect_app.config import Settings, get_settings
 from inspect_app.db import TextNotStorable, make_engine, requests_at_once
 from inspect_app.domain.errors import DomainError
-from inspect_app.middleware import Csrf, RequestGate, SafetyNet, TrustedProxies
+from inspect_app.middleware import Csrf, RequestGate, Revalidate, SafetyNet, TrustedProxies
 from inspect_app.web import assets
 from inspect_app.web.rendering import render, templates
 
@@ -264,8 +264,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def is_static(path: str) -> bool:
         return path.startswith("/static/")
 
-    # Added innermost first:
-    # TrustedProxies -> LocaleAndHeaders -> SafetyNet -> RequestGate -> Csrf -> routes.
+    # Added innermost first: TrustedProxies -> LocaleAndHeaders -> Revalidate -> SafetyNet ->
+    # RequestGate -> Csrf -> routes.
     app.add_middleware(
         Csrf,
         secret=settings.secret_key,
@@ -280,6 +280,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         is_static=is_static,
     )
     app.add_middleware(SafetyNet, is_static=is_static)
+    app.add_middleware(Revalidate)
     app.add_middleware(LocaleAndHeaders, settings=settings)
     app.add_middleware(TrustedProxies, networks=settings.trusted_proxy_networks)
     return app

@@ -1,8 +1,9 @@
 """Pure ASGI middleware the app owns: trusted proxies, the CSRF layer, and the safety net that
 gives a crash a proper 500 (with the security headers) and keeps dynamic answers out of caches.
 
-Order, outermost first (main.create_app): TrustedProxies -> LocaleAndHeaders -> SafetyNet ->
-Csrf -> the app. TrustedProxies runs first so that every layer sees the real client and scheme.
+Order, outermost first (main.create_app): TrustedProxies -> LocaleAndHeaders -> Revalidate ->
+SafetyNet -> RequestGate -> Csrf -> the app. TrustedProxies runs first so that every layer sees
+the real client and scheme.
 
 Why our own CSRF layer rather than asgi-csrf: asgi-csrf signs a random cookie that is not tied to
 the session (another user's token passed, and it survived sign-out and sign-in), it exempts any
@@ -15,6 +16,7 @@ read through python-multipart's own streaming parser, spooled to disk and handed
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -181,6 +183,61 @@ class SafetyNet:
             else:
                 await send_json(send_wrapper, 500, message)
             raise
+
+
+# --- pages answer If-None-Match ------------------------------------------------------------------
+
+
+class Revalidate:
+    """A full page (200 text/html to a GET) carries an ETag of its bytes and answers a matching
+    If-None-Match with 304. The service worker re-checks the pages it keeps on the phone this way
+    (an unchanged page costs its headers, not its body, on a slow network), and the browser does
+    the same for pages it holds. The tag is of the bytes sent: a page that differs in anything
+    (another user, another CSRF token, a fragment instead of the page) never matches."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        asked = {
+            t.strip().removeprefix("W/")
+            for t in _headers(scope).get("if-none-match", "").split(",")
+        }
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def send_wrapper(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = {k.lower(): v for k, v in message.get("headers", [])}
+                page = headers.get(b"content-type", b"").startswith(b"text/html")
+                if message["status"] == 200 and page and b"etag" not in headers:
+                    start = message  # held until the whole body is known
+                    return
+            elif start is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                return await self._send_page(send, start, b"".join(chunks), asked)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    @staticmethod
+    async def _send_page(send, start: dict, body: bytes, asked: set[str]) -> None:
+        tag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"etag", tag.encode()))
+        if tag in asked:
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 # --- the request gate -------------------------------------------------------------------------

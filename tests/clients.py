@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 from fastapi.testclient import TestClient
 
@@ -127,3 +128,81 @@ def sign_in(page, base_url: str, username: str, password: str = PASSWORD) -> Non
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "/login" not in page.url, f"sign-in failed: {page.content()[:3000]}"
+
+
+# --- the phone's outbox and service worker (tests/browser) ---------------------------------------
+
+# Short retries, so that a test does not wait minutes for the backoff.
+FAST = (
+    "window.InspectOutboxConfig = {baseMs: 200, maxMs: 1000, timeoutMs: 4000, submitWaitMs: 1500};"
+)
+
+
+def controlled(page) -> None:
+    """The service worker controls the page and has kept the user's pages."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    if not page.evaluate("!!navigator.serviceWorker.controller"):
+        page.reload()
+    assert page.evaluate("!!navigator.serviceWorker.controller")
+    page.locator("html[data-kept]").wait_for(state="attached", timeout=30_000)
+
+
+def drained(page, timeout: float = 20_000) -> None:
+    """Nothing waits in the outbox (and nothing was refused)."""
+    from playwright.sync_api import expect
+
+    status = page.locator("#sync-status")
+    expect(status).to_have_attribute("data-pending", "0", timeout=timeout)
+    refused = status.get_attribute("data-refused-count")
+    assert refused == "0", status.locator("[data-refused] ul").text_content()
+
+
+def kept_pages(page) -> list[str]:
+    """The addresses of the pages the service worker keeps on the phone."""
+    return page.evaluate(
+        "caches.open('pages').then(c => c.keys())"
+        ".then(ks => ks.map(r => new URL(r.url).pathname + new URL(r.url).search))"
+    )
+
+
+def wait_kept(page, path: str, seconds: float = 20) -> None:
+    """The service worker has kept this page (it refreshes the user's pages when online)."""
+    deadline = time.time() + seconds
+    while path not in kept_pages(page):
+        assert time.time() < deadline, f"{path} not kept: {kept_pages(page)}"
+        page.wait_for_timeout(200)
+
+
+def fill_whole_checklist(page, after_section=None) -> None:
+    """Answer every section (online or offline), moving on with the section button: one failed
+    item. after_section(page), if given, runs once each section is answered."""
+    for n in range(20):
+        answer_section(page, fail_first=n == 0)
+        if after_section:
+            after_section(page)
+        nxt = page.locator("button[name=go]")
+        current = page.locator("[data-fill]").get_attribute("data-section")
+        target = nxt.get_attribute("value") if nxt.count() else current
+        if target == current:
+            return
+        nxt.tap()
+        page.wait_for_url(re.compile(r"section=" + target))
+
+
+def answer_section(page, fail_first: bool) -> None:
+    """Every item of the section on screen, as a thumb gives it; the first one failed if told."""
+    for i, group in enumerate(page.locator("fieldset.item").all()):
+        result = "fail" if fail_first and i == 0 else "pass"
+        if group.locator(f"input[type=radio][value={result}]").count():
+            group.locator(f"label:has(input[value={result}])").tap()
+        if result == "fail":
+            group.locator("textarea[name^=description]").fill("台账缺少十月记录")
+        number = group.locator("input[type=number]")
+        if number.count():
+            number.fill("3.2")
+            number.blur()
+        text = group.locator("textarea[name^=value]")
+        if text.count():
+            text.fill("无其他情况")
+            text.blur()
+        group.locator(".item-status .saved").wait_for()

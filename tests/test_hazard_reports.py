@@ -157,7 +157,7 @@ def test_phone_page_shows_errors_and_keeps_the_input(login_as, session, region):
     c, _ = login_as("inspector", "蒸湘区")
     headers = csrf(c)
 
-    def post(**fields):
+    def post(files=None, **fields):
         data = {
             "csrftoken": headers["x-csrftoken"],
             "client_uuid": str(uuid.uuid4()),
@@ -166,7 +166,7 @@ def test_phone_page_shows_errors_and_keeps_the_input(login_as, session, region):
             "description": "配电箱前堆放易燃纸箱",
             **fields,
         }
-        return c.post("/hazards/new", data=data, headers=headers)
+        return c.post("/hazards/new", data=data, files=files, headers=headers)
 
     r = post(description="", category="电气")
     assert r.status_code == 422
@@ -175,4 +175,10 @@ def test_phone_page_shows_errors_and_keeps_the_input(login_as, session, region):
     for odd in ({"site_id": "²"}, {"photo_ids": "¹"}, {"site_id": "99999999999999999999"}):
         r = post(**odd)
         assert r.status_code == 422 and 'role="alert"' in r.text, (odd, r.text[:300])
+    # A file that is not an image, sent with the form (no JavaScript): the form again with the
+    # reason and what was typed (it was a 500 page).
+    r = post(grade="major", files={"files": ("notes.jpg", b"not a photo", "image/jpeg")})
+    assert r.status_code == 415 and 'role="alert"' in r.text
+    assert "配电箱前堆放易燃纸箱" in r.text and 'value="major" checked' in r.text
     assert counts(session) == (0, 0, 0)
+    assert session.exec(select(func.count()).select_from(Photo)).one() == 0

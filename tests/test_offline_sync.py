@@ -68,6 +68,46 @@ def test_csrf_and_pages_to_keep_say_who_is_signed_in(client, login_as, session, 
     assert officer.get("/sync/pages").json()["pages"] == ["/hazards"]
 
 
+def test_kept_pages_answer_304_while_unchanged_and_only_to_the_same_bytes(
+    login_as, session, region
+):
+    """The service worker re-checks the pages it keeps with If-None-Match: an unchanged page is
+    a 304 without a body; a changed one or another user's tag gets the page."""
+    inspector, user = login_as("inspector")
+    other, _ = login_as("inspector")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "etag-1"
+    )
+    form = f"/inspections/form/{region['template_version'].id}?section=fire"
+    first = inspector.get(form)
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and first.headers["cache-control"] == "private"
+    again = inspector.get(form, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == tag and again.headers["cache-control"] == "private"
+    assert "content-security-policy" in again.headers
+    assert inspector.get(form, headers={"If-None-Match": f'W/"x", {tag}'}).status_code == 304
+    # Another user's page differs (their id, their CSRF token): never their 304.
+    theirs = other.get(form, headers={"If-None-Match": tag})
+    assert theirs.status_code == 200 and theirs.headers["etag"] != tag
+    # A draft changes as it is answered: the old tag gets the new page.
+    page = inspections.page_address(draft)
+    before = inspector.get(page).headers["etag"]
+    assert inspector.get(page, headers={"If-None-Match": before}).status_code == 304
+    item = items_by_key(session, region)["F1"]
+    r = inspector.post(
+        f"/inspections/{draft.client_uuid}/answers/{item.id}",
+        data={f"result-{item.id}": "pass"},
+        headers={**HX, **csrf(inspector)},
+    )
+    assert r.status_code == 200 and "etag" not in r.headers  # a POST answer has no tag
+    changed = inspector.get(page, headers={"If-None-Match": before})
+    assert changed.status_code == 200 and changed.headers["etag"] != before
+    # Not a page: JSON keeps no-store and has no tag.
+    pages = inspector.get("/sync/pages")
+    assert "etag" not in pages.headers and pages.headers["cache-control"] == "no-store"
+
+
 def test_every_write_is_addressed_by_client_uuid_and_replays_change_nothing(
     login_as, session, settings, region
 ):

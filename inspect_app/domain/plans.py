@@ -175,7 +175,7 @@ def create_plan(
     if template is None or checklists.latest_published(session, template.id) is None:
         errors["template_id"] = _("Pick a published checklist.")
     if errors:
-        raise Invalid(_("The plan is incomplete or wrong."), errors=errors)
+        raise Invalid(_("The inspection plan is incomplete or wrong."), errors=errors)
     scope = district_scope(user)
     if scope is not None and district_id is not None and district_id != scope:
         raise Forbidden(_("An officer plans the sites of their own district only."))

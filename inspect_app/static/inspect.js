@@ -114,17 +114,21 @@
     return legend ? legend.firstChild.textContent.trim().slice(0, 40) : "";
   }
 
-  function queueAnswer(fieldset) {
+  function answerEntry(fieldset) {
     var itemId = fieldset.id.slice(5);
-    clearTimeout(typing.get(fieldset));
-    typing.delete(fieldset);
-    fieldset.classList.toggle("is-fail", !!fieldset.querySelector("input[value=fail]:checked"));
-    showStatus(itemId, msg("saved-phone", "Saved on the phone"));
-    return Outbox.add({
+    return {
       group: fill.ref, kind: "answer", item: itemId, url: "/inspections/" + fill.ref + "/answers/" + itemId,
       fields: itemFields(fieldset), headers: { "HX-Request": "true" },
       label: fill.label + " · " + promptOf(fieldset), page: pageUrl(fill.section),
-    });
+    };
+  }
+
+  function queueAnswer(fieldset) {
+    clearTimeout(typing.get(fieldset));
+    typing.delete(fieldset);
+    fieldset.classList.toggle("is-fail", !!fieldset.querySelector("input[value=fail]:checked"));
+    showStatus(fieldset.id.slice(5), msg("saved-phone", "Saved on the phone"));
+    return Outbox.add(answerEntry(fieldset));
   }
 
   var typing = new Map();
@@ -256,6 +260,8 @@
       var field = e.target;
       if (!field.matches("textarea, input[type=text], input[type=number]")) return;
       var fieldset = field.closest("fieldset.item");
+      if (!fieldset) return;
+      Outbox.snapshot(answerEntry(fieldset));  // kept even if the page dies before the pause ends
       clearTimeout(typing.get(fieldset));
       typing.set(fieldset, setTimeout(function () { queueAnswer(fieldset); }, 1200));
     });

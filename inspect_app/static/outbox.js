@@ -14,7 +14,8 @@
      wakes it (Background Sync, where the browser has it) and after each new entry.
    - Entries stay (without their photo bytes) after they are acknowledged, so that a page kept
      on the phone can show the latest answers offline; submitting the inspection clears them.
-   Tests may set window.InspectOutboxConfig = {baseMs, maxMs, timeoutMs} before this runs. */
+   Tests may set window.InspectOutboxConfig = {baseMs, maxMs, timeoutMs, quietMs, refreshMinutes}
+   before this runs. */
 (function () {
   "use strict";
 
@@ -24,6 +25,9 @@
   var TIMEOUT_MS = config.timeoutMs || 30000; // a request with no answer by then is retried
   var MIN_RATE = 8000;                        // bytes/s: an upload's timeout grows with its size
   var QUOTA_WARN = 0.8;                       // warn when the phone's storage is this full
+  // The service worker refreshes the pages it keeps only after this long with nothing to send
+  // (and at most every config.refreshMinutes): never while the inspector is saving.
+  var QUIET_MS = config.quietMs || 30000;
 
   var listeners = [];
   var paused = "";      // "auth" when the session expired; sending resumes on the next load
@@ -31,6 +35,7 @@
   var timer = null;
   var quotaLow = false;
   var dbPromise = null;
+  var quietTimer = null;
 
   // Who is signed in, as the page says; the page shown offline for a page not kept says
   // nothing, and the last one known stands.
@@ -105,6 +110,7 @@
      then?: {url, fields}, barrier?, item?, key?, headers?, form?}. An answer to the same item
      of the same group replaces the earlier one while it waits, so a queue holds one per item. */
   function add(entry) {
+    var typed = typingKey(entry), seen = readTyping(typed);
     entry.user = user();
     entry.state = "queued";
     entry.attempts = 0;
@@ -113,6 +119,7 @@
     entry.rev = 1;
     entry.step = 0;
     var replace = entry.kind === "answer" || entry.replace;
+    busy();
     return mine().then(function (list) {
       var same = replace && list.filter(function (e) {
         return e.group === entry.group && e.kind === entry.kind && e.item === entry.item &&
@@ -125,6 +132,8 @@
       return put("entries", entry);
     }).then(function (id) {
       entry.id = id;
+      // Queued: the snapshot of the typing is no longer needed, unless more was typed since.
+      if (seen !== null && readTyping(typed) === seen) writeTyping(typed, null);
       emit({ type: "change", entry: entry });
       wake();
       return entry;
@@ -134,6 +143,45 @@
   // must still go before that barrier (an answer changed after a submit is a new entry).
   function laterBarrier(list, e) {
     return list.some(function (o) { return o.group === e.group && o.id > e.id && o.barrier; });
+  }
+
+  /* --- typing not queued yet ---------------------------------------------------------------- */
+
+  // A page queues typed text after a pause (or when the field is left). Until then each
+  // keystroke leaves a synchronous snapshot of the entry-to-be in localStorage, so that a page
+  // closed, killed or reloaded before the pause ends loses nothing: the next page of the same
+  // user queues it (replay). Queuing the entry removes the snapshot.
+  var TYPING = "inspect:typing:";
+  function typingKey(entry) { return TYPING + entry.group + ":" + entry.kind + ":" + (entry.item || ""); }
+  function readTyping(key) { try { return localStorage.getItem(key); } catch (e) { return null; } }
+  function writeTyping(key, value) {
+    try {
+      if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value);
+    } catch (e) { /* private mode or full: the pause still queues it */ }
+  }
+  function snapshot(entry) {
+    writeTyping(typingKey(entry), JSON.stringify({ user: user(), entry: entry }));
+  }
+  function replay() {
+    var keys = [];
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        if (localStorage.key(i).indexOf(TYPING) === 0) keys.push(localStorage.key(i));
+      }
+    } catch (e) { return Promise.resolve(); }
+    var me = user();
+    return keys.reduce(function (p, key) {
+      var saved;
+      try { saved = JSON.parse(readTyping(key)); } catch (e) { saved = null; }
+      if (!saved || !saved.entry) { writeTyping(key, null); return p; }
+      if (String(saved.user) !== me) return p;  // someone else's: theirs at their next sign-in
+      return p.then(function () { return add(saved.entry); });
+    }, Promise.resolve()).catch(function () { /* storage unavailable */ });
+  }
+  var replayed = null;
+  function ready() {  // once per page, before anyone reads the queue
+    if (!replayed) replayed = replay();
+    return replayed;
   }
 
   /* --- sending ------------------------------------------------------------------------------ */
@@ -147,12 +195,14 @@
     });
   }
 
-  var token = null;
+  // The token (and who it is for) is asked for once in a while, not before every answer: a
+  // refused token (403) or a new sign-in asks again at once.
+  var token = null, tokenAt = 0, TOKEN_MS = 5 * 60 * 1000;
   function fetchToken() {
     return fetch("/sync/csrf", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
       if (!r.ok) throw new Error("status");
       return r.json();
-    }).then(function (data) { token = data; return data; });
+    }).then(function (data) { token = data; tokenAt = Date.now(); return data; });
   }
 
   function resolveFields(fields) {
@@ -283,13 +333,13 @@
       });
     }
     if (s === 401) {
-      paused = "auth";
+      pause();
       return Promise.resolve("pause");
     }
     if (s === 403 && !entry.tokenRetried) {  // perhaps a token rotated at sign-in: fetch it again
       entry.tokenRetried = true;
       return put("entries", entry).then(fetchToken).then(function (t) {
-        if (!t.user) { paused = "auth"; return "pause"; }
+        if (!t.user) { pause(); return "pause"; }
         return "again";
       }, function () { retryLater(entry); return put("entries", entry).then(function () { return "retry"; }); });
     }
@@ -301,6 +351,12 @@
     entry.error = reason(res);
     entry.status = s;
     return put("entries", entry).then(function () { emit({ type: "refused", entry: entry }); return "refused"; });
+  }
+
+  // Signed out (or the session expired): nothing is sent until a sign-in, with a new token.
+  function pause() {
+    paused = "auth";
+    token = null;
   }
 
   function clearGroup(group) {
@@ -320,14 +376,14 @@
   }
 
   function loop() {
-    token = null;
+    if (Date.now() - tokenAt > TOKEN_MS) token = null;
     function next() {
       return mine().then(function (list) {
         var entry = eligible(list, Date.now());
         if (!entry) { schedule(list); return; }
         var ready = token ? Promise.resolve(token) : fetchToken();
         return ready.then(function (t) {
-          if (!t.user) { paused = "auth"; return; }
+          if (!t.user) { pause(); return; }
           if (String(t.user) !== user()) return;  // someone else signed in: their queue waits
           entry.sentRev = entry.rev;
           return sendOne(entry).then(function (outcome) {
@@ -347,6 +403,7 @@
 
   function schedule(list) {
     clearTimeout(timer);
+    if (!list.some(function (e) { return e.state === "queued"; })) quietSoon();
     var waits = list.filter(function (e) { return e.state === "queued" && e.nextAt; }).map(function (e) { return e.nextAt; });
     if (!waits.length) return;
     timer = setTimeout(flush, Math.max(50, Math.min.apply(null, waits) - Date.now()));
@@ -464,6 +521,23 @@
 
   /* --- the service worker ---------------------------------------------------------------------- */
 
+  function tellWorker(message) {
+    var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+    if (worker) worker.postMessage(message);
+  }
+  // A save starts: the worker holds back its refresh of the kept pages for a quiet spell.
+  function busy() {
+    clearTimeout(quietTimer);
+    tellWorker({ type: "busy", ms: QUIET_MS });
+  }
+  // Nothing waits: once the phone has stayed quiet, the worker may refresh the kept pages.
+  function quietSoon() {
+    clearTimeout(quietTimer);
+    quietTimer = setTimeout(function () {
+      if (navigator.onLine) tellWorker({ type: "quiet", minutes: config.refreshMinutes });
+    }, QUIET_MS);
+  }
+
   function registerWorker() {
     if (!("serviceWorker" in navigator)) return;
     navigator.serviceWorker.register("/sw.js").catch(function () {});
@@ -476,9 +550,10 @@
     });
     if (!document.body.hasAttribute("data-user")) return;  // the offline page: nothing to tell
     navigator.serviceWorker.ready.then(function (reg) {
-      // Tells the worker whose pages it keeps: someone else's kept pages are dropped.
+      // Tells the worker whose pages it keeps: someone else's kept pages are dropped (and the
+      // new user's fetched).
       var worker = navigator.serviceWorker.controller || reg.active;
-      if (worker) worker.postMessage({ type: "user", user: user(), online: navigator.onLine, minutes: config.refreshMinutes });
+      if (worker) worker.postMessage({ type: "user", user: user(), online: navigator.onLine });
     });
   }
 
@@ -487,7 +562,8 @@
     flush: flush,
     retry: retry,
     discard: discard,
-    entries: mine,
+    entries: function () { return ready().then(mine); },
+    snapshot: snapshot,
     drafts: function () { return all("drafts").then(function (l) { return l.filter(function (d) { return d.user === user(); }); }); },
     draft: function (uuid) { return get("drafts", uuid); },
     saveDraft: function (d) { d.user = user(); return put("drafts", d); },
@@ -500,8 +576,7 @@
 
   function start() {
     registerWorker();
-    render();
-    flush();
+    ready().then(function () { render(); flush(); });
     checkQuota();
     window.addEventListener("online", function () { paused = ""; flush(); });
     window.addEventListener("offline", render);

@@ -4,6 +4,10 @@
      typed lives here (that is the outbox in IndexedDB), so a takeover loses no draft.
    - Pages: network first with a short timeout, then the copy kept on the phone. Only the
      signed-in user's own work pages are kept, and they are dropped when someone else signs in.
+   - Keeping them fresh costs little on a slow network: a page asks for it only after a quiet
+     spell (nothing being saved), at most every few minutes; each kept page is re-checked with
+     If-None-Match (unchanged: a 304, headers only), pages seen lately are skipped, and a save
+     starting meanwhile stops the refresh (the rest waits for the next quiet spell).
    - A draft the server has not seen yet (/inspections/c/UUID?v=VERSION) is shown from the
      empty checklist of its version; the page's script fills it from the outbox. */
 "use strict";
@@ -49,12 +53,16 @@ function withTimeout(promise, ms) {
   });
 }
 
+var seen = {};      // page key -> when the phone last had it fresh (kept or re-checked)
+var busyUntil = 0;  // a page is saving: no refresh before then
+
 function keep(request, response) {
   var url = new URL(request.url);
   // A redirect to the sign-in page is not the page asked for: never keep it under that name.
   if (!response || response.status !== 200 || response.redirected || !kept(url)) return;
   if (url.pathname === "/inspections/new" && url.search && !/^\?(section=[^&]*)?$/.test(url.search)) return;
   var copy = response.clone();
+  seen[pageKey(url)] = Date.now();
   caches.open(PAGES).then(function (cache) { cache.put(pageKey(url), copy); });
 }
 
@@ -149,37 +157,57 @@ function setUser(user) {
   });
 }
 
-// Fetch and keep the pages the server lists for this user (at most every few minutes).
+// Fetch and keep the pages the server lists for this user: unless forced (another user signed
+// in, a new deployment), at most every few minutes, and only the pages not seen since then.
 function refresh(force, minutes) {
+  var every = (minutes || 10) * 60000;
   return meta("refreshed").then(function (at) {
-    if (!force && Date.now() - Number(at || 0) < (minutes || 10) * 60000) return;
-    return fetch("/sync/pages", { credentials: "same-origin" }).then(function (r) {
+    if (!force && Date.now() - Number(at || 0) < every) return;
+    return fetch("/sync/pages", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
       if (!r.ok) return;
       return r.json().then(function (data) {
         return meta("user").then(function (user) {
           if (String(data.user) !== user) return;  // signed in as someone else meanwhile
           return caches.open(PAGES).then(function (cache) {
             return data.pages.reduce(function (p, page) {
-              return p.then(function () {
-                return fetch(page, { credentials: "same-origin" }).then(function (r) {
-                  if (r.status === 200 && !r.redirected) return cache.put(pageKey(new URL(page, self.location.origin)), r);
-                }).catch(function () {});
+              return p.then(function (stopped) {
+                if (stopped || Date.now() < busyUntil) return true;  // saving: the rest waits
+                var key = pageKey(new URL(page, self.location.origin));
+                if (!force && Date.now() - (seen[key] || 0) < every) return false;
+                return recheck(cache, page, key).then(function () { return false; });
               });
-            }, Promise.resolve());
+            }, Promise.resolve(false));
           });
-        }).then(function () { return meta("refreshed", Date.now()); });
+        }).then(function (stopped) { if (!stopped) return meta("refreshed", Date.now()); });
       });
     }).catch(function () {});
   });
 }
 
+// One kept page: If-None-Match with the tag of the copy on the phone; a 304 keeps that copy.
+function recheck(cache, page, key) {
+  return cache.match(key).then(function (old) {
+    var tag = old && old.headers.get("ETag");
+    var headers = tag ? { "If-None-Match": tag } : {};
+    return fetch(page, { credentials: "same-origin", cache: "no-store", headers: headers });
+  }).then(function (r) {
+    if (r.redirected || (r.status !== 200 && r.status !== 304)) return;
+    seen[key] = Date.now();
+    if (r.status === 200) return cache.put(key, r);
+  }).catch(function () {});
+}
+
 self.addEventListener("message", function (event) {
   var data = event.data || {};
   var done;
-  if (data.type === "user") {
+  if (data.type === "user") {  // every page load: whose pages these are (nothing to fetch)
     done = setUser(data.user).then(function (changed) {
-      if (data.user && data.online) return refresh(changed, data.minutes);
+      if (changed && data.user && data.online) return refresh(true);
     });
+  } else if (data.type === "quiet") {  // nothing saved for a while: refresh if it is time
+    done = refresh(false, data.minutes);
+  } else if (data.type === "busy") {  // a save starts: no refresh meanwhile
+    busyUntil = Date.now() + (data.ms || 0);
   } else if (data.type === "refresh") {
     done = refresh(true);
   }

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from inspect_app.deps import CurrentUser, SessionDep, SettingsDep
 from inspect_app.domain import hazard_reports, parsing, photos, sites
 from inspect_app.domain.access import require_role
-from inspect_app.domain.errors import Invalid
+from inspect_app.domain.errors import Invalid, TooLarge, UnsupportedMedia
 from inspect_app.i18n import _
 from inspect_app.web.forms import form_dependency
 from inspect_app.web.rendering import render
@@ -83,8 +83,10 @@ def create(
                     ).id
                 )
         hazard, _created = hazard_reports.report_hazard(session, user, report)
-    except Invalid as exc:
+    except (Invalid, TooLarge, UnsupportedMedia) as exc:
+        # The form again with what was typed and the reason (a photo that is not an image, too
+        # large, a rule broken): the inspector corrects it rather than losing it.
         errors = exc.errors if isinstance(exc.errors, dict) else {}
         errors.setdefault("form", exc.message)
-        return _page(request, session, user, values, errors, status_code=422)
+        return _page(request, session, user, values, errors, status_code=exc.status_code)
     return RedirectResponse(f"/hazards/{hazard.id}", status_code=303)

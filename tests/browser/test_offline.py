@@ -11,6 +11,7 @@ the outbox in IndexedDB keeps every write until the server has it. Screenshots g
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -21,51 +22,26 @@ from sqlmodel import select
 
 from inspect_app.domain import inspections
 from inspect_app.models import Answer, AnswerPhoto, Hazard, Inspection, Photo
-from tests.clients import CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in
+from tests.clients import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FAST,
+    PHONE,
+    controlled,
+    drained,
+    fill_whole_checklist,
+    kept_pages,
+    sign_in,
+    wait_kept,
+)
 from tests.factories import camera_jpeg
 
 SHOTS = Path(os.environ.get("INSPECT_SHOTS_OFFLINE", "/tmp/shots/offline"))
-# Short retries, so that a test does not wait minutes for the backoff.
-FAST = (
-    "window.InspectOutboxConfig = {baseMs: 200, maxMs: 1000, timeoutMs: 4000, submitWaitMs: 1500};"
-)
 
 
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def controlled(page) -> None:
-    """The service worker controls the page and has kept the user's pages."""
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-    if not page.evaluate("!!navigator.serviceWorker.controller"):
-        page.reload()
-    assert page.evaluate("!!navigator.serviceWorker.controller")
-    page.locator("html[data-kept]").wait_for(state="attached", timeout=30_000)
-
-
-def drained(page, timeout: float = 20_000) -> None:
-    """Nothing waits in the outbox (and nothing was refused)."""
-    status = page.locator("#sync-status")
-    expect(status).to_have_attribute("data-pending", "0", timeout=timeout)
-    refused = status.get_attribute("data-refused-count")
-    assert refused == "0", status.locator("[data-refused] ul").text_content()
-
-
-def kept_pages(page) -> list[str]:
-    return page.evaluate(
-        "caches.open('pages').then(c => c.keys())"
-        ".then(ks => ks.map(r => new URL(r.url).pathname + new URL(r.url).search))"
-    )
-
-
-def wait_kept(page, path: str, seconds: float = 20) -> None:
-    """The service worker has kept this page (it refreshes the user's pages when online)."""
-    deadline = time.time() + seconds
-    while path not in kept_pages(page):
-        assert time.time() < deadline, f"{path} not kept: {kept_pages(page)}"
-        page.wait_for_timeout(200)
 
 
 def test_a_offline_mid_inspection_answers_and_photo_reload_then_sync(
@@ -125,35 +101,44 @@ def test_a_offline_mid_inspection_answers_and_photo_reload_then_sync(
     assert session.get(Inspection, draft.id).status == "draft"
 
 
-def fill_whole_checklist(page) -> None:
-    """Answer every section offline, moving on with the section button: one failed item."""
-    for n in range(20):
-        answer_section_offline(page, fail_first=n == 0)
-        nxt = page.locator("button[name=go]")
-        current = page.locator("[data-fill]").get_attribute("data-section")
-        target = nxt.get_attribute("value") if nxt.count() else current
-        if target == current:
-            return
-        nxt.tap()
-        page.wait_for_url(re.compile(r"section=" + target))
+def test_a_typed_text_survives_a_page_killed_before_the_typing_pause_ends(
+    live_server, phone, make_user, region, session
+):
+    """The remark is queued after a pause in typing (or when the field is left). A page killed
+    before that (the phone's system ends the tab: no pagehide, no timer) keeps every keystroke:
+    the next page of the app queues it and sends it."""
+    user = make_user("inspector")
+    draft = inspections.start_draft(
+        session, user, region["sites"][0].id, region["template_id"], "offline-typing"
+    )
+    phone.add_init_script(FAST)
+    sign_in(phone, live_server, user.username)
+    phone.goto(f"{live_server}{inspections.page_address(draft)}&section=fire")
+    first = phone.locator("fieldset.item").first
+    first.locator("label:has(input[value=fail])").tap()
+    first.locator(".item-status .saved:not(.local)").wait_for()
+    drained(phone)
 
+    first.locator("textarea[name^=description]").fill("消防通道被货物堵塞")  # not left, no pause
+    # The renderer dies at once: no pagehide, no timer.
+    with phone.expect_event("crash"), contextlib.suppress(Exception):
+        phone.goto("chrome://crash")
+    assert session.exec(select(Answer)).one().hazard_description in (None, "")
 
-def answer_section_offline(page, fail_first: bool) -> None:
-    for i, group in enumerate(page.locator("fieldset.item").all()):
-        result = "fail" if fail_first and i == 0 else "pass"
-        if group.locator(f"input[type=radio][value={result}]").count():
-            group.locator(f"label:has(input[value={result}])").tap()
-        if result == "fail":
-            group.locator("textarea[name^=description]").fill("台账缺少十月记录")
-        number = group.locator("input[type=number]")
-        if number.count():
-            number.fill("3.2")
-            number.blur()
-        text = group.locator("textarea[name^=value]")
-        if text.count():
-            text.fill("无其他情况")
-            text.blur()
-        group.locator(".item-status .saved").wait_for()
+    page = phone.context.new_page()
+    page.add_init_script(FAST)
+    phone.close()
+    page.goto(f"{live_server}/inspections")
+    deadline = time.time() + 20
+    while session.exec(select(Answer)).one().hazard_description != "消防通道被货物堵塞":
+        assert time.time() < deadline, "the typed text never reached the server"
+        page.wait_for_timeout(200)
+        session.expire_all()
+    drained(page)
+    assert (
+        page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('inspect:typing:'))")
+        == []
+    )
 
 
 def test_b_start_offline_submit_close_the_browser_reopen_online(
