@@ -176,3 +176,26 @@ def test_an_answer_save_is_five_statements(app, session, region, login_as):
     stored = {a.item_id: (a.result, a.value) for a in session.exec(select(Answer)).all()}
     assert stored == {e4: ("fail", "7"), r1: ("fail", None), r2: ("pass", None)}
     assert session.get(Inspection, draft.id).updated_at > started
+
+
+def test_a_submit_reads_the_checklist_once(app, session, region, login_as):
+    """The submit checks the answers and makes the hazards from one reading of the checklist
+    (it was read twice: once to check, once more after the status flipped)."""
+    client, inspector = login_as("inspector")
+    draft = inspections.start_draft(
+        session, inspector, region["sites"][0].id, region["template_id"], str(uuid.uuid4())
+    )
+    first = items_by_key(session, region)["R1"].id
+    answers = complete_answers(session, region["template_version"].id)
+    answers = [a if a["item_id"] != first else {**a, "result": "fail"} for a in answers]
+    inspections.save_answers(session, inspector, draft.id, answers)
+    with counting(app.state.engine) as statements:
+        r = client.post(
+            f"/inspections/{draft.id}/submit", headers=csrf(client), follow_redirects=False
+        )
+    assert r.status_code == 303, r.text[:300]
+    reads = [" ".join(s.split())[:40] for s in statements if s.lstrip().startswith("SELECT")]
+    assert sum("FROM answer " in s or s.startswith("SELECT answer.") for s in reads) == 1, reads
+    session.expire_all()
+    assert session.get(Inspection, draft.id).status == "submitted"
+    assert [h.item_id for h in session.exec(select(Hazard)).all()] == [first]

@@ -833,8 +833,12 @@ def set_signature(
 
 def check_complete(session: Session, inspection: Inspection) -> dict[int, list[str]]:
     """Every problem that blocks submission, per item id (empty when the checklist is complete)."""
+    return _problems(view(session, inspection))
+
+
+def _problems(v: InspectionView) -> dict[int, list[str]]:
     problems: dict[int, list[str]] = {}
-    for row in view(session, inspection).rows:
+    for row in v.rows:
         found = []
         if row.answer is None or not row.answered:
             if row.item.required:
@@ -881,10 +885,9 @@ def _finalise(
     session: Session, user: User, inspection: Inspection, location, now: datetime
 ) -> list[Hazard]:
     """Check, place, turn failed items into hazards and mark submitted; raises Invalid with every problem."""
-    problems = check_complete(session, inspection)
-    if problems:
-        raise Invalid(_("The checklist is not complete."), errors=problems)
-    # Only one submission can flip draft -> submitted; a concurrent second one finds nothing to flip.
+    # Only one submission can flip draft -> submitted; a concurrent second one finds nothing to
+    # flip. Flipped first, the checklist is read once, after any answer save that was under way:
+    # what is checked is what the hazards are made from (a refusal's rollback undoes the flip).
     flipped = session.execute(
         update(Inspection)
         .where(Inspection.id == inspection.id, Inspection.status == InspectionStatus.draft)
@@ -893,6 +896,9 @@ def _finalise(
     if not flipped:
         raise _AlreadySubmitted
     v = view(session, inspection)
+    problems = _problems(v)
+    if problems:
+        raise Invalid(_("The checklist is not complete."), errors=problems)
     site = v.site
     device = _check_location(location) or (
         (inspection.lat, inspection.lon) if inspection.location_source == "device" else None

@@ -74,6 +74,13 @@ def _date(value: date | datetime | None) -> str:
     return value.isoformat()
 
 
+def _loc(zh: str, en: str | None) -> str:
+    """A name in the page's language (English when the page is and the name has one). A
+    function, not a template macro: a checklist page calls it for every item and section, and
+    a macro call costs ten times as much."""
+    return en if en and i18n.current_locale.get() == "en" else zh
+
+
 templates.env.filters["localtime"] = _local_time
 templates.env.filters["date"] = _date
 # The vocabulary: templates loop over the enums instead of spelling their values.
@@ -84,6 +91,7 @@ templates.env.globals.update(
     ResponseType=ResponseType,
     grade_label=grade_label,
     status_label=status_label,
+    loc=_loc,
 )
 
 
