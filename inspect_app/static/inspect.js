@@ -29,6 +29,16 @@
 
   /* --- the start page ------------------------------------------------------------------- */
 
+  // The inspection's id, made here (the page kept on the phone carries none, see form_nonce).
+  function newUuid() {
+    if (crypto.randomUUID) return crypto.randomUUID();  // a secure page, browsers since 2022
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64;  // version 4
+    b[8] = (b[8] & 63) | 128;  // the variant
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join("-");
+  }
+
   function setupStart() {
     var search = document.querySelector(".site-search");
     var start = document.querySelector("[data-start]");
@@ -52,7 +62,7 @@
       var template = start.querySelector("input[name=template_id]:checked") || start.querySelector("input[type=hidden][name=template_id]");
       if (!site || !template) return;
       start.dataset.busy = "1";
-      var uuid = crypto.randomUUID ? crypto.randomUUID() : start.querySelector("[data-client-uuid]").value;
+      var uuid = newUuid();
       var version = template.getAttribute("data-version");
       var siteName = site.closest("label").querySelector("strong").textContent;
       var page = "/inspections/c/" + uuid + "?v=" + version + "&site=" + site.value;

@@ -188,7 +188,9 @@ function refresh(force, minutes) {
 function recheck(cache, page, key) {
   return cache.match(key).then(function (old) {
     var tag = old && old.headers.get("ETag");
-    var headers = tag ? { "If-None-Match": tag } : {};
+    // X-Kept-Page: the copy to keep (a plain form's idempotency key left out, see form_nonce).
+    var headers = { "X-Kept-Page": "1" };
+    if (tag) headers["If-None-Match"] = tag;
     return fetch(page, { credentials: "same-origin", cache: "no-store", headers: headers });
   }).then(function (r) {
     if (r.redirected || (r.status !== 200 && r.status !== 304)) return;

@@ -4,7 +4,6 @@ same domain function as POST /api/v1/hazards. Registered before /hazards/{hazard
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,7 +16,7 @@ from inspect_app.domain.access import require_role
 from inspect_app.domain.errors import Invalid, TooLarge, UnsupportedMedia
 from inspect_app.i18n import _
 from inspect_app.web.forms import form_dependency
-from inspect_app.web.rendering import render
+from inspect_app.web.rendering import form_nonce, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,7 +49,7 @@ def new(
     site_id: Annotated[int | None, Query(ge=1)] = None,
 ):
     require_role(user, *hazard_reports.REPORTING_ROLES)
-    values = {"client_uuid": str(uuid.uuid4()), "site_id": site_id, "grade": "general"}
+    values = {"client_uuid": form_nonce(request), "site_id": site_id, "grade": "general"}
     return _page(request, session, user, values)
 
 

@@ -25,7 +25,7 @@ from inspect_app.i18n import _
 from inspect_app.models import Answer, InspectionStatus
 from inspect_app.web.attention import attention_for
 from inspect_app.web.forms import form_dependency
-from inspect_app.web.rendering import is_htmx, render, see_other
+from inspect_app.web.rendering import form_nonce, is_htmx, render, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -176,7 +176,7 @@ def new(
                 planned=plans.pending_site_ids(session, user, local_today(settings.zone)),
             ),
             "templates": templates,
-            "client_uuid": str(uuid.uuid4()),
+            "client_uuid": form_nonce(request),
         },
         block="sites",
     )

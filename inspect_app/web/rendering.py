@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
@@ -123,6 +124,14 @@ def render(
         response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+def form_nonce(request: Request) -> str:
+    """A plain form's idempotency key (a double tap sends the same one): new on every page,
+    except in the copy the service worker keeps, which it asks for with X-Kept-Page. There the
+    script makes its own key, and a new one each time would make the kept page differ at every
+    refresh (a full page, never a 304)."""
+    return "" if request.headers.get("x-kept-page") else str(uuid.uuid4())
 
 
 def see_other(request: Request, url: str, **data: Any):
