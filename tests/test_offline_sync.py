@@ -65,7 +65,8 @@ def test_csrf_and_pages_to_keep_say_who_is_signed_in(client, login_as, session, 
     assert f"/inspections/form/{version}?section=fire" in pages["pages"]
     assert inspections.page_address(draft) in pages["pages"]
     officer, _ = login_as("officer")
-    assert officer.get("/sync/pages").json()["pages"] == ["/hazards"]
+    assert officer.get("/sync/pages").json()["pages"] == ["/hazards", "/hazards/new"]
+    assert "/hazards/new" in pages["pages"]  # a hazard found in a basement can be reported
 
 
 def test_kept_pages_answer_304_while_unchanged_and_only_to_the_same_bytes(

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from inspect_app.domain import checklists, hazards, inspections
+from inspect_app.domain import checklists, hazard_reports, hazards, inspections
 from inspect_app.models import InspectionStatus, Role, User
 
 OPEN_HAZARDS = 30  # the officer's open hazards kept offline, most recent first
@@ -18,7 +18,8 @@ OPEN_HAZARDS = 30  # the officer's open hazards kept offline, most recent first
 def offline_pages(session: Session, user: User, zone: ZoneInfo) -> list[str]:
     """Page addresses to keep on the phone: the inspector's home, the start page, the empty
     checklist of every published version (one page per section) and each open draft; the
-    officer's hazard list and their district's open hazards."""
+    officer's hazard list and their district's open hazards; for everyone who may report a
+    hazard on its own, the report page."""
     urls: list[str] = []
     if user.role in (Role.inspector, Role.admin):
         urls += ["/inspections", "/inspections/new"]
@@ -36,4 +37,6 @@ def offline_pages(session: Session, user: User, zone: ZoneInfo) -> list[str]:
             session, user, hazards.HazardFilters(zone, status="open"), limit=OPEN_HAZARDS
         )
         urls += [f"/hazards/{h.id}" for h in rows]
+    if user.role in hazard_reports.REPORTING_ROLES:
+        urls.append("/hazards/new")
     return urls

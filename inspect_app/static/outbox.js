@@ -247,7 +247,8 @@
           xhr.timeout = TIMEOUT_MS;
         }
         xhr.onload = function () {
-          resolve({ status: xhr.status, body: xhr.responseText, type: xhr.getResponseHeader("content-type") || "" });
+          resolve({ status: xhr.status, body: xhr.responseText, type: xhr.getResponseHeader("content-type") || "",
+                    url: xhr.responseURL });
         };
         xhr.onerror = xhr.ontimeout = xhr.onabort = function () { resolve({ status: 0, body: "", type: "" }); };
         xhr.send(body);
@@ -323,8 +324,9 @@
         entry.error = "";
         entry.ackAt = Date.now();
         try { localStorage.setItem("inspect:synced-at", String(entry.ackAt)); } catch (e) { /* private mode */ }
-        // A submitted inspection, or a hazard moved on: what led there is no longer needed.
-        var finished = entry.kind === "submit" || (entry.barrier && entry.group.indexOf("hazard:") === 0);
+        // A submitted inspection, a hazard moved on or reported: what led there is no longer needed.
+        var finished = entry.kind === "submit" ||
+          (entry.barrier && (entry.group.indexOf("hazard:") === 0 || entry.group.indexOf("report:") === 0));
         var after = put("entries", entry).then(function () { if (finished) return clearGroup(entry.group); });
         return after.then(function () {
           emit({ type: "ack", entry: entry, response: res, data: data });
@@ -429,7 +431,7 @@
     return get("entries", id).then(function (e) {
       return del("entries", id).then(function () {
         if (e && e.key) return del("refs", e.key);
-      }).then(function () { emit({ type: "discard", entry: e }); render(); });
+      }).then(function () { emit({ type: "discard", entry: e }); render(); wake(); });  // it may have held others up
     });
   }
 

@@ -27,7 +27,9 @@ def shell_urls() -> list[str]:
     htmx, icons, manifest), the outbox and photo scripts every page uses, and the page shown
     offline for a page the phone did not keep. Same-origin only (INSPECT_ASSETS=cdn leaves
     the vendored files to the CDN)."""
-    extra = [assets.asset_url(name) for name in ("outbox.js", "photos.js", "hazards.js")]
+    extra = [
+        assets.asset_url(name) for name in ("outbox.js", "photos.js", "hazards.js", "report.js")
+    ]
     urls = [*assets.shell_urls(), *extra, "/offline"]
     return [u for u in dict.fromkeys(urls) if u.startswith("/")]
 

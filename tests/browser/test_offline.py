@@ -428,3 +428,51 @@ def test_another_user_signing_in_drops_the_kept_pages_and_an_expired_session_pau
     sign_in(phone, live_server, bob.username)
     phone.locator("html[data-kept]").wait_for(state="attached")
     assert not any("alice-1" in page for page in kept_pages(phone))
+
+
+def test_g_a_hazard_reported_in_a_basement_is_on_the_server_once_back_online(
+    live_server, phone, make_user, region, session, tmp_path
+):
+    """The report page is kept on the phone; two reports made offline (each with a photo) wait
+    in the outbox, survive a reload, and arrive once each, with their photos, when online."""
+    from inspect_app.models import HazardPhoto
+
+    inspector = make_user("inspector", "蒸湘区")
+    phone.add_init_script(FAST)
+    sign_in(phone, live_server, inspector.username)
+    controlled(phone)
+    wait_kept(phone, "/hazards/new")
+    phone.context.set_offline(True)
+    phone.goto(f"{live_server}/hazards/new")  # from the phone
+    for n, (site, text) in enumerate(
+        [("蒸湘超市", "地下室配电箱门未关"), ("蒸湘化工仓库", "消防通道堆放纸箱")]
+    ):
+        phone.select_option("#site_id", label=site)
+        phone.fill("#description", text)
+        phone.set_input_files("#files", str(camera_jpeg(tmp_path / f"basement{n}.jpg")))
+        expect(phone.locator("figure.photo-item img")).to_have_attribute(
+            "src", re.compile("^blob:")
+        )
+        phone.locator("form[data-hazard-report] button[type=submit]").tap()
+        expect(phone.locator("[data-report-state]")).to_contain_text("无网络")
+        expect(phone.locator("#description")).to_have_value("")  # ready for the next one
+    expect(phone.locator("#sync-status")).to_have_attribute("data-pending", "4")
+    shot(phone, "g1-reported-offline")
+    phone.reload()  # still offline: both reports and their photos still wait
+    expect(phone.locator("#sync-status")).to_have_attribute("data-pending", "4")
+    assert session.exec(select(Hazard)).all() == []
+
+    phone.context.set_offline(False)
+    phone.evaluate("window.dispatchEvent(new Event('online'))")
+    drained(phone, timeout=30_000)
+    shot(phone, "g2-synced")
+    session.expire_all()
+    reported = session.exec(select(Hazard).order_by(Hazard.id)).all()
+    assert sorted(h.description for h in reported) == ["地下室配电箱门未关", "消防通道堆放纸箱"]
+    assert all(h.reporter_id == inspector.id and h.inspection_id is None for h in reported)
+    assert len({h.client_uuid for h in reported}) == 2  # the kept page's uuid was not reused
+    for hazard in reported:
+        assert (
+            len(session.exec(select(HazardPhoto).where(HazardPhoto.hazard_id == hazard.id)).all())
+            == 1
+        )
