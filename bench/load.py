@@ -14,7 +14,8 @@ Targets: 50 concurrent inspectors with zero errors; p99 < 300 ms for answer save
 
 Scale-out figures (PostgreSQL; issue #15), each beside a baseline measured in the same run:
 
-    python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500] [--only cpu]
+    python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500]
+                         [--only cpu|saturation]
 
 - the server CPU one answer save costs (sum over the server's processes, from /proc), beside
   the CPU of one GET /healthz;
@@ -350,8 +351,9 @@ def main() -> int:
     parser.add_argument("--pace-levels", default="100,200,300,500,700")
     parser.add_argument(
         "--only",
-        choices=("cpu",),
-        help="with --scaleout: only phase 1, the server CPU per answer save beside /healthz",
+        choices=("cpu", "saturation"),
+        help="with --scaleout: stop after phase 1 (the server CPU per answer save beside "
+        "/healthz) or after phase 2 (answers/s at saturation)",
     )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
@@ -533,7 +535,10 @@ def scaleout(args) -> int:
         with PgDatabase(args.pg_url) as url:
             settings = _settings(url, tmp)
             people, template_id, items = prepare(
-                settings, 1 if args.only == "cpu" else max(levels + [args.inspectors])
+                settings,
+                {"cpu": 1, "saturation": args.inspectors}.get(
+                    args.only, max(levels + [args.inspectors])
+                ),
             )
 
             # 1. CPU per answer save, one request at a time.
@@ -572,6 +577,9 @@ def scaleout(args) -> int:
                 )
                 print(line)
                 report_lines.append(line)
+
+            if args.only == "saturation":
+                return 0
 
             # 3. People's pace on one 1-worker server: the most inspectors with p99 < 300 ms.
             server = Server(settings, tmp / "pace", args=("--workers", "1"))
