@@ -10,7 +10,8 @@ SQLite database). Prints, as a table:
   first visit (no HTTP cache, no service worker) and a repeat visit of the sign-in, start and
   inspection pages. "page" is what the page loaded (also through its service worker), "+sw"
   what the service worker fetched besides meanwhile (its shell, the pages it keeps);
-- a whole inspection, 27 items and 5 photos from a 12-megapixel camera, done online;
+- a whole inspection, 27 items and 5 photos from a 12-megapixel camera, done online on a phone
+  that has kept its pages already (as a phone in use has);
 - the same done offline (from the pages the phone kept), then the sync once back online;
 
 each next to a baseline measured in the same run: the same code with static files served as they
@@ -190,11 +191,14 @@ def fill_and_submit(page, photos: list[Path], online: bool) -> None:
 
 
 def kept(page, path: str) -> None:
-    """The service worker controls the page and has kept this page on the phone."""
+    """The service worker controls the page and has refreshed every page it keeps (it answers
+    'kept', which sets html[data-kept]), this one among them."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     if not page.evaluate("!!navigator.serviceWorker.controller"):
         page.reload()
+    page.evaluate("document.documentElement.removeAttribute('data-kept')")
     page.evaluate("navigator.serviceWorker.controller.postMessage({type: 'refresh'})")
+    page.locator("html[data-kept]").wait_for(state="attached", timeout=PATIENCE_MS)
     deadline = time.monotonic() + PATIENCE_MS / 1000
     script = (
         "caches.open('pages').then(c => c.keys())"
@@ -252,6 +256,7 @@ def run(browser, base: str, password: str, photos: list[Path]) -> tuple[list[Row
         rows += first_and_repeat("inspection page", page.url)
 
         visit(page, f"{base}/inspections/new")
+        kept(page, "/inspections/new")  # a phone in use: its pages kept before the inspection
         wire.by_kind.clear()
 
         def online() -> None:

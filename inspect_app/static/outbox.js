@@ -298,6 +298,23 @@
     });
   }
 
+  // Writes back what sending learnt about an entry (in one transaction with reading it), unless
+  // it changed meanwhile: an answer replaced while it was on its way (or waiting to retry) keeps
+  // its newer data, which is sent next. Resolves whether it was written.
+  function save(entry) {
+    return db().then(function (d) {
+      return new Promise(function (resolve, reject) {
+        var t = d.transaction("entries", "readwrite"), store = t.objectStore("entries"), wrote = false;
+        t.oncomplete = function () { resolve(wrote); };
+        t.onerror = t.onabort = function () { reject(t.error); };
+        store.get(entry.id).onsuccess = function (e) {
+          var now = e.target.result;
+          if (now && now.rev === entry.rev) { store.put(entry); wrote = true; }
+        };
+      });
+    });
+  }
+
   function handle(entry, step, res) {
     var s = res.status;
     if (s >= 200 && s < 300) {
@@ -305,7 +322,7 @@
       if (res.type.indexOf("json") >= 0) { try { data = JSON.parse(res.body); } catch (e) { data = null; } }
       if (step.file && entry.sha256 && (!data || data.sha256 !== entry.sha256)) {
         retryLater(entry);  // the bytes did not arrive intact: keep the blob, send it again
-        return put("entries", entry).then(function () { return "retry"; });
+        return save(entry).then(function () { return "retry"; });
       }
       var saveRef = Promise.resolve();
       if (entry.key && data && data.id) {
@@ -317,7 +334,7 @@
           entry.step = 1;
           entry.file = null;  // acknowledged with the same sha256: the bytes may go
           entry.attempts = 0;
-          return put("entries", entry).then(function () { emit({ type: "progress", entry: entry, pct: 100 }); return "step"; });
+          return save(entry).then(function () { emit({ type: "progress", entry: entry, pct: 100 }); return "step"; });
         }
         entry.state = "done";
         entry.file = null;
@@ -327,10 +344,12 @@
         // A submitted inspection, a hazard moved on or reported: what led there is no longer needed.
         var finished = entry.kind === "submit" ||
           (entry.barrier && (entry.group.indexOf("hazard:") === 0 || entry.group.indexOf("report:") === 0));
-        var after = put("entries", entry).then(function () { if (finished) return clearGroup(entry.group); });
-        return after.then(function () {
-          emit({ type: "ack", entry: entry, response: res, data: data });
-          return "done";
+        return save(entry).then(function (wrote) {
+          if (!wrote) return "again";  // replaced meanwhile: the newer data goes next
+          return (finished ? clearGroup(entry.group) : Promise.resolve()).then(function () {
+            emit({ type: "ack", entry: entry, response: res, data: data });
+            return "done";
+          });
         });
       });
     }
@@ -340,19 +359,19 @@
     }
     if (s === 403 && !entry.tokenRetried) {  // perhaps a token rotated at sign-in: fetch it again
       entry.tokenRetried = true;
-      return put("entries", entry).then(fetchToken).then(function (t) {
+      return save(entry).then(fetchToken).then(function (t) {
         if (!t.user) { pause(); return "pause"; }
         return "again";
-      }, function () { retryLater(entry); return put("entries", entry).then(function () { return "retry"; }); });
+      }, function () { retryLater(entry); return save(entry).then(function () { return "retry"; }); });
     }
     if (s === 0 || s === 408 || s === 429 || s >= 500) {
       retryLater(entry);
-      return put("entries", entry).then(function () { return "retry"; });
+      return save(entry).then(function () { return "retry"; });
     }
     entry.state = "refused";
     entry.error = reason(res);
     entry.status = s;
-    return put("entries", entry).then(function () { emit({ type: "refused", entry: entry }); return "refused"; });
+    return save(entry).then(function () { emit({ type: "refused", entry: entry }); return "refused"; });
   }
 
   // Signed out (or the session expired): nothing is sent until a sign-in, with a new token.
@@ -396,7 +415,7 @@
         }, function () {
           // No network for the token either: try again later.
           retryLater(entry);
-          return put("entries", entry).then(function () { schedule([entry]); });
+          return save(entry).then(function () { schedule([entry]); });
         });
       });
     }

@@ -171,7 +171,9 @@ function refresh(force, minutes) {
           return caches.open(PAGES).then(function (cache) {
             return data.pages.reduce(function (p, page) {
               return p.then(function (stopped) {
-                if (stopped || Date.now() < busyUntil) return true;  // saving: the rest waits
+                // Saving: the rest waits for the next quiet spell. Not when forced: a new user's
+                // (or a new deployment's) first pages are what makes working offline possible.
+                if (stopped || (!force && Date.now() < busyUntil)) return true;
                 var key = pageKey(new URL(page, self.location.origin));
                 if (!force && Date.now() - (seen[key] || 0) < every) return false;
                 return recheck(cache, page, key).then(function () { return false; });
