@@ -155,6 +155,12 @@ async def inspector(
 ) -> None:
     """One inspector's loop; `think` is the mean pause between answers (0: as fast as possible)."""
     rng = random.Random(seed)
+    # At people's pace the run starts in a steady state, as a working day is: each inspector is
+    # somewhere in their checklist and not all tap at the same second (a synchronised start
+    # would send every first photo at once, which no city does).
+    skip = rng.randrange(len(items)) if think else 0
+    if think:
+        await asyncio.sleep(rng.uniform(0, 3 * think))  # arriving over ~10 s, not at once
     headers = {"Authorization": f"Bearer {token}"}
     htmx = {**headers, "HX-Request": "true", "accept": "text/html"}
     fail_item = next(i for i in items if i.response_type in ("pass_fail", "pass_fail_na"))
@@ -176,7 +182,7 @@ async def inspector(
             await asyncio.sleep(0.5)
             continue
         inspection = r.headers["location"].rstrip("/").rsplit("/", 1)[-1]
-        for item in items:
+        for item in items[skip:]:
             if time.perf_counter() >= until:
                 return
             photo = None
@@ -202,6 +208,9 @@ async def inspector(
                     data=answer_form(item, photo),
                 ),
             )
+        if skip:  # joined mid-checklist: the items before were someone else's morning
+            skip = 0
+            continue
         await rec.call(
             "submit", client.post(f"/inspections/{inspection}/submit", headers=headers, data={})
         )
@@ -487,7 +496,11 @@ async def _uploads(base_url: str, token: str, seconds: float, concurrency: int, 
         async def one(k: int) -> None:
             nonlocal done, sent, errors
             while time.perf_counter() < until:
-                data = images[k % len(images)]
+                # Every upload distinct (a JPEG comment after SOI): a repeat would be
+                # recognised by its sha256 and cost nothing.
+                base = images[k % len(images)]
+                tag = f"upload {k}".encode()
+                data = base[:2] + b"\xff\xfe" + (len(tag) + 2).to_bytes(2, "big") + tag + base[2:]
                 k += concurrency
                 r = await client.post(
                     "/api/v1/photos",
@@ -569,6 +582,8 @@ def scaleout(args) -> int:
                     server.stop()
                 answers = len(rec.latency["answer"]) / rec.elapsed
                 errors = sum(len(v) for v in rec.errors.values())
+                for op, samples in rec.errors.items():
+                    print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
                 line = (
                     f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
                     f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
