@@ -15,7 +15,7 @@ Targets: 50 concurrent inspectors with zero errors; p99 < 300 ms for answer save
 Scale-out figures (PostgreSQL; issue #15), each beside a baseline measured in the same run:
 
     python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500]
-                         [--only cpu|saturation]
+                         [--only cpu|saturation|pace] [--pace-workers 1]
 
 - the server CPU one answer save costs (sum over the server's processes, from /proc), beside
   the CPU of one GET /healthz;
@@ -360,9 +360,17 @@ def main() -> int:
     parser.add_argument("--pace-levels", default="100,200,300,500,700")
     parser.add_argument(
         "--only",
-        choices=("cpu", "saturation"),
+        choices=("cpu", "saturation", "pace"),
         help="with --scaleout: stop after phase 1 (the server CPU per answer save beside "
-        "/healthz) or after phase 2 (answers/s at saturation)",
+        "/healthz) or after phase 2 (answers/s at saturation), or run phase 3 (people's pace) "
+        "alone",
+    )
+    parser.add_argument(
+        "--pace-workers",
+        type=int,
+        default=1,
+        help="worker processes of the server in the people's-pace phase (serve's default on "
+        "PostgreSQL is one per core)",
     )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
@@ -554,50 +562,53 @@ def scaleout(args) -> int:
                 ),
             )
 
-            # 1. CPU per answer save, one request at a time.
-            server = Server(settings, tmp / "cpu", args=("--workers", "1"))
-            try:
-                server.start(90)
-                token, site = people[0]
-                cpu = asyncio.run(_answer_cpu(server, token, site, template_id, items, 300))
-            finally:
-                server.stop()
-            for label, (ms_cpu, ms_wall) in cpu.items():
-                line = f"server CPU per {label}: {ms_cpu:.2f} ms (wall {ms_wall:.1f} ms)"
-                print(line)
-                report_lines.append(line)
-            if args.only == "cpu":
-                return 0
-
-            # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
-            for workers in (1, 2):
-                server = Server(settings, tmp / f"sat{workers}", args=("--workers", str(workers)))
+            if args.only != "pace":  # phases 1 and 2
+                # 1. CPU per answer save, one request at a time.
+                server = Server(settings, tmp / "cpu", args=("--workers", "1"))
                 try:
                     server.start(90)
-                    ceiling = _ceiling(server, args.inspectors, args.ceiling_seconds)
-                    rec = _run_inspectors(
-                        server, people[: args.inspectors], template_id, items, args.seconds, 0
-                    )
+                    token, site = people[0]
+                    cpu = asyncio.run(_answer_cpu(server, token, site, template_id, items, 300))
                 finally:
                     server.stop()
-                answers = len(rec.latency["answer"]) / rec.elapsed
-                errors = sum(len(v) for v in rec.errors.values())
-                for op, samples in rec.errors.items():
-                    print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
-                line = (
-                    f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
-                    f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
-                    f"p99 {pct(rec.latency['answer'], 99):.0f} ms), errors {errors}; "
-                    f"/healthz ceiling {ceiling:.0f}/s"
-                )
-                print(line)
-                report_lines.append(line)
+                for label, (ms_cpu, ms_wall) in cpu.items():
+                    line = f"server CPU per {label}: {ms_cpu:.2f} ms (wall {ms_wall:.1f} ms)"
+                    print(line)
+                    report_lines.append(line)
+                if args.only == "cpu":
+                    return 0
 
-            if args.only == "saturation":
-                return 0
+                # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
+                for workers in (1, 2):
+                    server = Server(
+                        settings, tmp / f"sat{workers}", args=("--workers", str(workers))
+                    )
+                    try:
+                        server.start(90)
+                        ceiling = _ceiling(server, args.inspectors, args.ceiling_seconds)
+                        rec = _run_inspectors(
+                            server, people[: args.inspectors], template_id, items, args.seconds, 0
+                        )
+                    finally:
+                        server.stop()
+                    answers = len(rec.latency["answer"]) / rec.elapsed
+                    errors = sum(len(v) for v in rec.errors.values())
+                    for op, samples in rec.errors.items():
+                        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
+                    line = (
+                        f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
+                        f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
+                        f"p99 {pct(rec.latency['answer'], 99):.0f} ms), errors {errors}; "
+                        f"/healthz ceiling {ceiling:.0f}/s"
+                    )
+                    print(line)
+                    report_lines.append(line)
 
-            # 3. People's pace on one 1-worker server: the most inspectors with p99 < 300 ms.
-            server = Server(settings, tmp / "pace", args=("--workers", "1"))
+                if args.only == "saturation":
+                    return 0
+
+            # 3. People's pace on one server: the most inspectors with p99 < 300 ms.
+            server = Server(settings, tmp / "pace", args=("--workers", str(args.pace_workers)))
             held = 0
             try:
                 server.start(90)
@@ -626,38 +637,42 @@ def scaleout(args) -> int:
                     held = level
             finally:
                 server.stop()
-            line = f"one 1-worker server holds {held} inspectors at people's pace (goal >= 500)"
+            line = (
+                f"one {args.pace_workers}-worker server holds {held} inspectors at people's pace "
+                "(goal >= 500)"
+            )
             print(line)
             report_lines.append(line)
 
-            # 4. Photo uploads: the local folder, then S3 (moto's server on loopback).
-            from tests.cluster import S3_ENV, MotoServer, s3_environment
+            if args.only != "pace":  # phase 4
+                # 4. Photo uploads: the local folder, then S3 (moto's server on loopback).
+                from tests.cluster import S3_ENV, MotoServer, s3_environment
 
-            images = phone_like_jpegs(150)
-            moto = MotoServer(tmp / "moto").start()
-            try:
-                token = people[1][0]
-                for label in ("local folder", "S3 (moto)"):
-                    server = Server(settings, tmp / f"up-{label[:2]}", args=("--workers", "1"))
-                    if label.startswith("S3"):
-                        bucket = moto.new_bucket()
-                        server.env.update(s3_environment(f"s3://{bucket}/b", moto.endpoint))
-                        os.environ.update(S3_ENV)
-                    try:
-                        server.start(90)
-                        per_s, mb_s, errors = asyncio.run(
-                            _uploads(server.base_url, token, args.seconds, 4, images)
+                images = phone_like_jpegs(150)
+                moto = MotoServer(tmp / "moto").start()
+                try:
+                    token = people[1][0]
+                    for label in ("local folder", "S3 (moto)"):
+                        server = Server(settings, tmp / f"up-{label[:2]}", args=("--workers", "1"))
+                        if label.startswith("S3"):
+                            bucket = moto.new_bucket()
+                            server.env.update(s3_environment(f"s3://{bucket}/b", moto.endpoint))
+                            os.environ.update(S3_ENV)
+                        try:
+                            server.start(90)
+                            per_s, mb_s, errors = asyncio.run(
+                                _uploads(server.base_url, token, args.seconds, 4, images)
+                            )
+                        finally:
+                            server.stop()
+                        line = (
+                            f"photo uploads to {label}: {per_s:.1f}/s ({mb_s:.1f} MB/s of "
+                            f"1600x1200 JPEGs, 4 at a time), errors {errors}"
                         )
-                    finally:
-                        server.stop()
-                    line = (
-                        f"photo uploads to {label}: {per_s:.1f}/s ({mb_s:.1f} MB/s of "
-                        f"1600x1200 JPEGs, 4 at a time), errors {errors}"
-                    )
-                    print(line)
-                    report_lines.append(line)
-            finally:
-                moto.stop()
+                        print(line)
+                        report_lines.append(line)
+                finally:
+                    moto.stop()
     print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
     print("\nsummary:\n  " + "\n  ".join(report_lines))
     return 0
