@@ -15,7 +15,7 @@ Targets: 50 concurrent inspectors with zero errors; p99 < 300 ms for answer save
 Scale-out figures (PostgreSQL; issue #15), each beside a baseline measured in the same run:
 
     python bench/load.py --scaleout [--seconds 20] [--pace-levels 100,200,300,500]
-                         [--only cpu|saturation]
+                         [--only cpu|saturation|pace] [--pace-workers 1]
 
 - the server CPU one answer save costs (sum over the server's processes, from /proc), beside
   the CPU of one GET /healthz;
@@ -155,6 +155,12 @@ async def inspector(
 ) -> None:
     """One inspector's loop; `think` is the mean pause between answers (0: as fast as possible)."""
     rng = random.Random(seed)
+    # At people's pace the run starts in a steady state, as a working day is: each inspector is
+    # somewhere in their checklist and not all tap at the same second (a synchronised start
+    # would send every first photo at once, which no city does).
+    skip = rng.randrange(len(items)) if think else 0
+    if think:
+        await asyncio.sleep(rng.uniform(0, 3 * think))  # arriving over ~10 s, not at once
     headers = {"Authorization": f"Bearer {token}"}
     htmx = {**headers, "HX-Request": "true", "accept": "text/html"}
     fail_item = next(i for i in items if i.response_type in ("pass_fail", "pass_fail_na"))
@@ -176,7 +182,7 @@ async def inspector(
             await asyncio.sleep(0.5)
             continue
         inspection = r.headers["location"].rstrip("/").rsplit("/", 1)[-1]
-        for item in items:
+        for item in items[skip:]:
             if time.perf_counter() >= until:
                 return
             photo = None
@@ -202,6 +208,9 @@ async def inspector(
                     data=answer_form(item, photo),
                 ),
             )
+        if skip:  # joined mid-checklist: the items before were someone else's morning
+            skip = 0
+            continue
         await rec.call(
             "submit", client.post(f"/inspections/{inspection}/submit", headers=headers, data={})
         )
@@ -351,9 +360,17 @@ def main() -> int:
     parser.add_argument("--pace-levels", default="100,200,300,500,700")
     parser.add_argument(
         "--only",
-        choices=("cpu", "saturation"),
+        choices=("cpu", "saturation", "pace"),
         help="with --scaleout: stop after phase 1 (the server CPU per answer save beside "
-        "/healthz) or after phase 2 (answers/s at saturation)",
+        "/healthz) or after phase 2 (answers/s at saturation), or run phase 3 (people's pace) "
+        "alone",
+    )
+    parser.add_argument(
+        "--pace-workers",
+        type=int,
+        default=1,
+        help="worker processes of the server in the people's-pace phase (serve's default on "
+        "PostgreSQL is one per core)",
     )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
@@ -487,7 +504,11 @@ async def _uploads(base_url: str, token: str, seconds: float, concurrency: int, 
         async def one(k: int) -> None:
             nonlocal done, sent, errors
             while time.perf_counter() < until:
-                data = images[k % len(images)]
+                # Every upload distinct (a JPEG comment after SOI): a repeat would be
+                # recognised by its sha256 and cost nothing.
+                base = images[k % len(images)]
+                tag = f"upload {k}".encode()
+                data = base[:2] + b"\xff\xfe" + (len(tag) + 2).to_bytes(2, "big") + tag + base[2:]
                 k += concurrency
                 r = await client.post(
                     "/api/v1/photos",
@@ -541,48 +562,53 @@ def scaleout(args) -> int:
                 ),
             )
 
-            # 1. CPU per answer save, one request at a time.
-            server = Server(settings, tmp / "cpu", args=("--workers", "1"))
-            try:
-                server.start(90)
-                token, site = people[0]
-                cpu = asyncio.run(_answer_cpu(server, token, site, template_id, items, 300))
-            finally:
-                server.stop()
-            for label, (ms_cpu, ms_wall) in cpu.items():
-                line = f"server CPU per {label}: {ms_cpu:.2f} ms (wall {ms_wall:.1f} ms)"
-                print(line)
-                report_lines.append(line)
-            if args.only == "cpu":
-                return 0
-
-            # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
-            for workers in (1, 2):
-                server = Server(settings, tmp / f"sat{workers}", args=("--workers", str(workers)))
+            if args.only != "pace":  # phases 1 and 2
+                # 1. CPU per answer save, one request at a time.
+                server = Server(settings, tmp / "cpu", args=("--workers", "1"))
                 try:
                     server.start(90)
-                    ceiling = _ceiling(server, args.inspectors, args.ceiling_seconds)
-                    rec = _run_inspectors(
-                        server, people[: args.inspectors], template_id, items, args.seconds, 0
-                    )
+                    token, site = people[0]
+                    cpu = asyncio.run(_answer_cpu(server, token, site, template_id, items, 300))
                 finally:
                     server.stop()
-                answers = len(rec.latency["answer"]) / rec.elapsed
-                errors = sum(len(v) for v in rec.errors.values())
-                line = (
-                    f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
-                    f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
-                    f"p99 {pct(rec.latency['answer'], 99):.0f} ms), errors {errors}; "
-                    f"/healthz ceiling {ceiling:.0f}/s"
-                )
-                print(line)
-                report_lines.append(line)
+                for label, (ms_cpu, ms_wall) in cpu.items():
+                    line = f"server CPU per {label}: {ms_cpu:.2f} ms (wall {ms_wall:.1f} ms)"
+                    print(line)
+                    report_lines.append(line)
+                if args.only == "cpu":
+                    return 0
 
-            if args.only == "saturation":
-                return 0
+                # 2. Saturation: 1 and 2 workers, beside the /healthz ceiling of 1 worker.
+                for workers in (1, 2):
+                    server = Server(
+                        settings, tmp / f"sat{workers}", args=("--workers", str(workers))
+                    )
+                    try:
+                        server.start(90)
+                        ceiling = _ceiling(server, args.inspectors, args.ceiling_seconds)
+                        rec = _run_inspectors(
+                            server, people[: args.inspectors], template_id, items, args.seconds, 0
+                        )
+                    finally:
+                        server.stop()
+                    answers = len(rec.latency["answer"]) / rec.elapsed
+                    errors = sum(len(v) for v in rec.errors.values())
+                    for op, samples in rec.errors.items():
+                        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
+                    line = (
+                        f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
+                        f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
+                        f"p99 {pct(rec.latency['answer'], 99):.0f} ms), errors {errors}; "
+                        f"/healthz ceiling {ceiling:.0f}/s"
+                    )
+                    print(line)
+                    report_lines.append(line)
 
-            # 3. People's pace on one 1-worker server: the most inspectors with p99 < 300 ms.
-            server = Server(settings, tmp / "pace", args=("--workers", "1"))
+                if args.only == "saturation":
+                    return 0
+
+            # 3. People's pace on one server: the most inspectors with p99 < 300 ms.
+            server = Server(settings, tmp / "pace", args=("--workers", str(args.pace_workers)))
             held = 0
             try:
                 server.start(90)
@@ -611,38 +637,42 @@ def scaleout(args) -> int:
                     held = level
             finally:
                 server.stop()
-            line = f"one 1-worker server holds {held} inspectors at people's pace (goal >= 500)"
+            line = (
+                f"one {args.pace_workers}-worker server holds {held} inspectors at people's pace "
+                "(goal >= 500)"
+            )
             print(line)
             report_lines.append(line)
 
-            # 4. Photo uploads: the local folder, then S3 (moto's server on loopback).
-            from tests.cluster import S3_ENV, MotoServer, s3_environment
+            if args.only != "pace":  # phase 4
+                # 4. Photo uploads: the local folder, then S3 (moto's server on loopback).
+                from tests.cluster import S3_ENV, MotoServer, s3_environment
 
-            images = phone_like_jpegs(150)
-            moto = MotoServer(tmp / "moto").start()
-            try:
-                token = people[1][0]
-                for label in ("local folder", "S3 (moto)"):
-                    server = Server(settings, tmp / f"up-{label[:2]}", args=("--workers", "1"))
-                    if label.startswith("S3"):
-                        bucket = moto.new_bucket()
-                        server.env.update(s3_environment(f"s3://{bucket}/b", moto.endpoint))
-                        os.environ.update(S3_ENV)
-                    try:
-                        server.start(90)
-                        per_s, mb_s, errors = asyncio.run(
-                            _uploads(server.base_url, token, args.seconds, 4, images)
+                images = phone_like_jpegs(150)
+                moto = MotoServer(tmp / "moto").start()
+                try:
+                    token = people[1][0]
+                    for label in ("local folder", "S3 (moto)"):
+                        server = Server(settings, tmp / f"up-{label[:2]}", args=("--workers", "1"))
+                        if label.startswith("S3"):
+                            bucket = moto.new_bucket()
+                            server.env.update(s3_environment(f"s3://{bucket}/b", moto.endpoint))
+                            os.environ.update(S3_ENV)
+                        try:
+                            server.start(90)
+                            per_s, mb_s, errors = asyncio.run(
+                                _uploads(server.base_url, token, args.seconds, 4, images)
+                            )
+                        finally:
+                            server.stop()
+                        line = (
+                            f"photo uploads to {label}: {per_s:.1f}/s ({mb_s:.1f} MB/s of "
+                            f"1600x1200 JPEGs, 4 at a time), errors {errors}"
                         )
-                    finally:
-                        server.stop()
-                    line = (
-                        f"photo uploads to {label}: {per_s:.1f}/s ({mb_s:.1f} MB/s of "
-                        f"1600x1200 JPEGs, 4 at a time), errors {errors}"
-                    )
-                    print(line)
-                    report_lines.append(line)
-            finally:
-                moto.stop()
+                        print(line)
+                        report_lines.append(line)
+                finally:
+                    moto.stop()
     print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
     print("\nsummary:\n  " + "\n  ".join(report_lines))
     return 0

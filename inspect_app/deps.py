@@ -24,6 +24,7 @@ from inspect_app.domain.access import require_role as _require_role
 from inspect_app.domain.clock import local_today
 from inspect_app.domain.errors import NotAuthenticated
 from inspect_app.i18n import _
+from inspect_app.middleware import is_upload
 from inspect_app.models import User
 from inspect_app.security import SESSION_COOKIE
 
@@ -83,6 +84,10 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
             raise NotAuthenticated(_("Invalid or expired token."))
     elif cookie := request.cookies.get(SESSION_COOKIE):
         user = accounts.user_for_token(session, cookie, "cookie")
+    if session.in_transaction() and is_upload(request.headers):
+        # The body may take minutes from a phone on a slow link: no connection is held
+        # meanwhile (the user stays loaded: the session does not expire on commit).
+        session.commit()
     request.state.user = user
     return user
 

@@ -247,7 +247,12 @@ class RequestGate:
     """Lets at most `limit` requests (not static files) work at once; the others wait here, in
     the event loop, holding neither a worker thread nor a database connection (db.requests_at_once
     says why that matters). One that waits longer than `wait_seconds` gets a 503 with
-    Retry-After, which the phone's outbox retries, instead of a 500 from the pool's timeout."""
+    Retry-After, which the phone's outbox retries, instead of a 500 from the pool's timeout.
+
+    An upload (multipart) is let in once its body has arrived, not before: a photo from a phone
+    on a slow link takes minutes, and twenty of them must not shut everyone else out. Until
+    then it holds no connection either (deps.optional_user ends the sign-in lookup's
+    transaction for it), so it cannot hold up the requests inside."""
 
     def __init__(self, app, limit: int, wait_seconds: float, is_static: Callable[[str], bool]):
         self.app = app
@@ -258,6 +263,8 @@ class RequestGate:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.is_static(scope["path"]):
             return await self.app(scope, receive, send)
+        if is_upload(_headers(scope)):
+            return await self._after_body(scope, receive, send)
         let_in = False
         with anyio.move_on_after(self.wait_seconds):  # the wait only, never the request
             await self.slots.acquire()
@@ -269,6 +276,28 @@ class RequestGate:
             await self.app(scope, receive, send)
         finally:
             self.slots.release()
+
+    async def _after_body(self, scope, receive, send):
+        let_in = False
+
+        async def receive_then_wait():
+            nonlocal let_in
+            message = await receive()
+            last = message["type"] == "http.request" and not message.get("more_body", False)
+            if last and not let_in:
+                await self.slots.acquire()
+                let_in = True
+            return message
+
+        try:
+            await self.app(scope, receive_then_wait, send)
+        finally:
+            if let_in:
+                self.slots.release()
+
+
+def is_upload(headers: dict[str, str]) -> bool:
+    return headers.get("content-type", "").lower().startswith("multipart/")
 
 
 # --- CSRF ----------------------------------------------------------------------------------------

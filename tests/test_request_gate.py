@@ -81,3 +81,81 @@ def test_a_request_that_waits_too_long_hears_busy_and_when_to_retry():
     assert second.status_code == 503 and second.headers["retry-after"] == "5"
     assert "detail" in second.json()
     assert static.status_code == 200
+
+
+def test_an_upload_on_a_slow_link_holds_no_slot_until_its_body_is_here():
+    """Twenty phones sending photos at 200 kbit/s must not shut out everyone else."""
+
+    async def scenario():
+        inside = []
+
+        async def app(scope, receive, send):
+            while (await receive()).get("more_body"):
+                pass
+            inside.append(scope["path"])
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        gate = RequestGate(app, limit=1, wait_seconds=0.5, is_static=lambda p: False)
+        body_done = anyio.Event()
+
+        async def slow_body():
+            yield b"--b\r\nfirst part"
+            await body_done.wait()  # the rest of the photo is still on its way
+            yield b"\r\n--b--\r\n"
+
+        transport = httpx.ASGITransport(app=gate)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            upload = asyncio.create_task(
+                c.post(
+                    "/api/v1/photos",
+                    content=slow_body(),
+                    headers={"content-type": "multipart/form-data; boundary=b"},
+                )
+            )
+            await asyncio.sleep(0.1)
+            page = await c.get("/inspections")  # gets the one slot while the upload crawls
+            body_done.set()
+            return page, await upload, inside
+
+    page, upload, inside = asyncio.run(scenario())
+    assert page.status_code == 200 and upload.status_code == 200
+    assert inside == ["/inspections", "/api/v1/photos"]
+
+
+def test_an_upload_holds_no_database_connection_while_its_body_arrives(app, api_as):
+    client, _user = api_as("inspector")
+    token = client.headers["Authorization"]
+    engine = app.state.engine
+
+    async def scenario():
+        body_done = asyncio.Event()
+        during = []
+
+        async def slow_body():
+            yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            yield b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff"
+            await asyncio.sleep(0.3)  # signed in by now, the photo still on its way
+            during.append(engine.pool.checkedout())
+            await body_done.wait()
+            yield b"\r\n--b--\r\n"
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            upload = asyncio.create_task(
+                c.post(
+                    "/api/v1/photos",
+                    content=slow_body(),
+                    headers={
+                        "Authorization": token,
+                        "content-type": "multipart/form-data; boundary=b",
+                    },
+                )
+            )
+            await asyncio.sleep(0.5)
+            body_done.set()
+            return await upload, during
+
+    response, during = asyncio.run(scenario())
+    assert response.status_code in (415, 422), response.text  # three bytes are not a photo
+    assert during == [0]
