@@ -206,3 +206,13 @@ def answer_section(page, fail_first: bool) -> None:
             text.fill("无其他情况")
             text.blur()
         group.locator(".item-status .saved").wait_for()
+
+
+def run_async(make_coroutine):
+    """asyncio.run in a thread of its own: the calling thread may have a loop running already
+    (Playwright's sync API keeps one in the worker that ran a browser test)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()

@@ -15,6 +15,7 @@ import httpx
 from inspect_app.db import requests_at_once
 from inspect_app.middleware import RequestGate
 from inspect_app.models import Inspection
+from tests.clients import run_async
 from tests.factories import routine_version
 
 
@@ -46,7 +47,7 @@ def test_more_requests_than_connections_all_get_through(app, session, region, ap
             return await asyncio.gather(*(start() for _ in range(at_once)))
 
     started = time.monotonic()
-    statuses = asyncio.run(asyncio.wait_for(start_all(), timeout=120))
+    statuses = run_async(lambda: asyncio.wait_for(start_all(), timeout=120))
     assert statuses == [303] * at_once
     # Not a timing target: a stall would show as the pool's 30 s timeout and 500s.
     assert time.monotonic() - started < 60
@@ -76,7 +77,7 @@ def test_a_request_that_waits_too_long_hears_busy_and_when_to_retry():
             release.set()
             return await first, second, await static
 
-    first, second, static = asyncio.run(scenario())
+    first, second, static = run_async(scenario)
     assert first.status_code == 200 and first.text == "done"
     assert second.status_code == 503 and second.headers["retry-after"] == "5"
     assert "detail" in second.json()
@@ -118,7 +119,7 @@ def test_an_upload_on_a_slow_link_holds_no_slot_until_its_body_is_here():
             body_done.set()
             return page, await upload, inside
 
-    page, upload, inside = asyncio.run(scenario())
+    page, upload, inside = run_async(scenario)
     assert page.status_code == 200 and upload.status_code == 200
     assert inside == ["/inspections", "/api/v1/photos"]
 
@@ -156,6 +157,6 @@ def test_an_upload_holds_no_database_connection_while_its_body_arrives(app, api_
             body_done.set()
             return await upload, during
 
-    response, during = asyncio.run(scenario())
+    response, during = run_async(scenario)
     assert response.status_code in (415, 422), response.text  # three bytes are not a photo
     assert during == [0]

@@ -29,6 +29,7 @@
     var description = form.querySelector("[name=description]");
     var state = document.querySelector("[data-report-state]");
     var reopened = null;  // the waiting or refused report this form now corrects
+    var dropped = {};     // photos removed by the user, gone once their undo has run out
 
     function say(text, error, link) {
       state.hidden = !text;
@@ -80,7 +81,9 @@
       return Outbox.entries().then(function (list) {
         var why = {};
         list.forEach(function (e) {
-          if (e.state === "refused" && e.group.indexOf(GROUP) === 0) why[e.group] = why[e.group] || e.error;
+          if (e.state === "refused" && e.group.indexOf(GROUP) === 0 && !dropped[e.key]) {
+            why[e.group] = why[e.group] || e.error;
+          }
         });
         var stuck = list.filter(function (e) {
           return e.kind === "report" && e.state !== "done" && why[e.group];
@@ -146,8 +149,12 @@
           say(form.getAttribute(navigator.onLine ? "data-msg-sending" : "data-msg-queued"));
           description.value = "";
           form.querySelector("[name=category]").value = "";
+          Object.keys(widget.figures).forEach(function (key) {
+            if (widget.figures[key].hidden) dropped[key] = true;
+          });
           start();
           window.scrollTo(0, 0);
+          return reopenStuck();  // a photo refused while the report was being queued
         });
       });
     }, true);
