@@ -208,6 +208,20 @@ def create_plan(
 # --- reading ------------------------------------------------------------------------------------
 
 
+def _site_in(district_id: int):
+    """Plans with a site in the district."""
+    return InspectionPlan.id.in_(
+        select(PlanSite.plan_id)
+        .join(Site, Site.id == PlanSite.site_id)
+        .where(Site.district_id == district_id)
+    )
+
+
+def _touches(district_id: int):
+    """Plans of the district, or with a site in it."""
+    return or_(InspectionPlan.district_id == district_id, _site_in(district_id))
+
+
 def _visible(user: User):
     """Plans the user may see: city-wide roles all; an officer those touching their district;
     an inspector those assigned to them, or to nobody and touching their district."""
@@ -215,16 +229,11 @@ def _visible(user: User):
     if user.role in (Role.office, Role.admin):
         return query
     scope = district_scope(user)
-    in_district = InspectionPlan.id.in_(
-        select(PlanSite.plan_id)
-        .join(Site, Site.id == PlanSite.site_id)
-        .where(Site.district_id == scope)
-    )
     if user.role == Role.officer:
-        return query.where(or_(InspectionPlan.district_id == scope, in_district))
+        return query.where(_touches(scope))
     assigned = select(PlanInspector.plan_id).where(PlanInspector.user_id == user.id)
     anyone = ~InspectionPlan.id.in_(select(PlanInspector.plan_id))
-    return query.where(or_(InspectionPlan.id.in_(assigned), and_(anyone, in_district)))
+    return query.where(or_(InspectionPlan.id.in_(assigned), and_(anyone, _site_in(scope))))
 
 
 def _done_rows(session: Session, plan_ids: list[int], as_of: datetime | None = None):
@@ -315,16 +324,7 @@ def list_plans(
         first, last = overlapping
         query = query.where(InspectionPlan.starts <= last, InspectionPlan.ends >= first)
     if district_id is not None:
-        query = query.where(
-            or_(
-                InspectionPlan.district_id == district_id,
-                InspectionPlan.id.in_(
-                    select(PlanSite.plan_id)
-                    .join(Site, Site.id == PlanSite.site_id)
-                    .where(Site.district_id == district_id)
-                ),
-            )
-        )
+        query = query.where(_touches(district_id))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(
         query.order_by(InspectionPlan.starts.desc(), InspectionPlan.id.desc())
@@ -390,15 +390,6 @@ def for_period(
         InspectionPlan.starts <= last, InspectionPlan.ends >= first
     )
     if district_id is not None:
-        query = query.where(
-            or_(
-                InspectionPlan.district_id == district_id,
-                InspectionPlan.id.in_(
-                    select(PlanSite.plan_id)
-                    .join(Site, Site.id == PlanSite.site_id)
-                    .where(Site.district_id == district_id)
-                ),
-            )
-        )
+        query = query.where(_touches(district_id))
     rows = session.exec(query.order_by(InspectionPlan.ends, InspectionPlan.id)).all()
     return progress(session, list(rows), as_of)
