@@ -243,6 +243,12 @@ async def drive(base_url: str, workers, seconds: float) -> tuple[Recorder, float
     return rec, elapsed
 
 
+def print_errors(rec: Recorder) -> None:
+    """Say what went wrong, not just how often."""
+    for op, samples in rec.errors.items():
+        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -317,20 +323,8 @@ def run(kind: str, database_url: str, args) -> None:
             ceiling = report(
                 "ceiling: GET /healthz at the same concurrency", ceiling_rec, ceiling_elapsed, None
             )["rate"]
-            workers = [
-                functools.partial(
-                    run_inspector,
-                    token=token,
-                    site_id=site,
-                    template_id=template_id,
-                    items=items,
-                    seed=n * 10_000,
-                    think=args.think,
-                )
-                for n, (token, site) in enumerate(people)
-            ]
-            rec, elapsed = asyncio.run(drive(server.base_url, workers, args.seconds))
-            report(f"inspectors on {kind}", rec, elapsed, ceiling)
+            rec = _run_inspectors(server, people, template_id, items, args.seconds, args.think)
+            report(f"inspectors on {kind}", rec, rec.elapsed, ceiling)
             errors = sum(len(v) for v in rec.errors.values())
             p99 = pct(rec.latency["answer"], 99)
             print(
@@ -593,8 +587,7 @@ def scaleout(args) -> int:
                         server.stop()
                     answers = len(rec.latency["answer"]) / rec.elapsed
                     errors = sum(len(v) for v in rec.errors.values())
-                    for op, samples in rec.errors.items():
-                        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
+                    print_errors(rec)
                     line = (
                         f"saturation, {workers} worker(s), {args.inspectors} inspectors: "
                         f"{answers:.1f} answers/s (p50 {pct(rec.latency['answer'], 50):.0f} ms, "
@@ -627,11 +620,7 @@ def scaleout(args) -> int:
                     )
                     print(line)
                     report_lines.append(line)
-                    for (
-                        op,
-                        samples,
-                    ) in rec.errors.items():  # say what went wrong, not just how often
-                        print(f"    {op}: e.g. {sorted(set(samples))[:3]}")
+                    print_errors(rec)
                     if not ok:
                         break
                     held = level
