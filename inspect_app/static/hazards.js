@@ -32,14 +32,6 @@
     return m ? m[1] : null;
   }
 
-  function formFields(form) {
-    var out = [];
-    new FormData(form).forEach(function (value, name) {
-      if (typeof value === "string" && name !== "csrftoken") out.push([name, value]);
-    });
-    return out;
-  }
-
   function note(form, text, error) {
     var p = form.querySelector("[data-outbox-state]");
     if (!p) {
@@ -54,13 +46,7 @@
 
   // What the officer typed comes back into the form until the server has it.
   function refill(form, entry) {
-    var values = {};
-    entry.fields.forEach(function (f) { (values[f[0]] = values[f[0]] || []).push(f[1]); });
-    form.querySelectorAll("input, textarea, select").forEach(function (el) {
-      if (!el.name || !(el.name in values) || el.type === "file" || el.name === "photo_ids" || el.name === "version") return;
-      if (el.type === "radio" || el.type === "checkbox") el.checked = values[el.name].indexOf(el.value) >= 0;
-      else el.value = values[el.name][0];
-    });
+    Outbox.refill(form, entry.fields);
     var details = form.closest("details");
     if (details) details.open = true;
   }
@@ -131,7 +117,7 @@
           .map(function (x) { return Outbox.discard(x.id); }));
       }).then(function () {
         return Outbox.add({ group: group, kind: action, barrier: true, url: form.getAttribute("action"),
-                            fields: formFields(form), headers: { "HX-Request": "true" },
+                            fields: Outbox.formFields(form), headers: { "HX-Request": "true" },
                             label: bound.title, page: bound.page });
       }).then(function () {
         note(form, Outbox.msg("saved-phone", "Saved on the phone"));

@@ -578,7 +578,30 @@
     });
   }
 
+  /* --- forms whose writes go through the outbox (the officer's steps, the hazard report) ------ */
+
+  // A form's text fields as an entry's fields (files go as photo entries, the token when sent).
+  function formFields(form) {
+    var out = [];
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && name !== "csrftoken") out.push([name, value]);
+    });
+    return out;
+  }
+  // What was typed comes back into the form from an entry (hidden fields stay the page's own).
+  function refill(form, fields) {
+    var values = {};
+    fields.forEach(function (f) { (values[f[0]] = values[f[0]] || []).push(f[1]); });
+    form.querySelectorAll("input, textarea, select").forEach(function (el) {
+      if (!el.name || !(el.name in values) || el.type === "file" || el.type === "hidden") return;
+      if (el.type === "radio" || el.type === "checkbox") el.checked = values[el.name].indexOf(el.value) >= 0;
+      else el.value = values[el.name][0];
+    });
+  }
+
   window.InspectOutbox = {
+    formFields: formFields,
+    refill: refill,
     add: add,
     flush: flush,
     retry: retry,

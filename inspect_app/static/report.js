@@ -14,14 +14,6 @@
   var Photos = window.InspectPhotos;
   var GROUP = "report:";
 
-  function fields(form) {
-    var out = [];
-    new FormData(form).forEach(function (value, name) {
-      if (typeof value === "string" && name !== "csrftoken") out.push([name, value]);
-    });
-    return out;
-  }
-
   function setup() {
     var form = document.querySelector("form[data-hazard-report]");
     if (!form || !Outbox || !Photos) return;
@@ -91,13 +83,7 @@
         if (!stuck) return;
         start(stuck.group.slice(GROUP.length));
         reopened = stuck;
-        var values = {};
-        stuck.fields.forEach(function (f) { (values[f[0]] = values[f[0]] || []).push(f[1]); });
-        form.querySelectorAll("input, textarea, select").forEach(function (el) {
-          if (!el.name || !(el.name in values) || el.type === "file" || el.type === "hidden") return;
-          if (el.type === "radio") el.checked = values[el.name].indexOf(el.value) >= 0;
-          else el.value = values[el.name][0];
-        });
+        Outbox.refill(form, stuck.fields);
         list.filter(function (e) { return e.group === stuck.group && e.kind === "photo"; })
           .forEach(function (e) { widget.restore(e); });
         say(why[stuck.group], true);
@@ -143,7 +129,7 @@
         return replaced.then(function () {
           return Outbox.add({
             group: group, kind: "report", barrier: true, url: form.getAttribute("action"),
-            fields: fields(form), label: description.value.trim().slice(0, 40), page: "/hazards/new",
+            fields: Outbox.formFields(form), label: description.value.trim().slice(0, 40), page: "/hazards/new",
           });
         }).then(function () {
           say(form.getAttribute(navigator.onLine ? "data-msg-sending" : "data-msg-queued"));
